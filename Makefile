@@ -1,0 +1,31 @@
+# Fresh machine: `make demo` (set up, fetch the film and its trailer, register, scan) and
+# `make test` (set up, run the test suite).
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null || echo python3.12)
+VENV := .venv
+BIN := $(VENV)/bin
+MEDIA ?= $(HOME)/.cache/reeltrace-media/film
+DEMO := demo-out
+
+.PHONY: setup test demo bench clean
+
+$(BIN)/reeltrace: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(BIN)/reeltrace
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	PYTHON=$(BIN)/python scripts/fetch_demo_media.sh $(MEDIA)
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/reeltrace --library $(DEMO)/library register $(MEDIA)/bbb.mp4 --title "Big Buck Bunny" --owner "Blender Foundation" --category animation
+	$(BIN)/reeltrace --library $(DEMO)/library scan $(MEDIA)/trailer_bbb.mp4
+	$(BIN)/reeltrace --library $(DEMO)/library scan $(MEDIA)/trailer_bbb.mp4 --format json --output $(DEMO)/trailer.json
+	$(BIN)/python scripts/check_trailer.py $(MEDIA)/trailer.py $(DEMO)/trailer.json
+
+clean:
+	rm -rf $(VENV) $(DEMO) *.egg-info

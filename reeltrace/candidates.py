@@ -1,0 +1,63 @@
+"""Candidate retrieval: query frame descriptors -> frame matches grouped by work.
+
+For every query descriptor (every view of every sampled frame) we take its ``k`` nearest
+work frames and keep those with cosine similarity at least ``min_similarity``. Views of one
+instant are merged, keeping the best similarity per (query instant, work frame): whether
+the upload was mirrored or wrapped is thereby decided frame by frame, which is what a
+compilation of differently edited clips needs. Per query instant and work only the
+``per_work`` best frames go on to alignment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .index import VisualIndex
+from .records import PairMatches, VideoFeatures
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    k: int = 64
+    min_similarity: float = 0.35
+    per_work: int = 8
+
+
+def retrieve(index: VisualIndex, query: VideoFeatures, params: RetrievalParams = RetrievalParams()) -> list[PairMatches]:
+    """Frame matches between the query and every work it has neighbours in."""
+    if len(query) == 0 or len(index) == 0:
+        return []
+    sims, keys, frames = index.search(query.embeddings, params.k)
+    keep = (keys >= 0) & (sims >= params.min_similarity)
+    if not keep.any():
+        return []
+    rows = np.nonzero(keep)[0]
+    qtime = query.timestamps[rows]
+    wkey = keys[keep]
+    wframe = frames[keep]
+    sim = sims[keep].astype(np.float64)
+
+    # Best view per (query instant, work, frame): sort by similarity, keep first occurrence.
+    order = np.lexsort((-sim, wframe, wkey, qtime))
+    qtime, wkey, wframe, sim = qtime[order], wkey[order], wframe[order], sim[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (qtime[1:] != qtime[:-1]) | (wkey[1:] != wkey[:-1]) | (wframe[1:] != wframe[:-1])
+    qtime, wkey, wframe, sim = qtime[first], wkey[first], wframe[first], sim[first]
+
+    pairs = []
+    for key in np.unique(wkey):
+        mine = wkey == key
+        q, f, s = qtime[mine], wframe[mine], sim[mine]
+        # Within each query instant, the per_work best frames of this work.
+        order = np.lexsort((-s, q))
+        q, f, s = q[order], f[order], s[order]
+        starts = np.r_[0, np.nonzero(q[1:] != q[:-1])[0] + 1]
+        rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
+        top = rank < params.per_work
+        times = index.work_times.get(int(key))
+        if times is None:
+            continue
+        pairs.append(PairMatches(int(key), q[top], times[f[top]], s[top]))
+    return pairs

@@ -1,0 +1,151 @@
+"""The ``reeltrace`` command: a thin shell over ``reeltrace.library.Library``.
+
+Exit status: 0 when every input was processed (matched or not), 1 when any input failed
+(after all the others were processed), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from . import report
+from .library import Library, LibraryError, expand_paths
+from .records import CATEGORIES
+from .store import StoreError
+from .visual import DEFAULT_MODEL
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _display(path: str) -> str:
+    """A path safe to print on one line, whatever bytes its name holds."""
+    text = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _error(message: str) -> None:
+    print(f"reeltrace: {message}", file=sys.stderr)
+
+
+def _write_output(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reeltrace-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _library_arg(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument(
+        "--library",
+        metavar="DIR",
+        default=default,
+        help="library folder (default: $REELTRACE_LIBRARY, else ./reeltrace-library); created on first use",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reeltrace",
+        description="Register film, TV and audio works; find which segments of them a video reuses.",
+    )
+    _library_arg(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _library_arg(p, argparse.SUPPRESS)  # accepted after the command too
+        return p
+
+    p = command("register", "register each file as a work and print its id")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--title", help="title (default: the file name)")
+    p.add_argument("--owner", default="", help="rights holder")
+    p.add_argument("--category", default="film", choices=list(CATEGORIES), help="work category (default: film)")
+    p.add_argument("--id", dest="work_id", help="work id (default: derived from the content hash)")
+    p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None,
+                   help=f"descriptor model for a new library (default: {DEFAULT_MODEL})")  # fmt: skip
+
+    p = command("scan", "report every segment of a registered work that each file reuses")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders to walk")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
+
+    p = command("works", "list registered works")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+
+    p = command("remove", "remove a work from the library")
+    p.add_argument("work_id", metavar="WORK_ID")
+    return parser
+
+
+def _register(lib: Library, args: argparse.Namespace) -> int:
+    paths = expand_paths(args.paths)
+    if args.work_id and len(paths) > 1:
+        _error("--id names one work: give one PATH with it")
+        return EXIT_USAGE
+    status = EXIT_OK
+    for path in paths:
+        result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
+        if result.error:
+            _error(f"{_display(path)}: {result.error}")
+            status = EXIT_FAILED
+        elif result.created:
+            print(f"{result.work.work_id}\tregistered\t{_display(path)}", flush=True)
+        else:
+            print(f"{result.work.work_id}\talready registered\t{_display(path)}", flush=True)
+    return status
+
+
+def _scan(lib: Library, args: argparse.Namespace) -> int:
+    results = []
+    for path in expand_paths(args.paths):
+        result = lib.scan(path)
+        if result.error:
+            _error(f"{_display(path)}: {result.error}")
+        results.append(result)
+    render = {"json": report.scan_json, "csv": report.scan_csv, "table": report.scan_table}[args.format]
+    _write_output(render(results), args.output)
+    return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
+    try:
+        with Library(folder, model=getattr(args, "model", None)) as lib:
+            if args.command == "register":
+                return _register(lib, args)
+            if args.command == "scan":
+                return _scan(lib, args)
+            if args.command == "works":
+                works = lib.works()
+                text = report.works_json(works) if args.format == "json" else report.works_table(works)
+                sys.stdout.write(text)
+                return EXIT_OK
+            if args.command == "remove":
+                work = lib.remove(args.work_id)
+                print(f"{work.work_id}\tremoved")
+                return EXIT_OK
+    except (LibraryError, StoreError) as err:
+        _error(str(err))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

