@@ -38,6 +38,8 @@ class AlignParams:
     min_nodes: int = 2
     max_segments: int = 200
     margin: float = 0.1  # a node must be this close to its query instant's best similarity
+    absorb_frames: int = 4  # a chain this short, beside a long one of the same shot, joins it
+    absorb_window: float = 10.0  # work seconds: how far "the same shot" reaches
 
 
 @dataclass(frozen=True)
@@ -183,5 +185,57 @@ def align(pair: PairMatches, params: AlignParams = AlignParams()) -> list[Chain]
         lo, hi = q[nodes[0]], q[nodes[-1]]
         keep = (q < lo) | (q > hi)
         q, w, s, sim = q[keep], w[keep], s[keep], sim[keep]
+    chains = _merge_neighbours(chains, params)
     chains.sort(key=lambda c: -float(c.scores.sum()))
+    return chains
+
+
+def _frames(chain: Chain) -> int:
+    return len(np.unique(chain.query_times))
+
+
+def _join(keep: Chain, other: Chain, other_w: np.ndarray, params: AlignParams, refit: bool) -> Chain:
+    q = np.r_[keep.query_times, other.query_times]
+    w = np.r_[keep.work_times, other_w]
+    s = np.r_[keep.scores, other.scores]
+    order = np.argsort(q, kind="stable")
+    q, w, s = q[order], w[order], s[order]
+    speed, offset = _refine(q, w, keep.speed, params) if refit else (keep.speed, keep.offset)
+    return Chain(q, w, s, speed, offset)
+
+
+def _merge_neighbours(chains: list[Chain], params: AlignParams) -> list[Chain]:
+    """Join neighbouring chains (query gap <= max_gap) that belong together.
+
+    * Two chains whose lines meet at the junction (within twice the tolerance, at speeds
+      within 15%, unless one spans under 4 s) are one segment that off-line frames split.
+    * A short chain (<= ``absorb_frames``) beside a chain at least twice as long, whose
+      work times lie within ``absorb_window`` of the long line, is the same shot matched
+      at the wrong moment (static shots make moments alike); the long line explains it.
+    """
+    chains = sorted(chains, key=lambda c: c.query_times[0])
+    joined = True
+    while joined:
+        joined = False
+        for i in range(len(chains) - 1):
+            a, b = chains[i], chains[i + 1]
+            if b.query_times[0] - a.query_times[-1] > params.max_gap:
+                continue
+            junction = (a.query_times[-1] + b.query_times[0]) / 2
+            meet = abs((a.speed - b.speed) * junction + a.offset - b.offset) <= 2 * params.tolerance
+            # A chain of a few seconds cannot tell its speed apart from its neighbour's.
+            agree = abs(np.log(a.speed / b.speed)) < 0.15 or min(a.query_span, b.query_span) < 4.0
+            if meet and agree:
+                keep, other = (a, b) if _frames(a) >= _frames(b) else (b, a)
+                chains[i : i + 2] = [_join(keep, other, other.work_times, params, refit=True)]
+                joined = True
+                break
+            short, long_ = (a, b) if _frames(a) < _frames(b) else (b, a)
+            mid_q = float(short.query_times.mean())
+            near = abs(float(short.work_times.mean()) - (long_.speed * mid_q + long_.offset)) <= params.absorb_window
+            if _frames(short) <= params.absorb_frames and _frames(long_) >= 2 * _frames(short) and near:
+                predicted = long_.speed * short.query_times + long_.offset
+                chains[i : i + 2] = [_join(long_, short, predicted, params, refit=False)]
+                joined = True
+                break
     return chains
