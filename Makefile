@@ -25,7 +25,7 @@ demo: setup
 	$(BIN)/reeltrace --library $(DEMO)/library register $(MEDIA)/bbb.mp4 --title "Big Buck Bunny" --owner "Blender Foundation" --category animation
 	$(BIN)/reeltrace --library $(DEMO)/library scan $(MEDIA)/trailer_bbb.mp4
 	$(BIN)/reeltrace --library $(DEMO)/library scan $(MEDIA)/trailer_bbb.mp4 --format json --output $(DEMO)/trailer.json
-	$(BIN)/python scripts/check_trailer.py $(MEDIA)/trailer.py $(DEMO)/trailer.json
+	$(BIN)/python -m reeltrace.bench.trailer $(MEDIA)/trailer.py $(DEMO)/trailer.json
 
 clean:
 	rm -rf $(VENV) $(DEMO) *.egg-info

@@ -1,11 +1,11 @@
-"""Check a `reeltrace scan --format json` report of the Big Buck Bunny trailer against the
-ground truth stated by trailer.py, the moviepy script that cut it.
+"""Ground truth of the Big Buck Bunny trailer, read from trailer.py, the moviepy script that
+cut it; and a check of a `reeltrace scan --format json` report against it.
 
 The truth is derived from the script itself, not typed in: the `video.with_subclip(a, b)`
 calls give each shot's film interval, `with_cutout` the part removed from a shot,
 `with_start(X.end - d)` when a shot starts, and `MultiplySpeed(f)` its speed.
 
-    python scripts/check_trailer.py trailer.py report.json     # exit 0: every shot found
+    python -m reeltrace.bench.trailer trailer.py report.json   # exit 0: every shot found
                                                                # within 1 s, nothing else
 """
 
@@ -88,9 +88,14 @@ def parse(script: str) -> list[Shot]:
     return sorted(shots.values(), key=lambda s: s.start)
 
 
-def main(script_path: str, report_path: str) -> int:
+def truth_segments(script_path: str) -> list[tuple[str, float, float, float, float]]:
+    """(shot, trailer start, trailer end, film start, film end) for every piece of film used."""
     shots = parse(open(script_path, encoding="utf-8").read())
-    truth = [(s.name, *p) for s in shots for p in s.pieces]
+    return [(s.name, *p) for s in shots for p in s.pieces]
+
+
+def main(script_path: str, report_path: str) -> int:
+    truth = truth_segments(script_path)
     report = json.load(open(report_path, encoding="utf-8"))
     segments = [seg for r in report["results"] for m in r["matches"] for seg in m["segments"]]
     used = set()
