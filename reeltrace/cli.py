@@ -87,7 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("remove", "remove a work from the library")
     p.add_argument("work_id", metavar="WORK_ID")
+
+    p = sub.add_parser("bench", help="build a labelled data set from real media, run reeltrace on it, report",
+                       description="Build a labelled copy-detection data set from real media (edits made with "
+                       "FFmpeg), run reeltrace and baselines on it, and report accuracy and speed.")  # fmt: skip
+    p.add_argument("--media", action="append", metavar="DIR",
+                   help="media folder (repeatable; default: ../shared/media and ~/.cache/reeltrace-media)")  # fmt: skip
+    p.add_argument("--out", default="bench-out", metavar="DIR", help="data set and results folder (default: bench-out)")
+    p.add_argument("--quick", action="store_true", help="the fixed quick subset (about 60 queries)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", action="append", default=[], choices=["vpdq"], help="also run a baseline")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the data set even if one exists")
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench.cli import bench
+
+    return bench(args)
 
 
 def _register(lib: Library, args: argparse.Namespace) -> int:
@@ -122,6 +139,8 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
     folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
     try:
         with Library(folder, model=getattr(args, "model", None)) as lib:

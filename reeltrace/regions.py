@@ -5,14 +5,17 @@ borders, the blurred, enlarged copy that fills a vertical 9:16 repost, and stati
 subtitle bands. Descriptors of the whole frame then mostly describe the wrapping. We trim
 such bands from each edge inwards, judging rows (and columns) over a window of frames:
 
-* ``detail[r]``: mean absolute spatial gradient along row ``r``, averaged over the frames;
-  blurred and solid bands have almost none.
-* ``motion[r]``: mean over the row of the per-pixel standard deviation over time; black
-  bars and static graphics have almost none while the content moves.
+* ``detail[r]``: the median over row ``r`` of each pixel's mean absolute spatial gradient
+  over the frames. Blurred and solid bands have almost none; so do rows of a subtitle
+  over a blurred band, whose median pixel is background.
+* ``motion[r]``: the median over the row of each pixel's standard deviation over time.
+  Black bars and static graphics have none while the content moves.
 
-A row at the edge is trimmed while ``detail < DETAIL_RATIO * ref_detail`` or (when the
-content moves at all) ``motion < MOTION_RATIO * ref_motion``, where the references are
-the medians over the central half of the picture. At most ``MAX_TRIM`` of each side goes.
+A row at the edge is trimmed while ``detail`` (or, when the picture moves at all,
+``motion``) is below ``BAND_RATIO`` of its ``REFERENCE_PERCENTILE``-th percentile over all
+rows: the sharpest rows are content whatever share of the frame the bands take (a vertical
+repost can be two thirds band). At most ``MAX_TRIM`` of each side goes; columns are judged
+the same way within the kept rows.
 Sky and other smooth content can look like a band in a single static shot, which is why
 scanning also embeds the full frame beside this crop (see ``visual``).
 """
@@ -23,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DETAIL_RATIO = 0.2
-MOTION_RATIO = 0.15
+BAND_RATIO = 0.25
+REFERENCE_PERCENTILE = 90
+MIN_DETAIL = 1.0  # grey levels
 MIN_MOTION = 1.5  # grey levels: below this the window is treated as a still picture
 MAX_TRIM = 0.42
 MIN_BAND = 0.02  # bands thinner than this fraction are left alone (compression noise)
@@ -51,16 +55,32 @@ class Box:
         return (self.height * self.width) / float(max(height * width, 1))
 
 
-def _edge_trim(detail: np.ndarray, motion: np.ndarray | None) -> tuple[int, int]:
-    """Number of band rows to drop at the start and at the end of a 1-D profile."""
+def _close_gaps(band: np.ndarray, gap: int) -> np.ndarray:
+    """Treat runs of up to ``gap`` non-band rows between band rows as band: the one-row
+    edge where a title box meets a blurred band must not stop the trimming."""
+    closed = band.copy()
+    idx = np.flatnonzero(band)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= gap + 1:
+            closed[a:b] = True
+    return closed
+
+
+def _edge_trim(detail: np.ndarray, motion: np.ndarray | None, bands_only: bool) -> tuple[int, int]:
+    """Number of band rows to drop at the start and at the end of row profiles."""
     n = len(detail)
-    centre = slice(n // 4, max(n - n // 4, n // 4 + 1))
-    ref_detail = float(np.median(detail[centre]))
-    band = detail < DETAIL_RATIO * max(ref_detail, 1e-6)
-    if motion is not None:
-        ref_motion = float(np.median(motion[centre]))
-        if ref_motion >= MIN_MOTION:
-            band |= motion < MOTION_RATIO * ref_motion
+    if bands_only:
+        # Flat and still: black bars and solid borders, nothing that could be content.
+        band = detail < MIN_DETAIL
+        if motion is not None:
+            band &= motion < MIN_MOTION
+    else:
+        band = detail < BAND_RATIO * max(float(np.percentile(detail, REFERENCE_PERCENTILE)), MIN_DETAIL)
+        if motion is not None:
+            ref_motion = float(np.percentile(motion, REFERENCE_PERCENTILE))
+            if ref_motion >= MIN_MOTION:
+                band |= motion < BAND_RATIO * ref_motion
+        band = _close_gaps(band, max(1, int(n * MIN_BAND)))
     limit = int(n * MAX_TRIM)
     head = 0
     while head < limit and band[head]:
@@ -72,26 +92,105 @@ def _edge_trim(detail: np.ndarray, motion: np.ndarray | None) -> tuple[int, int]
     return (head if head >= min_band else 0), (tail if tail >= min_band else 0)
 
 
-def detect_content_box(frames: np.ndarray) -> Box:
-    """Content rectangle of a window of frames ``(n, h, w, 3)`` uint8 of one video."""
-    n, h, w, _ = frames.shape
-    # Half resolution and the green channel as luma: the profiles need no more, and this
+def _maps(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-pixel detail (mean absolute gradient over time) and motion (std over time)."""
+    # The green channel as luma at half resolution: enough for these statistics, and this
     # runs for every window of every registered hour.
     grey = frames[:, ::2, ::2, 1].astype(np.float32)
-    row_detail = np.abs(np.diff(grey, axis=2)).mean(axis=(0, 2))
-    row_motion = grey.std(axis=0).mean(axis=1) if n >= 3 else None
-    top, bottom_trim = _edge_trim(row_detail, row_motion)
-    bottom = h - bottom_trim
+    detail = (np.abs(np.diff(grey, axis=2))[:, :-1, :] + np.abs(np.diff(grey, axis=1))[:, :, :-1]).mean(axis=0)
+    motion = grey.std(axis=0)[:-1, :-1] if len(grey) >= 3 else None
+    return detail, motion
+
+
+def detect_content_box(frames: np.ndarray, bands_only: bool = False) -> Box:
+    """Content rectangle of a window of frames ``(n, h, w, 3)`` uint8 of one video.
+
+    ``bands_only`` trims flat, still bars only (black letterbox, solid borders): what a
+    registered original may carry. The default also trims blurred and static-title bands,
+    for uploads, and may over-trim dark or smooth footage, so it is used beside the full
+    frame, never instead of it."""
+    n, h, w, _ = frames.shape
+    detail, motion = _maps(frames)
+    rows = np.median(detail, axis=1), (np.median(motion, axis=1) if motion is not None else None)
+    top, bottom_trim = _edge_trim(*rows, bands_only)
+    bottom = detail.shape[0] - bottom_trim
     # Columns are judged only within the kept rows, so a wide band does not hide a narrow one.
-    inner = grey[:, top:bottom, :]
-    col_detail = np.abs(np.diff(inner, axis=1)).mean(axis=(0, 1))
-    col_motion = inner.std(axis=0).mean(axis=0) if n >= 3 else None
-    left, right_trim = _edge_trim(col_detail, col_motion)
-    right = w - right_trim
-    return Box(2 * top, min(2 * bottom, h), 2 * left, min(2 * right, w))
+    cols = np.median(detail[top:bottom], axis=0), (np.median(motion[top:bottom], axis=0) if motion is not None else None)
+    left, right_trim = _edge_trim(*cols, bands_only)
+    right = detail.shape[1] - right_trim
+    return Box(2 * top, h if bottom_trim == 0 else 2 * bottom, 2 * left, w if right_trim == 0 else 2 * right)
 
 
 def is_informative(rgb: np.ndarray, min_std: float = 12.0) -> bool:
     """False for near-uniform frames (black, fades, flat colour): their descriptors all look
     alike, so matching them would link any two videos that fade to black."""
     return float(rgb[::4, ::4, 1].std()) >= min_std
+
+
+WINDOW_EDGE_RATIO = 3.0  # a window border is this many times the picture's typical edge
+WINDOW_MIN_SIDE = 0.2  # border lines at least this fraction of the frame's side
+WINDOW_AREA = (0.06, 0.7)  # windows smaller or larger than this (fraction of frame) are ignored
+
+
+def _lines(edge: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
+    """Long straight runs of strong persistent edge along axis 1: (position, start, end)."""
+    strong = edge > WINDOW_EDGE_RATIO * max(float(np.median(edge)), 0.5)
+    found = []
+    for pos in range(strong.shape[0]):
+        row = np.r_[False, strong[pos], False]
+        changes = np.flatnonzero(row[1:] != row[:-1])
+        for start, end in zip(changes[::2], changes[1::2]):
+            if end - start >= min_len:
+                found.append((pos, int(start), int(end)))
+    return found
+
+
+def detect_windows(frames: np.ndarray, slack: int = 3) -> list[Box]:
+    """Picture-in-picture windows in a window of frames ``(n, h, w, 3)``.
+
+    A video pasted over another keeps a straight border that stays put while the pictures
+    on both sides of it change, so the border is a persistent edge: the mean over time of
+    the absolute luma difference across it stays high, where moving content averages out.
+    We look for two horizontal and two vertical such lines that close a rectangle.
+    Static footage has persistent edges everywhere; a rectangle must still be closed by
+    four long straight lines, and at worst a false window costs one more descriptor.
+    """
+    n, h, w, _ = frames.shape
+    if n < 4:
+        return []
+    grey = frames[:, ::2, ::2, 1].astype(np.float32)
+    hh, ww = grey.shape[1:]
+    across_rows = np.abs(np.diff(grey, axis=1)).mean(axis=0)  # (hh-1, ww): horizontal borders
+    across_cols = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (hh, ww-1): vertical borders
+    horizontal = _lines(across_rows, int(WINDOW_MIN_SIDE * ww))
+    vertical = _lines(across_cols.T, int(WINDOW_MIN_SIDE * hh))
+    boxes: list[Box] = []
+    for i, (y1, a1, b1) in enumerate(horizontal):
+        for y2, a2, b2 in horizontal[i + 1 :]:
+            if y2 - y1 < WINDOW_MIN_SIDE * hh or abs(a1 - a2) > slack or abs(b1 - b2) > slack:
+                continue
+            left, right = max(a1, a2), min(b1, b2)
+            sides = [
+                x for x, c, d in vertical
+                if c <= y1 + slack and d >= y2 + 1 - slack and (abs(x + 1 - left) <= slack or abs(x + 1 - right) <= slack)
+            ]  # fmt: skip
+            if not any(abs(x + 1 - left) <= slack for x in sides) or not any(abs(x + 1 - right) <= slack for x in sides):
+                continue
+            box = Box(2 * (y1 + 1), 2 * (y2 + 1), 2 * left, 2 * right)
+            if WINDOW_AREA[0] <= box.area_fraction(h, w) <= WINDOW_AREA[1]:
+                boxes.append(box)
+    # Keep the largest of overlapping candidates (double lines at a border give several).
+    boxes.sort(key=lambda b: -b.height * b.width)
+    kept: list[Box] = []
+    for box in boxes:
+        if all(_overlap(box, k) < 0.5 for k in kept):
+            kept.append(box)
+    return kept[:2]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    dy = min(a.bottom, b.bottom) - max(a.top, b.top)
+    dx = min(a.right, b.right) - max(a.left, b.left)
+    if dy <= 0 or dx <= 0:
+        return 0.0
+    return dy * dx / float(min(a.height * a.width, b.height * b.width))

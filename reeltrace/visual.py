@@ -7,9 +7,10 @@ onnxruntime; nothing is downloaded at run time.
 
 Each sampled frame is cut to its content region (``regions``), scaled to a square of
 ``INPUT_SIZE`` and embedded. Works store one descriptor per frame (the content region).
-Queries store up to four *views* per frame: the full frame and the content region, each
-also mirrored, because we cannot tell in advance whether an upload was flipped, or whether
-the detected region is right; the matcher keeps, per work frame, the best view.
+Queries store several *views* per frame: the full frame, the content region and any
+picture-in-picture window, each also mirrored, because we cannot tell in advance whether
+an upload was flipped, or whether a detected region is right; the matcher keeps, per work
+frame, the best view.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from PIL import Image
 
 from .media import SampledFrame, sample_frames
 from .records import VideoFeatures
-from .regions import Box, detect_content_box, is_informative
+from .regions import Box, detect_content_box, detect_windows, is_informative
 
 INPUT_SIZE = 224
 DEFAULT_MODEL = "sscd_distilled"
@@ -42,6 +43,8 @@ class View(enum.IntEnum):
     FULL_MIRROR = 1
     REGION = 2
     REGION_MIRROR = 3
+    WINDOW = 4  # a picture-in-picture window
+    WINDOW_MIRROR = 5
 
 
 def model_path(name: str) -> str:
@@ -145,8 +148,9 @@ def describe_video(path: str, embedder: FrameEmbedder, fps: float, duration: flo
         if not frames:
             continue
         h, w, _ = frames[0].rgb.shape
-        box = detect_content_box(np.stack([f.rgb for f in window]))
+        box = detect_content_box(np.stack([f.rgb for f in window]), bands_only=not query)
         use_region = box.area_fraction(h, w) < 1.0 - REGION_MIN_CHANGE
+        windows = detect_windows(np.stack([f.rgb for f in window])) if query else []
         batch: list[np.ndarray] = []
         batch_views: list[int] = []
         batch_times: list[float] = []
@@ -157,6 +161,9 @@ def describe_video(path: str, embedder: FrameEmbedder, fps: float, duration: flo
                 candidates = [(View.FULL, full), (View.FULL_MIRROR, full[:, ::-1])]
                 if use_region:
                     candidates += [(View.REGION, region), (View.REGION_MIRROR, region[:, ::-1])]
+                for pip in windows:
+                    inner = to_model_input(f.rgb, pip)
+                    candidates += [(View.WINDOW, inner), (View.WINDOW_MIRROR, inner[:, ::-1])]
             else:
                 candidates = [(View.REGION, region)]
             for view, image in candidates:

@@ -1,0 +1,53 @@
+"""``reeltrace bench``: build (or reuse) the data set, run, print the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+from .dataset import Plan, build_dataset
+from .run import markdown, run_bench
+
+
+def default_media() -> list[str]:
+    folders = [os.path.join(os.getcwd(), "..", "shared", "media"),
+               os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "reeltrace-media")]  # fmt: skip
+    return [f for f in folders if os.path.isdir(f)]
+
+
+def _reusable(out: str, seed: int, plan: Plan) -> bool:
+    path = os.path.join(out, "ground_truth.json")
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as fh:
+        truth = json.load(fh)
+    from dataclasses import asdict
+
+    return truth.get("seed") == seed and truth.get("plan") == asdict(plan)
+
+
+def bench(args: argparse.Namespace) -> int:
+    if shutil.which("ffmpeg") is None:
+        print("reeltrace: bench needs the ffmpeg command (Debian: apt-get install ffmpeg)", file=sys.stderr)
+        return 1
+    media = args.media or default_media()
+    if not media:
+        print("reeltrace: no media folder found; name one with --media", file=sys.stderr)
+        return 2
+    plan = Plan.quick() if args.quick else Plan.full()
+    out = os.path.join(args.out, "quick" if args.quick else "full")
+    started = time.perf_counter()
+    if args.rebuild or not _reusable(out, args.seed, plan):
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"building data set in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
+        build_dataset(media, out, seed=args.seed, quick=args.quick)
+    built = time.perf_counter()
+    reports = run_bench(out, baselines=tuple(args.baseline))
+    done = time.perf_counter()
+    print(markdown(reports))
+    print(f"data set {built - started:.0f} s, run {done - built:.0f} s; details in {out}/results.json")
+    return 0

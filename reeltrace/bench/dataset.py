@@ -1,0 +1,363 @@
+"""Build a labelled copy-detection data set from a folder of real media.
+
+    works/       files to register: the full film, real clips, "episodes" joined from clips
+    queries/     edited excerpts, compilations, and negatives (never-registered footage)
+    ground_truth.json
+
+Ground truth is what the builder did: for every query, each reused piece as (work, query
+start/end, work start/end). Deterministic for a seed: the same media and seed give the same
+plan (the rendered bytes depend on the FFmpeg build).
+
+Footage is grouped into *families* (one folder of one origin: e.g. 20 sign-language clips
+shot on one set) and a family is either registered or a distractor, never split: two takes
+on one set look alike to any descriptor, and whether one "copies" the other is not a
+question this benchmark can answer. Clips cut from the registered film (file names with
+"bunny"/"bbb") are left out, since they are copies of a work, not distractors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+from dataclasses import asdict, dataclass, field
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..media import MEDIA_SUFFIXES, MediaError, probe
+from .edits import EDITS, FONT, Context, Edit
+from .trailer import truth_segments
+
+VIDEO_SUFFIXES = {s for s in MEDIA_SUFFIXES if s not in {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma"}}
+AUDIO_SUFFIXES = MEDIA_SUFFIXES - VIDEO_SUFFIXES
+
+
+@dataclass
+class Source:
+    path: str
+    duration: float
+    family: str
+    has_audio: bool
+
+
+@dataclass
+class Truth:
+    work: str
+    query_start: float
+    query_end: float
+    work_start: float
+    work_end: float
+
+
+@dataclass
+class WorkEntry:
+    id: str
+    path: str
+    title: str
+    category: str
+    duration: float
+
+
+@dataclass
+class QueryEntry:
+    id: str
+    path: str
+    kind: str  # "single", "combo", "compilation", "negative", "trailer"
+    edits: list[str]
+    segments: list[Truth] = field(default_factory=list)
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many of each kind of query to make."""
+
+    clips_per_family: int
+    work_families: int
+    distractor_families: int
+    episodes: int
+    per_edit: int
+    combos: int
+    compilations: int
+    negatives_per_edit: int
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(clips_per_family=2, work_families=8, distractor_families=6, episodes=2, per_edit=2,
+                   combos=8, compilations=3, negatives_per_edit=1)  # fmt: skip
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(clips_per_family=4, work_families=14, distractor_families=10, episodes=4, per_edit=8,
+                   combos=40, compilations=12, negatives_per_edit=3)  # fmt: skip
+
+
+def discover(folders: list[str]) -> tuple[list[Source], list[str], list[str], dict]:
+    """Video sources, music files, speech files, and the film (if found) in ``folders``."""
+    videos, music, speech = [], [], []
+    film: dict = {}
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                suffix = os.path.splitext(name)[1].lower()
+                lower = path.lower()
+                if name == "bbb.mp4":
+                    film["film"] = path
+                    continue
+                if name == "trailer_bbb.mp4":
+                    film["trailer"] = path
+                    continue
+                if name == "trailer.py":
+                    film["script"] = path
+                    continue
+                if suffix in AUDIO_SUFFIXES:
+                    (speech if any(k in lower for k in ("speech", "ljspeech", "jfk", "whisper", "librispeech", "tts")) else music).append(path)
+                    continue
+                if suffix not in VIDEO_SUFFIXES or "bunny" in lower or "bbb" in lower:
+                    continue
+                try:
+                    info = probe(path)
+                except MediaError:
+                    continue
+                if not info.has_video or info.duration < 3.0:
+                    continue
+                family = os.path.relpath(root, folder)
+                videos.append(Source(path, info.duration, family, info.has_audio))
+    return videos, music, speech, film
+
+
+def ffmpeg(args: list[str]) -> None:
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(args)}\n{result.stderr[-2000:]}")
+
+
+def duration_of(path: str) -> float:
+    return probe(path).duration
+
+
+def make_logo(path: str, rng: random.Random) -> str:
+    image = Image.new("RGBA", (400, 160), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    colour = tuple(rng.randint(60, 255) for _ in range(3)) + (220,)
+    draw.rounded_rectangle((4, 4, 396, 156), radius=30, fill=colour)
+    draw.text((30, 40), rng.choice(["TV+", "HOT", "CLIPS", "4K"]), font=ImageFont.truetype(FONT, 72), fill=(255, 255, 255, 255))
+    image.save(path)
+    return path
+
+
+def _graph(edits: list[Edit], first_extra: int) -> tuple[str, list[str], float, str | None, str | None]:
+    """filter_complex for the picture, extra inputs, total speed, audio kind, bitrate."""
+    parts, extras = [], []
+    label, speed, audio, bitrate = "[0:v]", 1.0, None, None
+    for k, edit in enumerate(edits):
+        out = f"[e{k}]"
+        template = edit.video if "{i}" in edit.video else "{i}" + edit.video + "{o}"
+        pip = ""
+        if edit.extra_video:
+            pip = f"[{first_extra + len(extras)}:v]"
+            extras.append(edit.extra_video)
+        parts.append(template.format(i=label, o=out, p=pip, n=f"e{k}_"))
+        label = out
+        speed *= edit.speed
+        audio = edit.audio or audio
+        bitrate = edit.bitrate or bitrate
+    parts.append(f"{label}scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p[vout]")
+    return ";".join(parts), extras, speed, audio, bitrate
+
+
+def render(src: str, start: float, length: float, edits: list[Edit], out: str, has_audio: bool,
+           ctx: Context, size: tuple[int, int] | None = None, with_audio: bool = True) -> float:  # fmt: skip
+    """Cut [start, start+length] of ``src``, apply ``edits``, write ``out``. Returns the speed."""
+    graph, extras, speed, audio_kind, bitrate = _graph(edits, first_extra=1)
+    if size is not None:
+        graph = graph.replace("format=yuv420p[vout]", f"scale={size[0]}:{size[1]},setsar=1,fps=25,format=yuv420p[vout]")
+    args = ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", src]
+    for extra in extras:
+        args += (["-loop", "1"] if extra.endswith(".png") else ["-stream_loop", "-1"]) + ["-i", extra]
+    audio_map: list[str] = []
+    if with_audio and audio_kind:
+        sound = ctx.music if audio_kind == "music" else ctx.speech
+        if sound:
+            args += ["-stream_loop", "-1", "-i", sound]
+            audio_map = ["-map", f"{1 + len(extras)}:a", "-shortest"]
+    elif with_audio and has_audio:
+        graph += f";[0:a]atempo={speed}[aout]" if speed != 1.0 else ";[0:a]anull[aout]"
+        audio_map = ["-map", "[aout]"]
+    args += ["-filter_complex", graph, "-map", "[vout]", *audio_map]
+    args += ["-c:v", "libx264", "-preset", "veryfast"]
+    args += ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate] if bitrate else ["-crf", "23"]
+    args += ["-c:a", "aac", "-b:a", "96k"] if audio_map else ["-an"]
+    ffmpeg(args + [out])
+    return speed
+
+
+class Builder:
+    def __init__(self, folders: list[str], out: str, seed: int, plan: Plan):
+        self.folders, self.out, self.seed, self.plan = folders, out, seed, plan
+        self.rng = random.Random(seed)
+        os.makedirs(os.path.join(out, "works"), exist_ok=True)
+        os.makedirs(os.path.join(out, "queries"), exist_ok=True)
+        self.works: list[WorkEntry] = []
+        self.queries: list[QueryEntry] = []
+
+    def _excerpt(self, duration: float, lo: float = 3.0, hi: float = 60.0) -> tuple[float, float]:
+        length = min(self.rng.uniform(lo, hi), duration - 0.5)
+        length = max(min(lo, duration - 0.2), length)
+        start = self.rng.uniform(0, max(duration - length - 0.2, 0.0))
+        return start, length
+
+    def _edits(self, names: list[str], ctx: Context) -> list[Edit]:
+        return [EDITS[n](self.rng, ctx) for n in names]
+
+    def build(self) -> dict:
+        videos, music, speech, film = discover(self.folders)
+        families: dict[str, list[Source]] = {}
+        for v in videos:
+            families.setdefault(v.family, []).append(v)
+        names = sorted(families)
+        self.rng.shuffle(names)
+        work_fams = names[: self.plan.work_families]
+        distractor_fams = names[self.plan.work_families : self.plan.work_families + self.plan.distractor_families]
+        pick = lambda fams: [s for f in fams for s in sorted(families[f], key=lambda s: s.path)[: self.plan.clips_per_family]]  # noqa: E731
+        work_clips, distractors = pick(work_fams), pick(distractor_fams)
+        self.rng.shuffle(work_clips)
+
+        if "film" in film:
+            self.works.append(WorkEntry("film", film["film"], "Big Buck Bunny", "animation", duration_of(film["film"])))
+        episode_parts = work_clips[: 3 * self.plan.episodes]
+        singles = work_clips[3 * self.plan.episodes :]
+        for i, clip in enumerate(singles):
+            self.works.append(WorkEntry(f"clip{i:02d}", clip.path, os.path.basename(clip.path), "short", clip.duration))
+        for e in range(self.plan.episodes):
+            parts = episode_parts[3 * e : 3 * e + 3]
+            if len(parts) < 2:
+                break
+            self.works.append(self._episode(f"episode{e}", parts))
+
+        logo = make_logo(os.path.join(self.out, "logo.png"), self.rng)
+        base_ctx = dict(music=music[0] if music else None, speech=speech[0] if speech else None, logo=logo)
+
+        def ctx() -> Context:
+            other = self.rng.choice(distractors).path if distractors else None
+            return Context(other_video=other, music=self.rng.choice(music) if music else None,
+                           speech=self.rng.choice(speech) if speech else None, logo=base_ctx["logo"])  # fmt: skip
+
+        n = 0
+        for name in EDITS:
+            for _ in range(self.plan.per_edit):
+                self._single(f"q{n:04d}", [name], ctx())
+                n += 1
+            for _ in range(self.plan.negatives_per_edit):
+                if distractors:
+                    self._negative(f"q{n:04d}", [name], ctx(), distractors)
+                    n += 1
+        for _ in range(self.plan.combos):
+            names_ = self.rng.sample([e for e in EDITS if e != "none"], self.rng.choice([2, 3]))
+            self._single(f"q{n:04d}", names_, ctx(), kind="combo")
+            n += 1
+        for _ in range(self.plan.compilations):
+            self._compilation(f"q{n:04d}", ctx(), distractors)
+            n += 1
+        if {"film", "trailer", "script"} <= film.keys():
+            segs = [Truth("film", q0, q1, w0, w1) for _, q0, q1, w0, w1 in truth_segments(film["script"])]
+            self.queries.append(QueryEntry("trailer", film["trailer"], "trailer", ["trailer"], segs, duration_of(film["trailer"])))
+
+        truth = {
+            "seed": self.seed,
+            "plan": asdict(self.plan),
+            "works": [asdict(w) for w in self.works],
+            "queries": [asdict(q) for q in self.queries],
+        }
+        with open(os.path.join(self.out, "ground_truth.json"), "w", encoding="utf-8") as fh:
+            json.dump(truth, fh, indent=1)
+        return truth
+
+    def _episode(self, work_id: str, parts: list[Source]) -> WorkEntry:
+        """Join clips into one longer work (an 'episode'), each part re-rendered to 640x360."""
+        pieces = []
+        for i, part in enumerate(parts):
+            piece = os.path.join(self.out, "works", f"{work_id}-part{i}.mp4")
+            render(part.path, 0.0, part.duration, [], piece, False, Context(), size=(640, 360), with_audio=False)
+            pieces.append(piece)
+        path = os.path.join(self.out, "works", f"{work_id}.mp4")
+        self._concat(pieces, path)
+        for piece in pieces:
+            os.unlink(piece)
+        return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path))
+
+    def _concat(self, pieces: list[str], out: str) -> None:
+        listing = out + ".txt"
+        with open(listing, "w", encoding="utf-8") as fh:
+            for p in pieces:
+                fh.write(f"file '{os.path.abspath(p)}'\n")
+        ffmpeg(["-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", out])
+        os.unlink(listing)
+
+    def _pick_work(self) -> WorkEntry:
+        return self.rng.choice(self.works)
+
+    def _single(self, qid: str, names: list[str], ctx: Context, kind: str = "single") -> None:
+        work = self._pick_work()
+        start, length = self._excerpt(work.duration)
+        out = os.path.join(self.out, "queries", f"{qid}.mp4")
+        speed = render(work.path, start, length, self._edits(names, ctx), out, probe(work.path).has_audio, ctx)
+        qdur = duration_of(out)
+        truth = Truth(work.id, 0.0, min(qdur, length / speed), start, start + min(length, qdur * speed))
+        self.queries.append(QueryEntry(qid, out, kind, names, [truth], qdur))
+
+    def _negative(self, qid: str, names: list[str], ctx: Context, distractors: list[Source]) -> None:
+        src = self.rng.choice(distractors)
+        start, length = self._excerpt(src.duration)
+        out = os.path.join(self.out, "queries", f"{qid}.mp4")
+        if ctx.other_video == src.path:
+            ctx.other_video = None if len(distractors) == 1 else next(d.path for d in distractors if d.path != src.path)
+        render(src.path, start, length, self._edits(names, ctx), out, src.has_audio, ctx)
+        self.queries.append(QueryEntry(qid, out, "negative", names, [], duration_of(out)))
+
+    def _compilation(self, qid: str, ctx: Context, distractors: list[Source]) -> None:
+        """3-10 clips from 1-4 works, interleaved with distractor clips, new sound over all."""
+        works = self.rng.sample(self.works, min(len(self.works), self.rng.randint(1, 4)))
+        pieces, plan = [], []
+        for k in range(self.rng.randint(3, 10)):
+            if distractors and self.rng.random() < 0.35:
+                src = self.rng.choice(distractors)
+                start, length = self._excerpt(src.duration, 2.0, 6.0)
+                plan.append((None, src.path, start, length, []))
+            else:
+                work = self.rng.choice(works)
+                start, length = self._excerpt(work.duration, 3.0, 12.0)
+                edit = self.rng.choice(["none", "crop", "mirror", "text", "colour", "borders", "speed"])
+                plan.append((work.id, work.path, start, length, [edit]))
+        offset = 0.0
+        truths = []
+        for k, (work_id, path, start, length, names) in enumerate(plan):
+            piece = os.path.join(self.out, "queries", f"{qid}-part{k}.mp4")
+            speed = render(path, start, length, self._edits(names, ctx), piece, False, ctx, size=(640, 360), with_audio=False)
+            dur = duration_of(piece)
+            if work_id is not None:
+                truths.append(Truth(work_id, offset, offset + dur, start, start + min(length, dur * speed)))
+            pieces.append(piece)
+            offset += dur
+        silent = os.path.join(self.out, "queries", f"{qid}-silent.mp4")
+        self._concat(pieces, silent)
+        out = os.path.join(self.out, "queries", f"{qid}.mp4")
+        sound = ctx.music or ctx.speech
+        if sound:
+            ffmpeg(["-i", silent, "-stream_loop", "-1", "-i", sound, "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", "aac", "-b:a", "96k", "-shortest", out])  # fmt: skip
+            os.unlink(silent)
+        else:
+            os.replace(silent, out)
+        for piece in pieces:
+            os.unlink(piece)
+        self.queries.append(QueryEntry(qid, out, "compilation", ["compilation"], truths, duration_of(out)))
+
+
+def build_dataset(folders: list[str], out: str, seed: int = 0, quick: bool = False) -> dict:
+    """Build the data set into ``out`` (see the module docstring); returns the ground truth."""
+    plan = Plan.quick() if quick else Plan.full()
+    return Builder(folders, out, seed, plan).build()

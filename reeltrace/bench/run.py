@@ -1,0 +1,173 @@
+"""Run reeltrace (and baselines) on a data set and report accuracy and speed.
+
+The data set comes from ``dataset.build_dataset``; metrics from ``reeltrace.metrics``.
+Results go to ``<out>/results.json`` and a Markdown report on standard output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..library import Library
+from ..metrics import Box, localisation_errors, segment_prf, segment_uap, video_ap
+
+
+@dataclass
+class SystemRun:
+    """Predictions of one system on the data set, with its timings."""
+
+    name: str
+    predictions: list[Box] = field(default_factory=list)
+    register_seconds: float = 0.0
+    registered_seconds: float = 0.0  # media duration registered
+    scan_seconds: float = 0.0
+    scanned_seconds: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)
+    index_bytes: int = 0
+    peak_rss_mb: float = 0.0
+
+
+def truths_of(truth: dict) -> list[Box]:
+    return [
+        Box(q["id"], s["work"], s["query_start"], s["query_end"], s["work_start"], s["work_end"])
+        for q in truth["queries"]
+        for s in q["segments"]
+    ]
+
+
+def run_reeltrace(truth: dict, library_dir: str) -> SystemRun:
+    run = SystemRun("reeltrace")
+    shutil.rmtree(library_dir, ignore_errors=True)
+    ids: dict[str, str] = {}
+    with Library(library_dir) as lib:
+        lib.embedder  # model load is a one-off, not per-file cost
+        for work in truth["works"]:
+            started = time.perf_counter()
+            result = lib.register(work["path"], title=work["title"], category=work["category"], work_id=work["id"])
+            run.register_seconds += time.perf_counter() - started
+            if result.error:
+                run.errors[work["id"]] = result.error
+                continue
+            ids[result.work.work_id] = work["id"]
+            run.registered_seconds += result.work.duration
+        lib.index()
+        for query in truth["queries"]:
+            started = time.perf_counter()
+            result = lib.scan(query["path"])
+            run.scan_seconds += time.perf_counter() - started
+            run.scanned_seconds += result.duration
+            if result.error:
+                run.errors[query["id"]] = result.error
+            for match in result.matches:
+                for seg in match.segments:
+                    run.predictions.append(Box(query["id"], ids.get(match.work.work_id, match.work.work_id),
+                                               seg.query_start, seg.query_end, seg.work_start, seg.work_end,
+                                               seg.score))  # fmt: skip
+    run.index_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(library_dir) for f in fs)
+    run.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return run
+
+
+def evaluate(truth: dict, run: SystemRun, threshold: float) -> dict:
+    """All metrics of the issue for one system's run."""
+    truths = truths_of(truth)
+    preds = run.predictions
+    kept = [p for p in preds if p.score >= threshold]
+    by_query = {q["id"]: q for q in truth["queries"]}
+    negatives = [q["id"] for q in truth["queries"] if q["kind"] == "negative"]
+    false_works = sorted({(p.query, p.work) for p in kept if p.query in negatives})
+
+    def recall_of(query_ids: set[str]) -> float:
+        t = [b for b in truths if b.query in query_ids]
+        p = [b for b in kept if b.query in query_ids]
+        return segment_prf(t, p, threshold).recall if t else float("nan")
+
+    per_edit = {}
+    singles: dict[str, set[str]] = defaultdict(set)
+    for q in truth["queries"]:
+        if q["kind"] in ("single",):
+            singles[q["edits"][0]].add(q["id"])
+    for edit, qids in sorted(singles.items()):
+        per_edit[edit] = {"queries": len(qids), "recall": recall_of(qids)}
+    kinds: dict[str, set[str]] = defaultdict(set)
+    for q in truth["queries"]:
+        kinds[q["kind"]].add(q["id"])
+    per_kind = {k: {"queries": len(v), "recall": recall_of(v)} for k, v in sorted(kinds.items()) if k != "negative"}
+    prf = segment_prf(truths, kept, threshold)
+    errors = localisation_errors(truths, kept)
+    # A query's wrong work claims: predicted (query, work) pairs with no truth for that pair.
+    true_pairs = {(b.query, b.work) for b in truths}
+    wrong_pairs = sorted({(p.query, p.work) for p in kept if (p.query, p.work) not in true_pairs})
+    return {
+        "system": run.name,
+        "threshold": threshold,
+        "segment_uap": segment_uap(truths, preds),
+        "segment_precision": prf.precision,
+        "segment_recall": prf.recall,
+        "segment_f1": prf.f1,
+        "video_ap": video_ap(truths, preds),
+        "negatives": len(negatives),
+        "false_works_on_negatives": len(false_works),
+        "video_precision_on_negatives": 1.0 - len({q for q, _ in false_works}) / max(len(negatives), 1),
+        "wrong_work_claims": [list(p) for p in wrong_pairs],
+        "median_localisation_error": statistics.median(errors) if errors else float("nan"),
+        "per_edit_recall": per_edit,
+        "per_kind_recall": per_kind,
+        "register_x_realtime": run.registered_seconds / run.register_seconds if run.register_seconds else float("nan"),
+        "scan_x_realtime": run.scanned_seconds / run.scan_seconds if run.scan_seconds else float("nan"),
+        "library_bytes_per_hour": run.index_bytes / (run.registered_seconds / 3600) if run.registered_seconds else 0,
+        "peak_rss_mb": run.peak_rss_mb,
+        "errors": run.errors,
+        "queries": len(by_query),
+    }
+
+
+def markdown(reports: list[dict]) -> str:
+    """The report tables: overall per system, then per edit."""
+    lines = ["| system | segment uAP | P | R | F1 | video AP | false works on negatives | median loc. error (s) "
+             "| register x RT | scan x RT | MB/hour | peak RSS MB |", "|" + "---|" * 12]  # fmt: skip
+    for r in reports:
+        lines.append(
+            f"| {r['system']} | {r['segment_uap']:.3f} | {r['segment_precision']:.3f} | {r['segment_recall']:.3f} "
+            f"| {r['segment_f1']:.3f} | {r['video_ap']:.3f} | {r['false_works_on_negatives']} / {r['negatives']} "
+            f"| {r['median_localisation_error']:.2f} | {r['register_x_realtime']:.1f} | {r['scan_x_realtime']:.1f} "
+            f"| {r['library_bytes_per_hour'] / 1e6:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
+    edits = sorted({e for r in reports for e in r["per_edit_recall"]})
+    lines += ["", "| recall at the default threshold | " + " | ".join(r["system"] for r in reports) + " |",
+              "|---|" + "---|" * len(reports)]  # fmt: skip
+    for e in edits:
+        cells = []
+        for r in reports:
+            v = r["per_edit_recall"].get(e)
+            cells.append(f"{v['recall']:.2f} (n={v['queries']})" if v else "-")
+        lines.append(f"| {e} | " + " | ".join(cells) + " |")
+    kinds = sorted({k for r in reports for k in r["per_kind_recall"]})
+    for k in kinds:
+        cells = []
+        for r in reports:
+            v = r["per_kind_recall"].get(k)
+            cells.append(f"{v['recall']:.2f} (n={v['queries']})" if v else "-")
+        lines.append(f"| all {k} queries | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(dataset_dir: str, threshold: float = 0.5, baselines: tuple[str, ...] = ()) -> list[dict]:
+    with open(os.path.join(dataset_dir, "ground_truth.json"), encoding="utf-8") as fh:
+        truth = json.load(fh)
+    reports = [evaluate(truth, run_reeltrace(truth, os.path.join(dataset_dir, "library")), threshold)]
+    for name in baselines:
+        from . import baselines as available
+
+        run = available.RUNNERS[name](truth, os.path.join(dataset_dir, f"baseline-{name}"))
+        reports.append(evaluate(truth, run, available.THRESHOLDS[name]))
+    with open(os.path.join(dataset_dir, "results.json"), "w", encoding="utf-8") as fh:
+        json.dump(reports, fh, indent=1, default=str)
+    return reports
