@@ -1,0 +1,310 @@
+"""Evidence reports: one self-contained HTML file per scan, fit to attach to a claim.
+
+The report names the query, the time of the scan and the library, then every matched work
+(with its owner) and every reused segment with its times and score, illustrated by frame
+pairs (query frame | work frame) at matched instants. Thumbnails are embedded as base64
+JPEG, so the file has no outside references and can be mailed or archived as it is.
+
+``write_report`` is what ``reeltrace scan --report FILE.html`` and the service call.
+Frame grabbing (``grab_frame``) lives here too; the service caches its output.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import av
+from PIL import Image, ImageDraw
+
+from .records import CATEGORIES, ScanResult, Segment
+
+THUMB_WIDTH = 320
+FRAMES_PER_SEGMENT = 3
+
+# One colour per matched work, in match order (also used by the web console).
+WORK_COLOURS = [
+    "#2f6fdf", "#e0672b", "#2a9d6f", "#c2389b", "#8a5cf6", "#d4a017", "#1e9bb8", "#b5443a",
+    "#5d8a2f", "#6c6f7f",
+]  # fmt: skip
+
+
+def work_colour(index: int) -> str:
+    return WORK_COLOURS[index % len(WORK_COLOURS)]
+
+
+def clock(seconds: float) -> str:
+    """h:mm:ss.ss or m:ss.ss."""
+    minutes, secs = divmod(max(float(seconds), 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+
+
+# -- frames -------------------------------------------------------------------------------
+
+
+def grab_image(path: str, t: float, width: int = THUMB_WIDTH) -> Image.Image | None:
+    """The video frame shown at ``t`` seconds in ``path``, scaled to ``width`` (aspect kept);
+    None when the file is missing or has no decodable video there."""
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            target = max(float(t), 0.0)
+            if target > 1.0 and stream.time_base:
+                container.seek(int((target + start - 1.0) / stream.time_base), stream=stream, backward=True)
+            last = None
+            for frame in container.decode(stream):
+                ft = float(frame.pts * frame.time_base) - start if frame.pts is not None else 0.0
+                last = frame
+                if ft >= target - 0.02:
+                    break
+            if last is None:
+                return None
+            img = last.to_image()
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    if img.width > 0 and width and img.width != width:
+        height = max(2, int(round(img.height * width / img.width)))
+        img = img.resize((width, height), Image.BILINEAR)
+    return img
+
+
+def placeholder(width: int = THUMB_WIDTH, height: int | None = None, text: str = "frame unavailable") -> Image.Image:
+    height = height or width * 9 // 16
+    img = Image.new("RGB", (width, height), (58, 62, 72))
+    draw = ImageDraw.Draw(img)
+    for x in range(-height, width, 18):  # diagonal hatching
+        draw.line([(x, height), (x + height, 0)], fill=(66, 70, 81), width=6)
+    box = draw.textbbox((0, 0), text)
+    draw.text(((width - box[2]) / 2, (height - box[3]) / 2), text, fill=(200, 204, 214))
+    return img
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 82) -> bytes:
+    out = io.BytesIO()
+    img.convert("RGB").save(out, "JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def grab_frame(path: str, t: float, width: int = THUMB_WIDTH) -> bytes | None:
+    """JPEG bytes of the frame at ``t`` seconds, or None (see ``grab_image``)."""
+    img = grab_image(path, t, width)
+    return None if img is None else jpeg_bytes(img)
+
+
+def segment_speed(seg: Segment) -> float:
+    span = seg.query_end - seg.query_start
+    return (seg.work_end - seg.work_start) / span if span > 1e-6 else 1.0
+
+
+def pair_times(seg: Segment, count: int = FRAMES_PER_SEGMENT) -> list[tuple[float, float]]:
+    """(query time, work time) pairs spread over a segment: near its start, middle, end."""
+    span = max(seg.query_end - seg.query_start, 0.0)
+    speed = segment_speed(seg)
+    if count <= 1 or span < 0.5:
+        fractions = [0.5]
+    else:
+        fractions = [0.08 + 0.84 * i / (count - 1) for i in range(count)]
+    out = []
+    for f in fractions:
+        q = seg.query_start + span * f
+        out.append((round(q, 3), round(seg.work_start + (q - seg.query_start) * speed, 3)))
+    return out
+
+
+# -- report -------------------------------------------------------------------------------
+
+_CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1d2330;background:#f3f4f7}
+main{max-width:1040px;margin:0 auto;padding:28px 32px 48px;background:#fff;min-height:100vh;box-shadow:0 0 0 1px #e3e6ec}
+header{border-bottom:3px solid #1d2330;padding-bottom:14px;margin-bottom:20px}
+header .brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:#6b7385}
+h1{font-size:24px;margin:4px 0 0}
+h2{font-size:18px;margin:28px 0 8px;padding-top:12px;border-top:1px solid #e3e6ec}
+h3{font-size:15px;margin:18px 0 6px}
+table.meta{border-collapse:collapse;margin:8px 0 4px}
+table.meta th{text-align:left;font-weight:600;color:#4a5263;padding:3px 18px 3px 0;vertical-align:top;white-space:nowrap}
+table.meta td{padding:3px 0;word-break:break-all}
+table.segs{border-collapse:collapse;width:100%;margin:8px 0 14px;font-variant-numeric:tabular-nums}
+table.segs th,table.segs td{border-bottom:1px solid #e3e6ec;padding:6px 8px;text-align:left}
+table.segs th{background:#f6f7f9;font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#4a5263}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:3px;vertical-align:-1px;margin-right:6px}
+.timeline{position:relative;height:26px;background:#eceef3;border-radius:4px;margin:6px 0 2px;overflow:hidden}
+.timeline .seg{position:absolute;top:0;bottom:0;opacity:.9}
+.axis{display:flex;justify-content:space-between;font-size:11px;color:#6b7385}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:10px;margin:8px auto 14px;max-width:820px;page-break-inside:avoid}
+.pair figure{margin:0;background:#f6f7f9;border:1px solid #e3e6ec;border-radius:6px;padding:6px}
+.pair img{width:100%;display:block;border-radius:3px}
+.pair figcaption{font-size:12px;color:#4a5263;margin-top:4px}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;background:#e8edf8;color:#2c4a8a;font-size:12px;font-weight:600}
+.none{padding:14px;background:#f0f7f2;border:1px solid #cfe6d6;border-radius:6px}
+.err{padding:14px;background:#fbeeee;border:1px solid #f0c9c9;border-radius:6px;color:#8a2020}
+footer{margin-top:36px;font-size:12px;color:#6b7385;border-top:1px solid #e3e6ec;padding-top:10px}
+@media print{body{background:#fff}main{box-shadow:none}}
+"""
+
+
+def _esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _img_tag(img: Image.Image, alt: str) -> str:
+    data = base64.b64encode(jpeg_bytes(img, 78)).decode("ascii")
+    return f'<img alt="{_esc(alt)}" src="data:image/jpeg;base64,{data}">'
+
+
+def _timestamp(value) -> str:
+    if value is None:
+        value = datetime.now(timezone.utc)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return _timestamp(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def render_report(
+    results: Sequence[ScanResult],
+    *,
+    library: str | None = None,
+    scanned_at: datetime | str | None = None,
+    query_files: Sequence[str | None] | None = None,
+    query_names: Sequence[str] | None = None,
+    frames_per_segment: int = FRAMES_PER_SEGMENT,
+    requested_by: str | None = None,
+    title: str = "Content reuse evidence report",
+) -> str:
+    """The report as one HTML string (no outside references).
+
+    ``results[i].query`` is shown as the query unless ``query_names[i]`` is given; query
+    frames are read from ``query_files[i]`` (default: ``results[i].query``), work frames from
+    each work's ``source_path``. A file that cannot be read gets a placeholder frame.
+    ``frames_per_segment=0`` leaves frames out.
+    """
+    generated = _timestamp(None)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<header><div class='brand'>reeltrace · content identification</div><h1>{_esc(title)}</h1></header>",
+        "<table class='meta'>",
+        f"<tr><th>Time of scan</th><td>{_esc(_timestamp(scanned_at))}</td></tr>",
+        f"<tr><th>Report generated</th><td>{_esc(generated)}</td></tr>",
+    ]
+    if library:
+        parts.append(f"<tr><th>Library</th><td>{_esc(os.path.abspath(library))}</td></tr>")
+    if requested_by:
+        parts.append(f"<tr><th>Requested by</th><td>{_esc(requested_by)}</td></tr>")
+    total_works = len({m.work.work_id for r in results for m in r.matches})
+    parts.append(f"<tr><th>Queries</th><td>{len(results)}</td></tr>")
+    parts.append(f"<tr><th>Works found</th><td>{total_works}</td></tr></table>")
+
+    for qi, result in enumerate(results):
+        name = query_names[qi] if query_names and qi < len(query_names) else result.query
+        qfile = query_files[qi] if query_files and qi < len(query_files) else result.query
+        parts.append(f"<h2>Query {qi + 1}: {_esc(name)}</h2>")
+        parts.append("<table class='meta'>")
+        parts.append(f"<tr><th>Query</th><td>{_esc(name)}</td></tr>")
+        parts.append(f"<tr><th>Duration</th><td>{clock(result.duration)}</td></tr>")
+        parts.append(f"<tr><th>Works matched</th><td>{len(result.matches)}</td></tr></table>")
+        if result.error:
+            parts.append(f"<div class='err'>The query could not be scanned: {_esc(result.error)}</div>")
+            continue
+        if not result.matches:
+            parts.append("<div class='none'>No registered work was found in this query.</div>")
+            continue
+        # Timeline of the whole query, coloured by work.
+        dur = max(result.duration, max(s.query_end for m in result.matches for s in m.segments), 1e-6)
+        parts.append("<div class='timeline'>")
+        for mi, m in enumerate(result.matches):
+            for s in m.segments:
+                left = 100 * s.query_start / dur
+                width = max(100 * (s.query_end - s.query_start) / dur, 0.4)
+                parts.append(
+                    f"<div class='seg' style='left:{left:.3f}%;width:{width:.3f}%;background:{work_colour(mi)}' "
+                    f"title='{_esc(m.work.title)} {clock(s.query_start)}-{clock(s.query_end)}'></div>"
+                )
+        parts.append(f"</div><div class='axis'><span>0:00.00</span><span>{clock(dur)}</span></div>")
+
+        for mi, m in enumerate(result.matches):
+            w = m.work
+            parts.append(
+                f"<h3><span class='swatch' style='background:{work_colour(mi)}'></span>{_esc(w.title)} "
+                f"<span class='badge'>score {m.score:.3f}</span></h3>"
+            )
+            parts.append("<table class='meta'>")
+            parts.append(f"<tr><th>Work id</th><td>{_esc(w.work_id)}</td></tr>")
+            parts.append(f"<tr><th>Owner</th><td>{_esc(w.owner or '—')}</td></tr>")
+            parts.append(f"<tr><th>Category</th><td>{_esc(CATEGORIES.get(w.category, w.category))}</td></tr>")
+            parts.append(f"<tr><th>Work duration</th><td>{clock(w.duration)}</td></tr>")
+            parts.append(f"<tr><th>Modality</th><td>{_esc(m.modality)}</td></tr>")
+            if w.content_hash:
+                parts.append(f"<tr><th>Content SHA-256</th><td>{_esc(w.content_hash)}</td></tr>")
+            reused = sum(s.query_end - s.query_start for s in m.segments)
+            parts.append(f"<tr><th>Reused</th><td>{reused:.1f} s in {len(m.segments)} segment(s)</td></tr></table>")
+            parts.append(
+                "<table class='segs'><tr><th>#</th><th>Query from</th><th>Query to</th><th>Work from</th>"
+                "<th>Work to</th><th>Length</th><th>Score</th></tr>"
+            )
+            for si, s in enumerate(m.segments):
+                parts.append(
+                    f"<tr><td>{si + 1}</td><td>{clock(s.query_start)}</td><td>{clock(s.query_end)}</td>"
+                    f"<td>{clock(s.work_start)}</td><td>{clock(s.work_end)}</td>"
+                    f"<td>{s.query_end - s.query_start:.2f} s</td><td>{s.score:.3f}</td></tr>"
+                )
+            parts.append("</table>")
+            if frames_per_segment <= 0:
+                continue
+            for si, s in enumerate(m.segments):
+                for qt, wt in pair_times(s, frames_per_segment):
+                    qimg = grab_image(qfile, qt) if qfile else None
+                    wimg = grab_image(w.source_path, wt)
+                    ref = qimg or wimg
+                    size = (ref.width, ref.height) if ref is not None else (THUMB_WIDTH, THUMB_WIDTH * 9 // 16)
+                    qimg = qimg or placeholder(size[0], size[1], "query file unavailable")
+                    wimg = wimg or placeholder(size[0], size[1], "work file unavailable")
+                    parts.append(
+                        "<div class='pair'>"
+                        f"<figure>{_img_tag(qimg, f'query at {clock(qt)}')}"
+                        f"<figcaption>Query · segment {si + 1} · {clock(qt)}</figcaption></figure>"
+                        f"<figure>{_img_tag(wimg, f'work at {clock(wt)}')}"
+                        f"<figcaption>{_esc(w.title)} · {clock(wt)}</figcaption></figure></div>"
+                    )
+    parts.append(
+        "<footer>Generated by reeltrace. Segments were found by comparing copy-detection descriptors "
+        "of frames sampled from the query with those of the registered works; scores are calibrated "
+        "match confidences in [0, 1]. Frame pairs show the query and the work at the matched instants.</footer>"
+    )
+    parts.append("</main></body></html>\n")
+    return "\n".join(parts)
+
+
+def write_report(results: Sequence[ScanResult], path: str, **kwargs) -> str:
+    """Write ``render_report(results, **kwargs)`` to ``path`` atomically; returns ``path``."""
+    text = render_report(results, **kwargs)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reeltrace-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,95 @@
+"""reeltrace's HTTP service and web console.
+
+``create_app(library_folder, allowed_paths)`` builds the FastAPI application;
+``serve(library_folder, host, port)`` bootstraps the admin account and runs it with uvicorn;
+``bootstrap_admin(library_folder)`` is the first-start account creation on its own.
+See docs/service.md.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .db import ServiceDB
+
+ADMIN_TOKEN_ENV = "REELTRACE_ADMIN_TOKEN"
+
+
+def bootstrap_admin(library_folder: str, token: str | None = None, name: str = "admin") -> str | None:
+    """Make sure the library's service has an admin account.
+
+    With ``token`` (default: ``$REELTRACE_ADMIN_TOKEN``), the account ``name`` is created
+    with that token, or its token is set to it, and the token is returned. Without one, an
+    admin account with a fresh token is created on first start only, and that token is
+    returned (show it once: only its hash is stored); later starts return None.
+    """
+    token = token or os.environ.get(ADMIN_TOKEN_ENV) or None
+    os.makedirs(library_folder, exist_ok=True)
+    db = ServiceDB(os.path.join(library_folder, "service.sqlite"))
+    try:
+        if token:
+            existing = db.account_by_name(name)
+            if existing is None:
+                db.create_account(name, "admin", token=token)
+            else:
+                if existing.role != "admin":
+                    raise ValueError(f"account {name!r} exists and is not an admin")
+                db.set_token(existing.id, token)
+            return token
+        if db.has_admin():
+            return None
+        _, new = db.create_account(name, "admin")
+        return new
+    finally:
+        db.close()
+
+
+def serve(
+    library_folder: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    allowed_paths: list[str] | None = None,
+    workers: int = 1,
+    max_upload_bytes: int | None = None,
+    admin_token: str | None = None,
+    model: str | None = None,
+    log_level: str = "info",
+    secure_cookie: bool = False,
+    out=None,
+) -> None:
+    """Run the service (blocking) on ``host:port`` over ``library_folder``.
+
+    On first start an admin account is created and its token printed once to ``out``
+    (default: standard error); ``admin_token`` or ``$REELTRACE_ADMIN_TOKEN`` sets it instead.
+    """
+    import uvicorn
+
+    from .app import create_app
+    from .files import DEFAULT_MAX_UPLOAD
+
+    out = out or sys.stderr
+    token = bootstrap_admin(library_folder, admin_token)
+    if token and not (admin_token or os.environ.get(ADMIN_TOKEN_ENV)):
+        print(f"reeltrace: created admin account; its token (shown once, keep it safe):\n{token}", file=out, flush=True)
+    app = create_app(
+        library_folder,
+        allowed_paths or [],
+        max_upload_bytes=max_upload_bytes or DEFAULT_MAX_UPLOAD,
+        workers=workers,
+        model=model,
+        secure_cookie=secure_cookie,
+    )
+    print(f"reeltrace: serving {os.path.abspath(library_folder)} on http://{host}:{port}/", file=out, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+def create_app(*args, **kwargs):
+    """See ``reeltrace.service.app.create_app``."""
+    from .app import create_app as _create_app
+
+    return _create_app(*args, **kwargs)
+
+
+__all__ = ["ADMIN_TOKEN_ENV", "bootstrap_admin", "create_app", "serve"]

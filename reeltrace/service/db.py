@@ -1,0 +1,411 @@
+"""The service's own database: accounts, the job queue, scan results and match records.
+
+One SQLite file (``service.sqlite``, WAL) next to the library's ``library.sqlite``. Every
+thread gets its own connection. Writes that must happen together (a job finishing with
+its result and its match rows) happen in one ``BEGIN IMMEDIATE`` transaction.
+
+Job queue semantics
+-------------------
+``queued -> running -> done | failed``. A worker claims the oldest queued job in one
+transaction (so two workers never claim the same job), bumping ``attempts``. It finishes
+the job with a guarded update (``WHERE status='running' AND attempts=<its attempt>``), so a
+stale worker can never complete a job twice. When a server starts, jobs left ``running``
+by a server that died are put back in the queue (or failed after ``MAX_ATTEMPTS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+ROLES = ("admin", "owner", "scanner")
+MAX_ATTEMPTS = 3
+TOKEN_PREFIX = "rt_"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    owner_name TEXT NOT NULL DEFAULT '',
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS work_accounts (
+    work_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    account_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
+CREATE INDEX IF NOT EXISTS jobs_account ON jobs(account_id, kind, seq);
+CREATE TABLE IF NOT EXISTS matches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    scan_id TEXT NOT NULL,
+    scan_account_id INTEGER NOT NULL,
+    query_name TEXT NOT NULL,
+    work_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    match_score REAL NOT NULL,
+    query_start REAL NOT NULL,
+    query_end REAL NOT NULL,
+    work_start REAL NOT NULL,
+    work_end REAL NOT NULL,
+    score REAL NOT NULL,
+    found_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS matches_work ON matches(work_id);
+CREATE INDEX IF NOT EXISTS matches_scan ON matches(scan_id);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh API token: 32 random bytes, URL-safe."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    role: str
+    owner_name: str
+    created_at: str
+
+    @property
+    def display_owner(self) -> str:
+        """The owner name written on works this account registers."""
+        return self.owner_name or self.name
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "role": self.role, "owner_name": self.display_owner,
+                "created_at": self.created_at}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str  # "register" | "scan"
+    account_id: int
+    name: str  # what the user submitted (file name or path)
+    status: str  # queued | running | done | failed
+    params: dict
+    result: dict | None
+    error: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    seq: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "status": self.status,
+            "error": self.error,
+            "attempts": self.attempts,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+def _account(row) -> Account:
+    return Account(row["id"], row["name"], row["role"], row["owner_name"], row["created_at"])
+
+
+def _job(row) -> Job:
+    return Job(
+        id=row["id"],
+        kind=row["kind"],
+        account_id=row["account_id"],
+        name=row["name"],
+        status=row["status"],
+        params=json.loads(row["params"]),
+        result=json.loads(row["result"]) if row["result"] else None,
+        error=row["error"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        seq=row["seq"],
+    )
+
+
+class ServiceError(Exception):
+    pass
+
+
+class ServiceDB:
+    """Thread-safe handle: one SQLite connection per thread."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        with self.transaction() as tx:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    tx.execute(statement)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout=60000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                try:
+                    db.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    def create_account(self, name: str, role: str, owner_name: str = "", token: str | None = None) -> tuple[Account, str]:
+        """A new account and its token (shown once: only its hash is stored)."""
+        if role not in ROLES:
+            raise ServiceError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
+        token = token or new_token()
+        try:
+            with self.transaction() as tx:
+                cur = tx.execute(
+                    "INSERT INTO accounts (name, role, owner_name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (name, role, owner_name, hash_token(token), now()),
+                )
+                row = tx.execute("SELECT * FROM accounts WHERE id = ?", (cur.lastrowid,)).fetchone()
+        except sqlite3.IntegrityError:
+            raise ServiceError(f"an account named {name!r} already exists") from None
+        return _account(row), token
+
+    def set_token(self, account_id: int, token: str | None = None) -> str:
+        token = token or new_token()
+        with self.transaction() as tx:
+            tx.execute("UPDATE accounts SET token_hash = ? WHERE id = ?", (hash_token(token), account_id))
+        return token
+
+    def account_by_token(self, token: str) -> Account | None:
+        if not token:
+            return None
+        row = self._db.execute("SELECT * FROM accounts WHERE token_hash = ?", (hash_token(token),)).fetchone()
+        return _account(row) if row else None
+
+    def account(self, account_id: int) -> Account | None:
+        row = self._db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        return _account(row) if row else None
+
+    def account_by_name(self, name: str) -> Account | None:
+        row = self._db.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        return _account(row) if row else None
+
+    def accounts(self) -> list[Account]:
+        return [_account(r) for r in self._db.execute("SELECT * FROM accounts ORDER BY id")]
+
+    def delete_account(self, account_id: int) -> None:
+        with self.transaction() as tx:
+            tx.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+
+    def has_admin(self) -> bool:
+        return self._db.execute("SELECT 1 FROM accounts WHERE role = 'admin' LIMIT 1").fetchone() is not None
+
+    # -- work attribution --------------------------------------------------------------------
+
+    def set_work_account(self, work_id: str, account_id: int) -> None:
+        with self.transaction() as tx:
+            tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)", (work_id, account_id))
+
+    def work_account(self, work_id: str) -> int | None:
+        row = self._db.execute("SELECT account_id FROM work_accounts WHERE work_id = ?", (work_id,)).fetchone()
+        return row[0] if row else None
+
+    def work_accounts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._db.execute("SELECT work_id, account_id FROM work_accounts")}
+
+    def forget_work(self, work_id: str) -> None:
+        with self.transaction() as tx:
+            tx.execute("DELETE FROM work_accounts WHERE work_id = ?", (work_id,))
+            tx.execute("DELETE FROM matches WHERE work_id = ?", (work_id,))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def add_job(self, kind: str, account_id: int, name: str, params: dict) -> Job:
+        job_id = ("s-" if kind == "scan" else "r-") + secrets.token_hex(6)
+        with self.transaction() as tx:
+            tx.execute(
+                "INSERT INTO jobs (id, kind, account_id, name, status, params, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (job_id, kind, account_id, name, json.dumps(params), now()),
+            )
+        return self.job(job_id)
+
+    def job(self, job_id: str) -> Job | None:
+        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self, kind: str | None = None, account_id: int | None = None, limit: int = 200) -> list[Job]:
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        if account_id is not None:
+            sql += " AND account_id = ?"
+            args.append(account_id)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        args.append(limit)
+        return [_job(r) for r in self._db.execute(sql, args)]
+
+    def claim_job(self) -> Job | None:
+        """Atomically take the oldest queued job; it becomes ``running`` with attempts+1."""
+        with self.transaction() as tx:
+            row = tx.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            if row is None:
+                return None
+            tx.execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, error = NULL WHERE seq = ?",
+                (now(), row[0]),
+            )
+            return _job(tx.execute("SELECT * FROM jobs WHERE seq = ?", (row[0],)).fetchone())
+
+    def finish_job(self, job: Job, result: dict | None, error: str | None, matches: list[dict] | None = None) -> bool:
+        """Complete a claimed job once. False when the claim is no longer current."""
+        with self.transaction() as tx:
+            cur = tx.execute(
+                "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ? "
+                "WHERE id = ? AND status = 'running' AND attempts = ?",
+                ("failed" if error else "done", json.dumps(result) if result is not None else None, error, now(),
+                 job.id, job.attempts),
+            )  # fmt: skip
+            if cur.rowcount != 1:
+                return False
+            found = now()
+            for m in matches or []:
+                tx.execute(
+                    "INSERT INTO matches (scan_id, scan_account_id, query_name, work_id, title, owner, modality, "
+                    "match_score, query_start, query_end, work_start, work_end, score, found_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job.id, job.account_id, job.name, m["work_id"], m["title"], m["owner"], m["modality"],
+                     m["match_score"], m["query_start"], m["query_end"], m["work_start"], m["work_end"], m["score"],
+                     found),
+                )  # fmt: skip
+        return True
+
+    def requeue_running(self) -> tuple[int, int]:
+        """On start: jobs a dead server left running go back to the queue (requeued, failed)."""
+        with self.transaction() as tx:
+            failed = tx.execute(
+                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running' AND attempts >= ?",
+                (now(), f"interrupted {MAX_ATTEMPTS} times; given up", MAX_ATTEMPTS),
+            ).rowcount
+            requeued = tx.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'").rowcount
+        return requeued, failed
+
+    def delete_job(self, job_id: str) -> None:
+        with self.transaction() as tx:
+            tx.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            tx.execute("DELETE FROM matches WHERE scan_id = ?", (job_id,))
+
+    # -- matches -----------------------------------------------------------------------------
+
+    def matches(
+        self,
+        work_ids: list[str] | None = None,
+        scan_id: str | None = None,
+        scan_account_id: int | None = None,
+        owner: str | None = None,
+        limit: int = 5000,
+    ) -> list[dict]:
+        """Match rows (one per segment), newest first. ``work_ids=[]`` matches nothing."""
+        sql, args = "SELECT * FROM matches WHERE 1=1", []
+        if work_ids is not None:
+            if not work_ids:
+                return []
+            sql += f" AND work_id IN ({','.join('?' * len(work_ids))})"
+            args += work_ids
+        if scan_id is not None:
+            sql += " AND scan_id = ?"
+            args.append(scan_id)
+        if scan_account_id is not None:
+            sql += " AND scan_account_id = ?"
+            args.append(scan_account_id)
+        if owner is not None:
+            sql += " AND owner = ?"
+            args.append(owner)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [dict(r) for r in self._db.execute(sql, args)]
+
+    def work_stats(self) -> dict[str, dict]:
+        """Per work: videos it was found in, seconds matched, first and last seen."""
+        out = {}
+        for r in self._db.execute(
+            "SELECT work_id, COUNT(DISTINCT scan_id) AS videos, SUM(query_end - query_start) AS seconds, "
+            "MIN(found_at) AS first_seen, MAX(found_at) AS last_seen FROM matches GROUP BY work_id"
+        ):
+            out[r["work_id"]] = dict(r)
+        return out
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no job is queued or running (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._db.execute("SELECT 1 FROM jobs WHERE status IN ('queued', 'running') LIMIT 1").fetchone() is None:
+                return True
+            time.sleep(0.1)
+        return False

@@ -1,0 +1,139 @@
+"""Background workers: each thread owns one ``Library`` (and so one model) and runs jobs
+from the queue in ``ServiceDB`` until stopped.
+
+Testing hook: while the file named by ``$REELTRACE_SERVICE_HOLD_FILE`` exists, a worker
+that has claimed a job waits before running it (the job stays ``running``). The test
+suite uses it to kill a server with a job in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from ..library import Library, LibraryError
+from ..records import ScanResult
+from .db import Job, ServiceDB
+
+log = logging.getLogger("reeltrace.service")
+
+HOLD_ENV = "REELTRACE_SERVICE_HOLD_FILE"
+
+
+def scan_matches(result: dict) -> list[dict]:
+    """Match rows (one per segment) from a scan result dict."""
+    rows = []
+    for m in result.get("matches", []):
+        for s in m["segments"]:
+            rows.append({
+                "work_id": m["work_id"], "title": m["title"], "owner": m["owner"], "modality": m["modality"],
+                "match_score": m["score"], "query_start": s["query_start"], "query_end": s["query_end"],
+                "work_start": s["work_start"], "work_end": s["work_end"], "score": s["score"],
+            })  # fmt: skip
+    return rows
+
+
+class Workers:
+    def __init__(self, folder: str, db: ServiceDB, count: int = 1, model: str | None = None):
+        self.folder = folder
+        self.db = db
+        self.count = max(0, count)
+        self.model = model
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        requeued, failed = self.db.requeue_running()
+        if requeued or failed:
+            log.warning("job queue: %d interrupted job(s) queued again, %d given up", requeued, failed)
+        for i in range(self.count):
+            t = threading.Thread(target=self._run, name=f"reeltrace-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _hold(self) -> None:
+        hold = os.environ.get(HOLD_ENV)
+        while hold and os.path.exists(hold) and not self._stop.is_set():
+            time.sleep(0.05)
+
+    def _run(self) -> None:
+        lib = Library(self.folder, model=self.model)
+        try:
+            while not self._stop.is_set():
+                job = self.db.claim_job()
+                if job is None:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+                    continue
+                self._hold()
+                if self._stop.is_set():
+                    return  # left running: the next start queues it again
+                try:
+                    if job.kind == "register":
+                        result, error, matches = self._register(lib, job)
+                    elif job.kind == "scan":
+                        result, error, matches = self._scan(lib, job)
+                    else:
+                        result, error, matches = None, f"unknown job kind {job.kind!r}", None
+                except Exception as err:  # a bug must not kill the worker
+                    log.exception("job %s failed", job.id)
+                    result, error, matches = None, f"internal error: {type(err).__name__}: {err}", None
+                if not self.db.finish_job(job, result, error, matches):
+                    log.warning("job %s: claim lost; result discarded", job.id)
+        finally:
+            lib.close()
+
+    def _register(self, lib: Library, job: Job):
+        p = job.params
+        try:
+            res = lib.register(p["path"], title=p.get("title") or None, owner=p.get("owner", ""),
+                               category=p.get("category", "film"), work_id=p.get("work_id") or None)  # fmt: skip
+        except LibraryError as err:
+            self._drop_upload(p)
+            return None, str(err), None
+        if res.error:
+            self._drop_upload(p)
+            return None, res.error, None
+        work = res.work
+        attributed = self.db.work_account(work.work_id)
+        account = p.get("account_id")
+        if res.created or (attributed is None and work.source_path == os.path.abspath(p["path"])):
+            # New, or registered by an earlier attempt of this very job that was interrupted.
+            if account is not None:
+                self.db.set_work_account(work.work_id, account)
+            return {"work": work.to_dict(), "created": True}, None, None
+        self._drop_upload(p)
+        if p.get("admin") or (account is not None and attributed == account):
+            return {"work": work.to_dict(), "created": False}, None, None
+        return None, "the same content is already registered by another account", None
+
+    @staticmethod
+    def _drop_upload(params: dict) -> None:
+        if params.get("uploaded"):
+            try:
+                os.unlink(params["path"])
+                os.rmdir(os.path.dirname(params["path"]))
+            except OSError:
+                pass
+
+    def _scan(self, lib: Library, job: Job):
+        res: ScanResult = lib.scan(job.params["path"])
+        result = res.to_dict()
+        result["query"] = job.name
+        result["elapsed"] = round(res.elapsed, 3)
+        return result, res.error, scan_matches(result) if not res.error else None

@@ -1,0 +1,804 @@
+"""The HTTP service, against a real server process (uvicorn in a subprocess on 127.0.0.1).
+
+One server, one set of accounts and one registered work per module (module fixtures);
+the restart test runs its own server on its own library. Media is generated with PyAV.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import av
+import httpx
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from reeltrace import evidence
+from reeltrace.records import ScanResult, Segment, Work, WorkMatch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADMIN_TOKEN = "rt_test-admin-token-0123456789abcdef"
+MAX_UPLOAD_MB = 4
+WAIT = 240.0  # seconds: a generous bound for waits, never asserted on
+
+
+# -- helpers (also used by test_console_browser) --------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python -m reeltrace.service`` in a subprocess."""
+
+    def __init__(self, library: str, allow: list[str] | None = None, env: dict | None = None, log: str | None = None):
+        self.library = library
+        self.allow = allow or []
+        self.env = env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log or os.path.join(library + "-server.log")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Server:
+        cmd = [sys.executable, "-m", "reeltrace.service", "--library", self.library, "--host", "127.0.0.1",
+               "--port", str(self.port), "--max-upload-mb", str(MAX_UPLOAD_MB), "--log-level", "warning"]  # fmt: skip
+        for a in self.allow:
+            cmd += ["--allow-path", a]
+        env = dict(os.environ, REELTRACE_ADMIN_TOKEN=ADMIN_TOKEN, PYTHONPATH=ROOT, **self.env)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {open(self.log_path).read()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/api/me", headers=auth(ADMIN_TOKEN), timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run, as when a machine dies."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+        self._log.close()
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def client(server: Server, token: str | None) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers=auth(token) if token else {}, timeout=60)
+
+
+def wait_job(c: httpx.Client, url: str) -> dict:
+    deadline = time.monotonic() + WAIT
+    while True:
+        r = c.get(url)
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["status"] in ("done", "failed"):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job did not finish: {job}")
+        time.sleep(0.2)
+
+
+# Media: our own small generator (PyAV + PIL + numpy), so this file depends on nothing else.
+# Each seed gives shots (hard cuts every 2-4 s) of a large random "world" picture (smooth
+# coloured noise at several octaves, grain, shapes and stripes) seen by a panning, zooming
+# camera, with a few moving sprites: natural-image-like structure for SSCD.
+
+FPS = 25
+SIZE = (320, 180)
+
+
+def _noise(rng, w, h, cells_amps, channels=3):
+    acc = np.zeros((h, w, channels), np.float32)
+    for cells, amp in cells_amps:
+        grid = rng.standard_normal((cells + 1, int(cells * w / h) + 1, channels)).astype(np.float32)
+        acc += amp * np.stack([np.asarray(Image.fromarray(grid[..., c], mode="F").resize((w, h), Image.BICUBIC))
+                               for c in range(channels)], axis=-1)  # fmt: skip
+    return acc
+
+
+def _palette(t: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    t = np.mod(t, len(palette))
+    i = np.floor(t).astype(np.int64)
+    f = (t - i)[..., None]
+    return palette[i] * (1 - f) + palette[(i + 1) % len(palette)] * f
+
+
+def world_noise(rng, w, h):
+    """Smooth coloured multi-octave noise with grain, shapes and stripes."""
+    acc = _noise(rng, w, h, ((3, 1.0), (6, 0.7), (12, 0.45), (24, 0.3), (48, 0.18)))
+    acc = acc @ (rng.normal(0, 1, (3, 3)).astype(np.float32) + np.eye(3, dtype=np.float32) * 1.5)
+    lo, hi = np.percentile(acc, 2, axis=(0, 1)), np.percentile(acc, 98, axis=(0, 1))
+    acc = np.clip((acc - lo) / (hi - lo + 1e-6), 0, 1) * 230 + 12 + rng.normal(0, 5, (h, w, 1))
+    img = Image.fromarray(np.clip(acc, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    colour = lambda: tuple(int(v) for v in rng.integers(0, 256, 3))  # noqa: E731
+    for _ in range(40):
+        cx, cy, rx, ry = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(8, 90), rng.uniform(8, 90)
+        box = [cx - rx, cy - ry, cx + rx, cy + ry]
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            draw.ellipse(box, fill=colour(), outline=colour(), width=3)
+        elif kind == 1:
+            draw.rectangle(box, fill=colour(), outline=colour(), width=3)
+        else:
+            c1, c2 = colour(), colour()
+            for i, x in enumerate(range(int(box[0]), int(box[2]), 8)):
+                draw.rectangle([x, box[1], x + 7, box[3]], fill=c1 if i % 2 else c2)
+    return img.filter(ImageFilter.SMOOTH)
+
+
+def world_warp(rng, w, h):
+    """Domain-warped interfering waves through a random palette (marble, wood)."""
+    offset = _noise(rng, w, h, ((3, 1.0), (6, 0.5), (12, 0.25)), 2) * rng.uniform(60, 250)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = _noise(rng, w, h, ((6, 1.0), (12, 0.5)), 1)[..., 0]
+    freq = rng.uniform(0.01, 0.05)
+    v = np.sin((xx + offset[..., 0]) * freq + base * 2) + np.sin((yy + offset[..., 1]) * freq * rng.uniform(0.5, 2))
+    palette = rng.integers(0, 256, (int(rng.integers(3, 7)), 3)).astype(np.float32)
+    return Image.fromarray(_palette((v - v.min()) / (v.max() - v.min() + 1e-6) * (len(palette) - 1), palette).astype(np.uint8))
+
+
+def world_leaves(rng, w, h):
+    """Dead leaves: hundreds of occluding shapes with power-law sizes."""
+    img = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 256, 3)))
+    draw = ImageDraw.Draw(img)
+    palette = rng.integers(0, 256, (int(rng.integers(3, 9)), 3))
+    for _ in range(500):
+        r = min(4 * (1 - rng.random()) ** (-1 / 1.5), 250)
+        cx, cy = rng.uniform(-50, w + 50), rng.uniform(-50, h + 50)
+        c = tuple(int(v) for v in np.clip(palette[rng.integers(len(palette))] + rng.integers(-40, 40, 3), 0, 255))
+        box = [cx - r, cy - r * rng.uniform(0.4, 1.6), cx + r, cy + r * rng.uniform(0.4, 1.6)]
+        (draw.ellipse if rng.integers(0, 2) else draw.rectangle)(box, fill=c)
+    return img
+
+
+def world_julia(rng, w, h):
+    """A Julia set of a random parameter, window and palette."""
+    for _ in range(20):
+        c = complex(*rng.uniform(-1, 1, 2)) * 0.85
+        cx, cy = rng.uniform(-0.6, 0.6, 2)
+        span = rng.uniform(1.2, 3.0)
+        z = np.linspace(cx - span / 2, cx + span / 2, w // 2)[None, :] + 1j * np.linspace(
+            cy - span / 2 * h / w, cy + span / 2 * h / w, h // 2)[:, None]  # fmt: skip
+        it = np.zeros(z.shape, np.float32)
+        alive = np.ones(z.shape, bool)
+        for i in range(50):
+            z[alive] = z[alive] ** 2 + c
+            esc = alive & (np.abs(z) > 4)
+            it[esc] = i + 1 - np.log2(np.log(np.abs(z[esc]) + 1e-9) + 1e-9)
+            alive &= ~esc
+        if 0.1 < alive.mean() < 0.9 or (it > 5).mean() > 0.3:
+            break
+    palette = rng.integers(0, 256, (int(rng.integers(4, 9)), 3)).astype(np.float32)
+    img = _palette(it * rng.uniform(0.1, 0.5), palette)
+    img[alive] = palette[0] * 0.3
+    return Image.fromarray(img.astype(np.uint8)).resize((w, h), Image.BILINEAR)
+
+
+# SSCD sees two pictures of one family as alike, of different families as unrelated (as
+# unrelated real footage is): every video compared here gets its own family.
+STYLES = {"noise": world_noise, "warp": world_warp, "leaves": world_leaves, "julia": world_julia}
+
+
+def synth_frames(seed: int, duration: float, style: str, size: tuple[int, int] = SIZE):
+    rng = np.random.default_rng(seed)
+    w, h = size
+    shot_end, shot_start = -1.0, 0.0
+    for i in range(int(round(duration * FPS))):
+        t = i / FPS
+        if t >= shot_end:  # a scene cut: a new world, camera path and sprites
+            world = STYLES[style](rng, 960, 540)
+            cw = rng.uniform(0.4, 0.6) * world.width
+            r0 = (rng.uniform(0, world.width - cw), rng.uniform(0, world.height - cw * h / w), cw)
+            cw1 = min(cw * rng.uniform(0.8, 1.2), world.width * 0.9)
+            r1 = (rng.uniform(0, world.width - cw1), rng.uniform(0, world.height - cw1 * h / w), cw1)
+            sprites = []
+            for _ in range(3):  # patches of the world itself, gliding across the frame
+                side, src = int(rng.uniform(0.15, 0.25) * h), int(rng.uniform(60, 160))
+                px, py = rng.uniform(0, world.width - src), rng.uniform(0, world.height - src)
+                patch = world.resize((side, side), Image.BILINEAR, box=(px, py, px + src, py + src))
+                sprites.append((patch, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(-60, 60), rng.uniform(-40, 40)))
+            shot_start, shot_end = t, t + rng.uniform(2.0, 4.0)
+        u = (t - shot_start) / (shot_end - shot_start)
+        x, y, cw = (a + (b - a) * u for a, b in zip(r0, r1))
+        img = world.resize(size, Image.BILINEAR, box=(x, y, x + cw, y + cw * h / w))
+        for patch, sx, sy, vx, vy in sprites:
+            img.paste(patch, (int((sx + vx * (t - shot_start)) % w), int((sy + vy * (t - shot_start)) % h)))
+        yield np.asarray(img)
+
+
+def write_video(path: str, frames) -> str:
+    with av.open(path, "w") as out:
+        stream = None
+        for arr in frames:
+            if stream is None:
+                stream = out.add_stream("libx264", rate=FPS)
+                stream.height, stream.width = arr.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                stream.options = {"preset": "veryfast", "crf": "20"}
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    return path
+
+
+def read_frames(path: str, start: float, end: float) -> list[np.ndarray]:
+    with av.open(path) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)
+                if start - 1e-6 <= f.pts * f.time_base < end - 1e-6]  # fmt: skip
+
+
+def write_audio_only(path: str, duration: float) -> str:
+    with av.open(path, "w", format="mp4") as out:
+        st = out.add_stream("aac", rate=48000)
+        st.layout = "stereo"
+        t = np.arange(int(duration * 48000)) / 48000
+        sig = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for pos in range(0, len(t), 4800):
+            chunk = np.ascontiguousarray(np.stack([sig[pos:pos + 4800]] * 2))
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate = 48000
+            for pkt in st.encode(frame):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
+def make_media(folder: str) -> dict:
+    """Work A (12 s), work B (8 s, in the allowed folder), an unrelated clip, and a query that
+    shows work A's 3-8 s (scaled up) followed by 3 s of unrelated material."""
+    os.makedirs(folder, exist_ok=True)
+    allowed = os.path.join(folder, "allowed")
+    os.makedirs(allowed, exist_ok=True)
+    work_a = write_video(os.path.join(folder, "harbour-lights.mp4"), synth_frames(101, 12.0, "noise"))
+    work_b = write_video(os.path.join(allowed, "mountain-pass.mp4"), synth_frames(202, 8.0, "warp"))
+    other = write_video(os.path.join(folder, "other.mp4"), synth_frames(303, 4.0, "leaves"))
+    big = (480, 270)
+    reused = [np.asarray(Image.fromarray(f).resize(big, Image.BILINEAR)) for f in read_frames(work_a, 3.0, 8.0)]
+    rest = list(synth_frames(404, 3.0, "julia", big))
+    query = write_video(os.path.join(folder, "repost clip.mp4"), reused + rest)
+    return {"work_a": work_a, "work_b": work_b, "other": other, "query": query, "allowed": allowed}
+
+
+def upload(c: httpx.Client, url: str, path: str, name: str | None = None, **fields) -> httpx.Response:
+    with open(path, "rb") as fh:
+        return c.post(url, files={"file": (name or os.path.basename(path), fh, "video/mp4")}, data=fields)
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return make_media(str(tmp_path_factory.mktemp("media")))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, media):
+    lib = str(tmp_path_factory.mktemp("service") / "library")
+    srv = Server(lib, allow=[media["allowed"]]).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def world(server, media):
+    """Accounts (two owners, two scanners), a work of each owner, and one scan per scanner."""
+    admin = client(server, ADMIN_TOKEN)
+    tokens = {"admin": ADMIN_TOKEN}
+    for name, role in (("studio-a", "owner"), ("studio-b", "owner"), ("platform-a", "scanner"), ("platform-b", "scanner")):
+        r = admin.post("/api/accounts", json={"name": name, "role": role, "owner_name": name.title()})
+        assert r.status_code == 201, r.text
+        tokens[name] = r.json()["token"]
+    c = {name: client(server, tok) for name, tok in tokens.items()}
+
+    r = upload(c["studio-a"], "/api/works", media["work_a"], title="Harbour Lights", category="drama")
+    assert r.status_code == 202, r.text
+    reg_a = wait_job(c["studio-a"], f"/api/jobs/{r.json()['job']['id']}")
+    r = c["studio-b"].post("/api/works", data={"path": media["work_b"], "title": "Mountain Pass", "category": "documentary"})
+    assert r.status_code == 202, r.text
+    reg_b = wait_job(c["studio-b"], f"/api/jobs/{r.json()['job']['id']}")
+
+    r = upload(c["platform-a"], "/api/scans", media["query"])
+    assert r.status_code == 202, r.text
+    scan_a = wait_job(c["platform-a"], f"/api/scans/{r.json()['scan']['id']}")
+    r = c["platform-b"].post("/api/scans", data={"path": media["work_b"]})
+    assert r.status_code == 202, r.text
+    scan_b = wait_job(c["platform-b"], f"/api/scans/{r.json()['scan']['id']}")
+    return {"c": c, "tokens": tokens, "reg_a": reg_a, "reg_b": reg_b, "scan_a": scan_a, "scan_b": scan_b,
+            "work_a": reg_a["result"]["work"]["work_id"], "work_b": reg_b["result"]["work"]["work_id"]}  # fmt: skip
+
+
+# -- works -----------------------------------------------------------------------------------
+
+
+def test_register_by_upload(world, media):
+    job = world["reg_a"]
+    assert job["status"] == "done" and job["attempts"] == 1, job
+    work = job["result"]["work"]
+    assert work["title"] == "Harbour Lights" and work["category"] == "drama" and work["owner"] == "Studio-A"
+    assert abs(work["duration"] - 12.0) < 0.6
+    c = world["c"]["studio-a"]
+    r = c.get(f"/api/works/{work['work_id']}")
+    assert r.status_code == 200 and r.json()["content_hash"] == work["content_hash"]
+    # The upload is kept by the service (the work's frames come from it).
+    assert os.path.isfile(r.json()["source_path"])
+    assert r.json()["source_path"] != os.path.abspath(media["work_a"])
+    poster = c.get(f"/api/works/{work['work_id']}/poster.jpg")
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+    assert poster.content[:3] == b"\xff\xd8\xff"
+
+
+def test_register_by_allowed_path(world, media):
+    job = world["reg_b"]
+    assert job["status"] == "done", job
+    assert job["result"]["work"]["source_path"] == os.path.realpath(media["work_b"])
+    assert job["result"]["work"]["owner"] == "Studio-B"
+
+
+def test_register_same_content_again(world, media):
+    c = world["c"]["studio-a"]
+    r = upload(c, "/api/works", media["work_a"], title="Again")
+    job = wait_job(c, f"/api/jobs/{r.json()['job']['id']}")
+    assert job["status"] == "done" and job["result"]["created"] is False
+    assert job["result"]["work"]["work_id"] == world["work_a"]
+    # Another owner cannot take over (or learn about) studio-a's work by uploading it.
+    c = world["c"]["studio-b"]
+    r = upload(c, "/api/works", media["work_a"])
+    job = wait_job(c, f"/api/jobs/{r.json()['job']['id']}")
+    assert job["status"] == "failed" and "another account" in job["error"] and job["result"] is None
+
+
+def test_list_filter_search(world):
+    admin = world["c"]["admin"]
+    titles = lambda r: sorted(w["title"] for w in r.json()["works"])  # noqa: E731
+    assert titles(admin.get("/api/works")) == ["Harbour Lights", "Mountain Pass"]
+    assert titles(admin.get("/api/works", params={"category": "documentary"})) == ["Mountain Pass"]
+    assert titles(admin.get("/api/works", params={"owner": "Studio-A"})) == ["Harbour Lights"]
+    assert titles(admin.get("/api/works", params={"q": "harb"})) == ["Harbour Lights"]
+    assert titles(admin.get("/api/works", params={"q": "nothing"})) == []
+    assert titles(world["c"]["studio-a"].get("/api/works")) == ["Harbour Lights"]
+    assert titles(world["c"]["studio-b"].get("/api/works")) == ["Mountain Pass"]
+
+
+def test_register_then_delete(world, media):
+    c = world["c"]["studio-a"]
+    r = upload(c, "/api/works", media["other"], title="Short one", category="short", work_id="short-1")
+    job = wait_job(c, f"/api/jobs/{r.json()['job']['id']}")
+    assert job["status"] == "done", job
+    source = job["result"]["work"]["source_path"]
+    assert os.path.isfile(source)
+    assert c.post("/api/works", data={"path": media["work_b"], "work_id": "short-1"}).status_code == 409
+    assert world["c"]["studio-b"].delete("/api/works/short-1").status_code == 404
+    assert world["c"]["platform-a"].delete("/api/works/short-1").status_code == 403
+    r = c.delete("/api/works/short-1")
+    assert r.status_code == 200 and r.json() == {"deleted": "short-1"}
+    assert c.get("/api/works/short-1").status_code == 404
+    assert not os.path.exists(source)  # the kept upload went with it
+
+
+def test_bad_register_requests(world, media):
+    c = world["c"]["studio-a"]
+    r = upload(c, "/api/works", media["work_a"], category="opera")
+    assert r.status_code == 400 and "category" in r.json()["detail"]
+    r = upload(c, "/api/works", media["work_a"], work_id="../x")
+    assert r.status_code == 400
+    r = c.post("/api/works", data={"title": "nothing"})
+    assert r.status_code == 400 and r.json()["status"] == 400
+    r = upload(c, "/api/works", media["work_a"], owner="Someone Else")
+    assert r.status_code == 403
+
+
+# -- scans -----------------------------------------------------------------------------------
+
+
+def test_scan_status_and_results(world):
+    scan = world["scan_a"]
+    assert scan["status"] == "done" and scan["attempts"] == 1, scan
+    c = world["c"]["platform-a"]
+    r = c.get(f"/api/scans/{scan['id']}")
+    assert r.status_code == 200 and r.json()["query"] == "repost clip.mp4"
+    r = c.get(f"/api/scans/{scan['id']}/result")
+    assert r.status_code == 200
+    body = r.json()
+    # The JSON shape of `reeltrace scan --format json`.
+    assert list(body) == ["results"] and len(body["results"]) == 1
+    res = body["results"][0]
+    assert set(res) == {"query", "duration", "error", "matches"}
+    assert res["query"] == "repost clip.mp4" and res["error"] is None and abs(res["duration"] - 8.0) < 0.3
+    assert [m["work_id"] for m in res["matches"]] == [world["work_a"]]
+    m = res["matches"][0]
+    assert set(m) == {"work_id", "title", "owner", "category", "modality", "score", "segments"}
+    assert m["owner"] == "Studio-A" and m["modality"] == "video"
+    seg = m["segments"][0]
+    assert set(seg) == {"query_start", "query_end", "work_start", "work_end", "score"}
+    assert seg["query_start"] < 1.0 and 4.0 < seg["query_end"] < 6.0
+    assert abs(seg["work_start"] - 3.0) < 1.0 and abs(seg["work_end"] - 8.0) < 1.0
+    listed = c.get("/api/scans").json()["scans"]
+    assert [s["id"] for s in listed] == [scan["id"]]
+
+
+def test_scan_detail_and_frames(world):
+    c = world["c"]["platform-a"]
+    sid, wid = world["scan_a"]["id"], world["work_a"]
+    d = c.get(f"/api/scans/{sid}/matches/{wid}").json()
+    pair = d["segments"][0]["pairs"][0]
+    for side, t in (("query", pair["query_time"]), ("work", pair["work_time"])):
+        r = c.get(f"/api/scans/{sid}/matches/{wid}/frame.jpg", params={"side": side, "t": t})
+        assert r.status_code == 200 and r.content[:3] == b"\xff\xd8\xff", (side, r.status_code)
+    # Only frames inside matched segments are served.
+    r = c.get(f"/api/scans/{sid}/matches/{wid}/frame.jpg", params={"side": "query", "t": 7.9})
+    assert r.status_code == 404
+
+
+def test_scan_of_bad_content_is_refused(world, tmp_path):
+    c = world["c"]["platform-a"]
+    junk = tmp_path / "clip.mp4"
+    junk.write_bytes(b"this is not a video, whatever its name says\n" * 50)
+    r = upload(c, "/api/scans", str(junk))
+    assert r.status_code == 415 and r.json()["status"] == 415 and "not a known" in r.json()["detail"]
+    png = tmp_path / "movie.mp4"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(png, "PNG")
+    assert upload(c, "/api/scans", str(png)).status_code == 415
+    # Right magic bytes, broken content: the PyAV probe refuses it.
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(5000))
+    r = upload(c, "/api/scans", str(fake))
+    assert r.status_code == 415, r.text
+    audio = write_audio_only(str(tmp_path / "song.m4a"), 2.0)
+    r = upload(c, "/api/scans", audio, name="song.mp4")
+    assert r.status_code == 415 and "no video" in r.json()["detail"]
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert upload(c, "/api/scans", str(empty)).status_code == 400
+    # Nothing was queued for any of them.
+    assert [s["id"] for s in c.get("/api/scans").json()["scans"]] == [world["scan_a"]["id"]]
+
+
+def test_upload_size_limit(world, tmp_path):
+    c = world["c"]["platform-a"]
+    big = tmp_path / "big.mp4"
+    with open(big, "wb") as fh:
+        fh.write(b"\x00\x00\x00\x18ftypmp42")
+        fh.write(b"\0" * (MAX_UPLOAD_MB * (1 << 20) + 200_000))
+    r = upload(c, "/api/scans", str(big))
+    assert r.status_code == 413 and r.json()["status"] == 413 and "too large" in r.json()["detail"]
+
+    # Without a Content-Length (chunked), the limit is enforced while copying.
+    def chunks():
+        boundary = b"xxBOUNDARYxx"
+        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+        yield b"Content-Type: video/mp4\r\n\r\n\x00\x00\x00\x18ftypmp42"
+        for _ in range(MAX_UPLOAD_MB + 1):
+            yield b"\0" * (1 << 20)
+        yield b"\r\n--" + boundary + b"--\r\n"
+
+    r = c.post("/api/scans", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=xxBOUNDARYxx"})
+    assert r.status_code == 413, r.text
+
+
+def test_safe_upload_names(world, server, media):
+    c = world["c"]["admin"]
+    r = upload(c, "/api/scans", media["other"], name="../../../../etc/evil name?.mp4")
+    assert r.status_code == 202, r.text
+    scan = wait_job(c, f"/api/scans/{r.json()['scan']['id']}")
+    assert scan["query"] == "evil name?.mp4"
+    queries = os.path.join(server.library, "service", "queries")
+    stored = [os.path.join(d, f) for d, _, files in os.walk(queries) for f in files]
+    assert any(os.path.basename(p) == "evil_name.mp4" for p in stored), stored
+    assert all(os.path.realpath(p).startswith(os.path.realpath(queries) + os.sep) for p in stored)
+    assert not os.path.exists("/etc/evil name?.mp4")
+
+
+def test_path_traversal_and_allowed_paths(world, media, tmp_path):
+    c = world["c"]["platform-a"]
+    allowed = media["allowed"]
+    outside = media["work_a"]  # a real video, but outside the allowed folder
+    for path in (outside, os.path.join(allowed, "..", os.path.basename(outside)), "/etc/passwd",
+                 os.path.join(allowed, "..", "..", "..", "etc", "passwd")):  # fmt: skip
+        r = c.post("/api/scans", data={"path": path})
+        assert r.status_code == 403 and r.json()["status"] == 403, (path, r.text)
+    link = os.path.join(allowed, "sneaky.mp4")
+    if not os.path.lexists(link):
+        os.symlink(outside, link)
+    try:
+        r = c.post("/api/scans", data={"path": link})
+        assert r.status_code == 403, r.text
+    finally:
+        os.unlink(link)
+    r = c.post("/api/scans", data={"path": os.path.join(allowed, "missing.mp4")})
+    assert r.status_code == 404
+    r = c.get("/api/paths")
+    assert r.json()["files"] == [os.path.realpath(media["work_b"])]
+    # Both or neither of file and path.
+    with open(media["other"], "rb") as fh:
+        r = c.post("/api/scans", files={"file": ("x.mp4", fh)}, data={"path": media["work_b"]})
+    assert r.status_code == 400
+    assert c.post("/api/scans").status_code == 400
+
+
+# -- matches ---------------------------------------------------------------------------------
+
+
+def test_matches_by_work_scan_owner(world):
+    admin, sid, wid = world["c"]["admin"], world["scan_a"]["id"], world["work_a"]
+    by_work = admin.get(f"/api/works/{wid}/matches").json()["matches"]
+    assert by_work and all(m["work_id"] == wid for m in by_work)
+    assert {m["scan_id"] for m in by_work} == {sid}
+    assert admin.get(f"/api/scans/{sid}/matches").json()["matches"] == by_work
+    assert admin.get("/api/matches", params={"owner": "Studio-A"}).json()["matches"] == by_work
+    assert admin.get("/api/matches", params={"work_id": wid}).json()["matches"] == by_work
+    # The owner sees the matches against its work, the scanner those of its scan.
+    assert world["c"]["studio-a"].get("/api/matches").json()["matches"] == by_work
+    assert world["c"]["platform-a"].get("/api/matches").json()["matches"] == by_work
+    csv_text = world["c"]["studio-a"].get(f"/api/works/{wid}/matches", params={"format": "csv"}).text
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("scan_id,query,work_id") and len(lines) == len(by_work) + 1
+    usage = world["c"]["studio-a"].get(f"/api/works/{wid}").json()["usage"]
+    assert usage["videos"] == 1 and 3.5 < usage["matched_seconds"] < 6.5 and 0.3 < usage["reused_fraction"] < 0.6
+
+
+# -- accounts and isolation ------------------------------------------------------------------
+
+
+def test_accounts_and_tokens(world, server):
+    admin = world["c"]["admin"]
+    accounts = admin.get("/api/accounts").json()["accounts"]
+    assert {a["name"] for a in accounts} >= {"admin", "studio-a", "studio-b", "platform-a", "platform-b"}
+    assert all("token" not in a and "token_hash" not in a for a in accounts)
+    r = admin.post("/api/accounts", json={"name": "studio-a", "role": "owner"})
+    assert r.status_code == 409
+    assert admin.post("/api/accounts", json={"name": "x", "role": "king"}).status_code == 400
+    # Stored hashed: the database holds sha256(token), never the token.
+    db = sqlite3.connect(os.path.join(server.library, "service.sqlite"))
+    rows = dict(db.execute("SELECT name, token_hash FROM accounts").fetchall())
+    db.close()
+    for name, token in world["tokens"].items():
+        assert rows[name] == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in rows.values()
+    for name in ("studio-a", "platform-a"):
+        me = world["c"][name].get("/api/me").json()
+        assert me["name"] == name
+    r = admin.post("/api/accounts", json={"name": "temp", "role": "scanner"})
+    temp = client(server, r.json()["token"])
+    assert temp.get("/api/me").status_code == 200
+    assert admin.delete("/api/accounts/temp").status_code == 200
+    assert temp.get("/api/me").status_code == 401
+
+
+def test_unauthenticated_and_bad_tokens(server):
+    for headers in ({}, auth("rt_wrong"), {"Authorization": "Basic abc"}):
+        r = httpx.get(server.url + "/api/works", headers=headers)
+        assert r.status_code == 401 and r.json()["status"] == 401
+    r = httpx.get(server.url + "/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_role_isolation_every_endpoint(world, server):
+    """Every API endpoint (from the OpenAPI schema) and every console page, for every
+    account: what it may and may not read or do."""
+    c, sid_a, sid_b = world["c"], world["scan_a"]["id"], world["scan_b"]["id"]
+    wa, wb = world["work_a"], world["work_b"]
+    jobs = {"reg_a": world["reg_a"]["id"], "reg_b": world["reg_b"]["id"]}
+    pair = c["platform-a"].get(f"/api/scans/{sid_a}/matches/{wa}").json()["segments"][0]["pairs"][0]
+    qt = pair["query_time"]
+    ALL = ("admin", "studio-a", "studio-b", "platform-a", "platform-b")
+
+    # (method, schema path, concrete url, {account: expected status}); unlisted accounts: the default.
+    cases = [
+        ("GET", "/api/me", "/api/me", {a: 200 for a in ALL}),
+        ("GET", "/api/accounts", "/api/accounts", {"admin": 200, "*": 403}),
+        ("POST", "/api/accounts", "/api/accounts", {"admin": 201, "*": 403}),
+        ("DELETE", "/api/accounts/{name}", "/api/accounts/nobody", {"admin": 404, "*": 403}),
+        ("GET", "/api/works", "/api/works", {"admin": 200, "studio-a": 200, "studio-b": 200, "*": 403}),
+        ("POST", "/api/works", "/api/works", {"admin": 400, "studio-a": 400, "studio-b": 400, "*": 403}),
+        ("GET", "/api/works/{work_id}", f"/api/works/{wa}", {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
+        ("DELETE", "/api/works/{work_id}", f"/api/works/{wa}", {"admin": None, "studio-a": None, "studio-b": 404, "*": 403}),
+        ("GET", "/api/works/{work_id}/poster.jpg", f"/api/works/{wb}/poster.jpg",
+         {"admin": 200, "studio-b": 200, "studio-a": 404, "*": 403}),
+        ("GET", "/api/works/{work_id}/matches", f"/api/works/{wa}/matches",
+         {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
+        ("GET", "/api/scans", "/api/scans", {"admin": 200, "platform-a": 200, "platform-b": 200, "*": 403}),
+        ("POST", "/api/scans", "/api/scans", {"admin": 400, "platform-a": 400, "platform-b": 400, "*": 403}),
+        ("GET", "/api/scans/{scan_id}", f"/api/scans/{sid_a}", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("GET", "/api/scans/{scan_id}/result", f"/api/scans/{sid_a}/result",
+         {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("GET", "/api/scans/{scan_id}/report.html", f"/api/scans/{sid_b}/report.html",
+         {"admin": 200, "platform-b": 200, "platform-a": 404, "*": 403}),
+        ("GET", "/api/scans/{scan_id}/matches", f"/api/scans/{sid_a}/matches",
+         {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        # A match: the scan's account, admins, and the matched work's owner.
+        ("GET", "/api/scans/{scan_id}/matches/{work_id}", f"/api/scans/{sid_a}/matches/{wa}",
+         {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
+        ("GET", "/api/scans/{scan_id}/matches/{work_id}/frame.jpg",
+         f"/api/scans/{sid_a}/matches/{wa}/frame.jpg?side=query&t={qt}",
+         {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
+        ("GET", "/api/matches", "/api/matches", {a: 200 for a in ALL}),
+        ("GET", "/api/jobs", "/api/jobs", {a: 200 for a in ALL}),
+        ("GET", "/api/jobs/{job_id}", f"/api/jobs/{jobs['reg_a']}", {"admin": 200, "studio-a": 200, "*": 404}),
+        ("GET", "/api/paths", "/api/paths", {a: 200 for a in ALL}),
+        # Console pages (not in the schema).
+        ("GET", None, "/", {"admin": 200, "studio-a": 200, "studio-b": 200, "*": 303}),
+        ("GET", None, f"/works/{wa}", {"admin": 200, "studio-a": 200, "*": 404}),
+        ("GET", None, "/scans", {"admin": 200, "platform-a": 200, "platform-b": 200, "*": 303}),
+        ("GET", None, f"/scans/{sid_a}", {"admin": 200, "platform-a": 200, "*": 404}),
+        ("GET", None, f"/scans/{sid_a}/matches/{wa}", {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
+        ("GET", None, f"/scans/{sid_a}/report.html", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+    ]
+    schema = httpx.get(server.url + "/openapi.json").json()["paths"]
+    declared = {(m.upper(), p) for p, ops in schema.items() for m in ops}
+    covered = {(m, p) for m, p, _, _ in cases if p}
+    assert declared == covered, f"endpoints without isolation cases: {declared - covered}"
+
+    for method, _, url, expect in cases:
+        for account in ALL:
+            want = expect[account] if account in expect else expect["*"]
+            if want is None:
+                continue  # would change the shared world (allowed: tested elsewhere)
+            kwargs = {}
+            if method == "POST" and url == "/api/accounts":
+                kwargs["json"] = {"name": f"x-{account}", "role": "admin"}
+            r = c[account].request(method, url, follow_redirects=False, **kwargs)
+            assert r.status_code == want, (method, url, account, r.status_code, r.text[:200])
+            if r.status_code in (403, 404) and url.startswith("/api/"):
+                assert r.headers["content-type"].startswith("application/json") and r.json()["status"] == r.status_code
+        r = httpx.request(method, server.url + url, follow_redirects=False)
+        assert r.status_code in (401, 303), (method, url, "anonymous", r.status_code)
+
+    # Listings only hold the caller's own data.
+    assert [s["id"] for s in c["platform-b"].get("/api/scans").json()["scans"]] == [sid_b]
+    assert {j["id"] for j in c["studio-b"].get("/api/jobs").json()["jobs"]} >= {jobs["reg_b"]}
+    assert jobs["reg_a"] not in {j["id"] for j in c["studio-b"].get("/api/jobs").json()["jobs"]}
+    for account in ("studio-b", "platform-b"):
+        assert all(m["work_id"] != wa for m in c[account].get("/api/matches").json()["matches"])
+        assert c[account].get("/api/matches", params={"scan_id": sid_a}).json()["matches"] == []
+        assert c[account].get("/api/matches", params={"work_id": wa}).json()["matches"] == []
+    # Nothing was changed by the refused requests.
+    assert c["admin"].get(f"/api/works/{wa}").status_code == 200
+    assert {a["name"] for a in c["admin"].get("/api/accounts").json()["accounts"]} >= {"studio-b"}
+    assert not any(a["name"].startswith("x-") and a["name"] != "x-admin"
+                   for a in c["admin"].get("/api/accounts").json()["accounts"])  # fmt: skip
+
+
+def test_console_login_cookie(world, server):
+    r = httpx.post(server.url + "/login", data={"token": "rt_nope"}, follow_redirects=False)
+    assert r.status_code == 401
+    r = httpx.post(server.url + "/login", data={"token": world["tokens"]["studio-a"]}, follow_redirects=False)
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    with httpx.Client(base_url=server.url, cookies=r.cookies) as browser:
+        page = browser.get("/")
+        assert page.status_code == 200 and "Harbour Lights" in page.text and "Mountain Pass" not in page.text
+        assert browser.get(f"/works/{world['work_a']}").status_code == 200
+        assert browser.get(f"/works/{world['work_b']}").status_code == 404
+
+
+# -- evidence ---------------------------------------------------------------------------------
+
+
+def test_evidence_report_from_service(world):
+    r = world["c"]["platform-a"].get(f"/api/scans/{world['scan_a']['id']}/report.html")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    html = r.text
+    assert "repost clip.mp4" in html and "Harbour Lights" in html and "Studio-A" in html
+    assert html.count("data:image/jpeg;base64,") >= 6  # three frame pairs per segment
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+
+
+def test_write_report_self_contained(media, tmp_path):
+    work = Work("w1", "Harbour <Lights>", "Studio & Co", "film", 12.0, "ab" * 32, media["work_a"], "", True, False)
+    gone = Work("w2", "Lost Work", "Nobody", "short", 10.0, "", str(tmp_path / "deleted.mp4"), "", True, False)
+    result = ScanResult(query=media["query"], duration=8.0, matches=[
+        WorkMatch(work, "video", 0.97, [Segment(0.0, 5.0, 3.0, 8.0, 0.97)]),
+        WorkMatch(gone, "video", 0.8, [Segment(5.0, 7.0, 1.0, 3.0, 0.8)]),
+    ])  # fmt: skip
+    failed = ScanResult(query="broken.mp4", error="not a readable media file")
+    out = evidence.write_report([result, failed], str(tmp_path / "report.html"), library=str(tmp_path / "lib"))
+    html = open(out, encoding="utf-8").read()
+    assert "Harbour &lt;Lights&gt;" in html and "Studio &amp; Co" in html  # escaped
+    assert "work file unavailable" not in html  # placeholders are images, not text
+    assert html.count("data:image/jpeg;base64,") == 2 * 3 * 2
+    assert "not a readable media file" in html and "0:03.00" in html
+    assert "src=\"http" not in html and "href=\"http" not in html
+
+
+# -- the job queue across a crash --------------------------------------------------------------
+
+
+def test_jobs_survive_kill_and_restart(tmp_path, media):
+    """A running job (held by the test hook) and a queued one, then SIGKILL: after a
+    restart both complete, the running one on its second attempt, each exactly once."""
+    lib = str(tmp_path / "library")
+    hold = tmp_path / "hold"
+    hold.write_text("hold")
+    srv = Server(lib, env={"REELTRACE_SERVICE_HOLD_FILE": str(hold)}).start()
+    try:
+        c = client(srv, ADMIN_TOKEN)
+        reg = upload(c, "/api/works", media["work_a"], title="Survivor").json()["job"]["id"]
+        scan = upload(c, "/api/scans", media["query"]).json()["scan"]["id"]
+        deadline = time.monotonic() + WAIT
+        while c.get(f"/api/jobs/{reg}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert c.get(f"/api/scans/{scan}").json()["status"] == "queued"
+    finally:
+        srv.kill()
+    db = sqlite3.connect(os.path.join(lib, "service.sqlite"))
+    assert dict(db.execute("SELECT id, status FROM jobs")) == {reg: "running", scan: "queued"}
+    db.close()
+    hold.unlink()
+    srv = Server(lib).start()
+    try:
+        c = client(srv, ADMIN_TOKEN)
+        reg_job = wait_job(c, f"/api/jobs/{reg}")
+        scan_job = wait_job(c, f"/api/scans/{scan}")
+        assert reg_job["status"] == "done" and reg_job["attempts"] == 2, reg_job
+        assert scan_job["status"] == "done" and scan_job["attempts"] == 1, scan_job
+        works = c.get("/api/works").json()["works"]
+        assert [w["title"] for w in works] == ["Survivor"]
+        result = c.get(f"/api/scans/{scan}/result").json()["results"][0]
+        assert [m["title"] for m in result["matches"]] == ["Survivor"]
+        matches = c.get("/api/matches", params={"scan_id": scan}).json()["matches"]
+        assert len(matches) == len(result["matches"][0]["segments"])  # recorded once
+        assert len(c.get("/api/jobs").json()["jobs"]) == 2
+    finally:
+        srv.stop()
+    db = sqlite3.connect(os.path.join(lib, "service.sqlite"))
+    assert dict(db.execute("SELECT id, status FROM jobs")) == {reg: "done", scan: "done"}
+    db.close()
+
+
+def test_bootstrap_admin(tmp_path, monkeypatch):
+    from reeltrace.service import ADMIN_TOKEN_ENV, bootstrap_admin
+    from reeltrace.service.db import ServiceDB
+
+    monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
+    lib = str(tmp_path / "lib")
+    token = bootstrap_admin(lib)
+    assert token and token.startswith("rt_") and len(token) > 40
+    assert bootstrap_admin(lib) is None  # printed once, on first start only
+    db = ServiceDB(os.path.join(lib, "service.sqlite"))
+    assert db.account_by_token(token).role == "admin"
+    monkeypatch.setenv(ADMIN_TOKEN_ENV, "rt_from-the-environment")
+    assert bootstrap_admin(lib) == "rt_from-the-environment"
+    assert db.account_by_token("rt_from-the-environment").name == "admin"
+    assert db.account_by_token(token) is None
+    db.close()
