@@ -1,0 +1,325 @@
+"""Audio stage: decode sound, find spectral landmarks, hash landmark pairs.
+
+A landmark fingerprint after Wang (2003, the Shazam paper) and Ellis' audfprint:
+
+1. Decode to mono at ``RATE`` = 8 kHz (telephone bandwidth: whatever survives a phone
+   line or a low-bitrate codec is below 4 kHz, and 8 kHz makes every later step cheap).
+2. Short-time spectrum: Hann window of ``N_FFT`` = 512 samples (64 ms), hop ``HOP`` = 256
+   (32 ms), log power ``S[t, f]`` in dB, f = 0..256 (15.6 Hz per bin).
+3. Whitening: ``W[t, f] = S[t, f] - mean(S[t, f-15 .. f+15])``. A peak must stand out from
+   its own neighbourhood of the spectrum, so equalisation, band-limiting and volume (which
+   add a smooth or constant curve to S) do not move it.
+4. Peaks: points that are the maximum of ``W`` over +-``PEAK_DT`` frames and +-``PEAK_DF``
+   bins, lie in ``F_MIN..F_MAX`` bins, are at most 70 dB below the loud part of the file
+   (silence and dither are no landmarks) and are among the ``PEAKS_PER_BLOCK`` strongest
+   (by ``W``) of their one-second block: the strongest peaks are the ones that outlast
+   added noise, and a fixed quota per second keeps the density the same for loud and
+   quiet passages.
+5. Pairs: each peak (anchor, at t1, f1) is paired with the first ``FAN_OUT`` later peaks in
+   its target zone ``1 <= t2 - t1 <= 63`` frames, ``|f2 - f1| <= 63`` bins. The pair is
+   hashed (20 bits used of a uint32) as
+
+       hash = (f1 // Q) << 13 | ((f2 - f1) // Q + 32) << 6 | (t2 - t1)
+
+   with ``Q`` = 2 bins (31 Hz): a landmark survives a frequency error of a fraction of a
+   bin (see the speed hypotheses below) that exact bins would not.
+
+Speed changes. Playing a recording ``a`` times slower (speed 1/a, pitch with it) scales
+its times by ``a`` and its frequencies by ``1/a``; a tempo change with pitch kept scales
+times only. Pair hashes are not invariant to either, so the *query* is fingerprinted
+under a set of hypotheses ``(a, b)``: its peak coordinates are mapped to
+``(a * t, b * f)`` (work time, work frequency) before pairing and hashing. The work side
+is fingerprinted once, at ``(1, 1)``. Peaks are found once per query; each hypothesis
+costs only the pairing and hashing of the mapped peaks. ``QUERY_HYPOTHESES`` covers
+pitch-changing speed 0.8..1.25 (``b = 1/a``) and tempo 0.9..1.1 (``b = 1``) on grids
+about 3% apart; a landmark hash survives about +-1.5% of scale error (docs/audio.md
+has the measurement), so neighbouring hypotheses overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from .media import MediaError, _one_line, _open
+
+RATE = 8000
+N_FFT = 512
+HOP = 128
+FRAME_SECONDS = HOP / RATE
+F_MIN, F_MAX = 6, 250  # bins: 94 Hz .. 3.9 kHz
+PEAK_DT, PEAK_DF = 8, 6  # half-sizes of the local-maximum neighbourhood (frames, bins)
+WHITEN_HALF = 15  # bins each side in the whitening mean
+FLOOR_DB = 70.0  # peaks this far below the file's loud level are ignored
+BLOCK = 64  # frames (~1 s) per peak quota block
+PEAKS_PER_BLOCK = 16
+FAN_OUT = 4
+MAX_DT = 63  # frames, 2 s: target zone length (6 bits)
+MAX_DF = 63  # bins, 1 kHz: target zone height
+Q = 2  # bins per hash frequency step
+CHUNK = 2048  # frames per spectrogram chunk (65 s): bounds memory for long works
+
+
+def _grid(lo: float, hi: float, step: float) -> np.ndarray:
+    n = int(np.ceil(np.log(hi / lo) / np.log(1 + step)))
+    return np.geomspace(lo, hi, n + 1)
+
+
+QUERY_HYPOTHESES: tuple[tuple[float, float], ...] = tuple(
+    dict.fromkeys(
+        [(1.0, 1.0)]
+        + [(round(float(a), 4), round(float(1 / a), 4)) for a in _grid(0.8, 1.25, 0.03)]
+        + [(round(float(a), 4), 1.0) for a in _grid(0.9, 1.1, 0.03)]
+    )
+)
+"""(time scale a, frequency scale b) per query pass: work time = a * query time, work
+frequency = b * query frequency. First the identity; then pitch-changing speeds, then
+tempo changes."""
+
+
+@dataclass
+class AudioFingerprint:
+    """Landmark hashes of one recording (or of one query pass).
+
+    ``hashes[i]`` is the pair hash whose anchor peak sits at ``times[i]`` seconds of the
+    recording. A query pass also says which hypothesis mapped it: work time =
+    ``time_scale * times``, work frequency = ``freq_scale * query frequency``.
+    """
+
+    hashes: np.ndarray  # (n,) uint32
+    times: np.ndarray  # (n,) float32 seconds, anchor peak
+    duration: float
+    time_scale: float = 1.0
+    freq_scale: float = 1.0
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def speed(self) -> float:
+        """Work seconds per query second that this pass assumed."""
+        return self.time_scale
+
+
+@dataclass
+class Peaks:
+    """Spectral peaks in frame and bin units, sorted by time then frequency."""
+
+    t: np.ndarray  # (n,) float64 frames
+    f: np.ndarray  # (n,) float64 bins
+    duration: float
+
+
+# -- decoding ----------------------------------------------------------------------------
+
+
+def decode_audio(path: str, rate: int = RATE) -> tuple[np.ndarray, int]:
+    """The first audio stream of a file as mono float32 samples at ``rate`` Hz.
+
+    Channels are mixed down and the stream resampled by FFmpeg (swresample).
+    Raises MediaError for missing files, files without sound and corrupt streams.
+    """
+    container = _open(path)
+    try:
+        if not container.streams.audio:
+            raise MediaError("no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts: list[np.ndarray] = []
+        got = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    parts.append(out.to_ndarray().reshape(-1))
+                    got += out.samples
+            for out in resampler.resample(None):
+                parts.append(out.to_ndarray().reshape(-1))
+        except (av.error.FFmpegError, ValueError) as err:
+            raise MediaError(f"corrupt audio stream after {got / rate:.1f} s ({_one_line(err)})") from None
+        if not parts or sum(len(p) for p in parts) == 0:
+            raise MediaError("audio stream has no decodable samples")
+        return np.concatenate(parts).astype(np.float32, copy=False), rate
+    finally:
+        container.close()
+
+
+def resample(samples: np.ndarray, rate: int, to_rate: int = RATE) -> np.ndarray:
+    """Mono float32 samples at ``rate`` -> ``to_rate``, with FFmpeg's band-limited resampler."""
+    samples = np.ascontiguousarray(samples, np.float32).reshape(-1)
+    if rate == to_rate or len(samples) == 0:
+        return samples
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_rate)
+    parts: list[np.ndarray] = []
+    step = 1 << 16  # FFmpeg frames hold at most this many samples comfortably
+    for start in range(0, len(samples), step):
+        frame = av.AudioFrame.from_ndarray(samples[None, start : start + step], format="flt", layout="mono")
+        frame.sample_rate = int(rate)
+        frame.pts = None
+        parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+    parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+# -- peaks -------------------------------------------------------------------------------
+
+
+_WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+
+
+def _spectrum_db(x: np.ndarray) -> np.ndarray:
+    """(frames, N_FFT // 2 + 1) log power in dB of a sample run that spans whole frames."""
+    n = 1 + (len(x) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.as_strided(x, (n, N_FFT), (x.strides[0] * HOP, x.strides[0]))
+    power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
+    return (10.0 * np.log10(power + 1e-10)).astype(np.float32)
+
+
+def _running(a: np.ndarray, half: int, axis: int, op) -> np.ndarray:
+    """Max or mean of ``a`` over a window of +-half along ``axis``, same shape.
+
+    Edges: the max ignores what lies beyond them; the mean repeats the edge value.
+    """
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (half, half)
+    if op is np.mean:
+        # Cumulative sums: O(n), not O(n * window).
+        padded = np.pad(a, pad, mode="edge").astype(np.float64)
+        c = np.cumsum(padded, axis=axis)
+        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+        k = 2 * half + 1
+        n = a.shape[axis]
+        return ((np.take(c, np.arange(k, k + n), axis=axis) - np.take(c, np.arange(n), axis=axis)) / k).astype(a.dtype)
+    padded = np.pad(a, pad, constant_values=-np.inf)
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=axis)
+    return view.max(axis=-1)
+
+
+def _chunk_peaks(spec: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame, bin, strength) of the local maxima of one whitened spectrogram chunk."""
+    white = spec - _running(spec, WHITEN_HALF, 1, np.mean)
+    local = _running(_running(white, PEAK_DF, 1, np.max), PEAK_DT, 0, np.max)
+    core = white[:, F_MIN : F_MAX + 1]
+    is_peak = (core >= local[:, F_MIN : F_MAX + 1]) & (core > 3.0) & (spec[:, F_MIN : F_MAX + 1] > floor)
+    t, f = np.nonzero(is_peak)
+    return t, f + F_MIN, core[t, f]
+
+
+def find_peaks(samples: np.ndarray, rate: int) -> Peaks:
+    """Spectral landmarks of a recording (steps 1-4 of the module docstring)."""
+    x = resample(samples, rate, RATE)
+    duration = len(x) / RATE
+    if len(x) < N_FFT:
+        return Peaks(np.zeros(0), np.zeros(0), duration)
+    # The loudness reference: the 99th percentile of frame power over the whole file.
+    frame_db = 10 * np.log10(np.mean(x[: len(x) // HOP * HOP].reshape(-1, HOP) ** 2, axis=1) + 1e-10)
+    floor = float(np.percentile(frame_db, 99)) + 10 * np.log10(N_FFT * 0.375 / 2) - FLOOR_DB
+    n_frames = 1 + (len(x) - N_FFT) // HOP
+    ts, fs, ws = [], [], []
+    for start in range(0, n_frames, CHUNK):
+        # Overlap by PEAK_DT frames each side so the local maximum sees across chunk edges.
+        lo = max(start - PEAK_DT, 0)
+        hi = min(start + CHUNK + PEAK_DT, n_frames)
+        spec = _spectrum_db(x[lo * HOP : (hi - 1) * HOP + N_FFT])
+        t, f, w = _chunk_peaks(spec, floor)
+        t = t + lo
+        keep = (t >= start) & (t < start + CHUNK)
+        ts.append(t[keep])
+        fs.append(f[keep])
+        ws.append(w[keep])
+    t, f, w = np.concatenate(ts), np.concatenate(fs), np.concatenate(ws)
+    # Quota: the PEAKS_PER_BLOCK strongest of every block of BLOCK frames.
+    block = t // BLOCK
+    order = np.lexsort((-w, block))
+    block = block[order]
+    starts = np.searchsorted(block, block, side="left")
+    rank = np.arange(len(order)) - starts
+    chosen = order[rank < PEAKS_PER_BLOCK]
+    t, f = t[chosen], f[chosen]
+    order = np.lexsort((f, t))
+    return Peaks(t[order].astype(np.float64), f[order].astype(np.float64), duration)
+
+
+# -- hashes ------------------------------------------------------------------------------
+
+
+def hash_peaks(peaks: Peaks, time_scale: float = 1.0, freq_scale: float = 1.0) -> AudioFingerprint:
+    """Pair hashes of peaks mapped to ``(time_scale * t, freq_scale * f)`` (step 5)."""
+    t = peaks.t * time_scale
+    f = peaks.f * freq_scale
+    n = len(t)
+    if n < 2:
+        return AudioFingerprint(np.zeros(0, np.uint32), np.zeros(0, np.float32), peaks.duration, time_scale, freq_scale)
+    # Candidate targets: the next `span` peaks in time order (a 2 s zone holds at most
+    # ~2 blocks' quota, so 3 quotas reach the zone's end).
+    span = min(3 * PEAKS_PER_BLOCK, n - 1)
+    i = np.arange(n)[:, None]
+    j = i + np.arange(1, span + 1)[None, :]
+    valid = j < n
+    j = np.minimum(j, n - 1)
+    dt = np.rint(t[j] - t[i]).astype(np.int64)
+    f1 = np.rint(f).astype(np.int64)
+    df = np.rint(f[j]).astype(np.int64) - f1[:, None]
+    valid &= (dt >= 1) & (dt <= MAX_DT) & (np.abs(df) <= MAX_DF)
+    # The first FAN_OUT valid targets of each anchor.
+    valid &= np.cumsum(valid, axis=1) <= FAN_OUT
+    ai, k = np.nonzero(valid)
+    dt, df = dt[ai, k], df[ai, k]
+    f1 = f1[ai]
+    ok = (f1 >= 0) & (f1 < 512)  # 8 bits of f1 // Q
+    hashes = ((f1 // Q) << 13) | ((np.floor_divide(df, Q) + 32) << 6) | dt
+    hashes = hashes[ok].astype(np.uint32)
+    # Times stay in the recording's own seconds: the matcher applies the time scale.
+    times = (peaks.t[ai[ok]] * FRAME_SECONDS).astype(np.float32)
+    return AudioFingerprint(hashes, times, peaks.duration, time_scale, freq_scale)
+
+
+def fingerprint(samples: np.ndarray, rate: int) -> AudioFingerprint:
+    """The fingerprint of a registered work (one pass, no speed hypothesis)."""
+    return hash_peaks(find_peaks(samples, rate))
+
+
+def _with_neighbours(fp: AudioFingerprint) -> AudioFingerprint:
+    """The hashes again with dt - 1 and dt + 1: a query-side tolerance for peak times
+    that round to the neighbouring frame (the query's frame grid is not the work's)."""
+    h = fp.hashes.astype(np.int64)
+    dt = h & 63
+    lower = (h & ~63) | np.maximum(dt - 1, 1)
+    upper = (h & ~63) | np.minimum(dt + 1, MAX_DT)
+    hashes = np.concatenate([fp.hashes, lower.astype(np.uint32), upper.astype(np.uint32)])
+    return AudioFingerprint(hashes, np.tile(fp.times, 3), fp.duration, fp.time_scale, fp.freq_scale)
+
+
+def fingerprint_query(
+    samples: np.ndarray, rate: int, hypotheses: tuple[tuple[float, float], ...] = QUERY_HYPOTHESES
+) -> list[AudioFingerprint]:
+    """One fingerprint per (time scale, frequency scale) hypothesis, identity first.
+
+    The query is analysed on two frame grids, half a hop apart, and every hash also
+    appears with ``dt +- 1``: one of the grids lies within a quarter frame of the work's,
+    whatever the excerpt's start. This costs query lookups only; the work index stays
+    one pass.
+    """
+    x = resample(samples, rate, RATE)
+    grids = [find_peaks(x, RATE), find_peaks(x[HOP // 2 :], RATE)]
+    grids[1].t += 0.5
+    grids[1].duration = grids[0].duration
+    out = []
+    for a, b in hypotheses:
+        parts = [_with_neighbours(hash_peaks(p, a, b)) for p in grids]
+        out.append(
+            AudioFingerprint(
+                np.concatenate([p.hashes for p in parts]),
+                np.concatenate([p.times for p in parts]),
+                grids[0].duration,
+                a,
+                b,
+            )
+        )
+    return out
+
+
+def fingerprint_file(path: str) -> AudioFingerprint:
+    """Decode and fingerprint a file's sound. Raises MediaError."""
+    return fingerprint(*decode_audio(path))

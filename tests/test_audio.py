@@ -1,0 +1,201 @@
+"""Audio fingerprints: decoding, robustness of matching to each edit class, no false matches.
+
+Works and queries are generated (tests/audiogen.py), written to real files with PyAV and
+decoded again, so codecs and resamplers are part of every check.
+"""
+
+from __future__ import annotations
+
+import os
+
+import av
+import numpy as np
+import pytest
+
+import audiogen as G
+from reeltrace import audio as A
+from reeltrace.audio_match import THRESHOLD, AudioIndex, AudioSegment
+from reeltrace.media import MediaError
+
+R = G.RATE
+WORKS = {  # key: (generator, seed, seconds, container of the registered file)
+    1: (G.music, 11, 40.0, "wav"),
+    2: (G.music, 12, 40.0, "flac"),
+    3: (G.speech, 13, 30.0, "mp3"),
+    4: (G.music, 14, 30.0, "m4a"),
+}
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("audio")
+    index = AudioIndex()
+    samples = {}
+    for key, (gen, seed, seconds, ext) in WORKS.items():
+        y = gen(seed, seconds)
+        path = G.write(str(folder / f"work{key}.{ext}"), y, channels=2 if ext == "flac" else 1)
+        index.add(key, A.fingerprint(*A.decode_audio(path)))
+        samples[key] = y
+    return folder, index, samples
+
+
+def _query(lib, y: np.ndarray, name: str, ext: str = "wav", **kw) -> dict[int, list[AudioSegment]]:
+    folder, index, _ = lib
+    path = G.write(str(folder / f"{name}.{ext}"), y, **kw)
+    return index.search(A.fingerprint_query(*A.decode_audio(path)))
+
+
+def _excerpt(lib, key: int, start: float, seconds: float) -> np.ndarray:
+    return lib[2][key][int(start * R) : int((start + seconds) * R)]
+
+
+def _assert_found(found, key: int, start: float, speed: float = 1.0, seconds: float | None = None):
+    assert key in found, f"work {key} not found; got {found}"
+    seg = found[key][0]
+    # The work time the segment gives for its first query instant: within 0.5 s.
+    assert abs(seg.work_start - (start + speed * seg.query_start)) <= 0.5, seg
+    assert abs(np.log(seg.speed / speed)) < 0.03, seg
+    assert seg.score >= THRESHOLD
+    if seconds is not None:
+        assert seg.query_end - seg.query_start >= 0.6 * seconds, seg
+    others = [k for k in found if k != key]
+    assert not others, f"false matches {others}: {found}"
+
+
+# -- decoding ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["wav", "flac", "mp3", "m4a", "ogg"])
+def test_decode_formats(lib, ext):
+    y = _excerpt(lib, 2, 10.0, 6.0)
+    path = G.write(str(lib[0] / f"fmt.{ext}"), y, channels=2)
+    x, rate = A.decode_audio(path)
+    assert rate == A.RATE and x.dtype == np.float32 and x.ndim == 1
+    assert abs(len(x) / rate - 6.0) < 0.1
+    found = lib[1].search(A.fingerprint_query(x, rate))
+    _assert_found(found, 2, 10.0)
+
+
+def test_decode_errors(tmp_path):
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(os.urandom(5000))
+    with pytest.raises(MediaError) as err:
+        A.decode_audio(str(junk))
+    assert "\n" not in str(err.value)
+    with pytest.raises(MediaError, match="not found"):
+        A.decode_audio(str(tmp_path / "missing.wav"))
+    silent = tmp_path / "silent.mp4"
+    with av.open(str(silent), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 20, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(MediaError, match="no audio stream"):
+        A.decode_audio(str(silent))
+
+
+# -- edits -------------------------------------------------------------------------------
+
+
+EDITS = {
+    "mp3_32k": (lambda y: y, dict(ext="mp3", bit_rate=32000), 1.0),
+    "aac_24k": (lambda y: y, dict(ext="m4a", bit_rate=24000), 1.0),
+    "opus_12k": (lambda y: y, dict(ext="ogg", bit_rate=12000), 1.0),
+    "rate_8k": (lambda y: G.resample(y, R, 8000), dict(rate=8000), 1.0),
+    "rate_48k": (lambda y: G.resample(y, R, 48000), dict(rate=48000), 1.0),
+    "stereo": (lambda y: y, dict(channels=2), 1.0),
+    "quiet_-24dB": (lambda y: y * 10 ** (-24 / 20), {}, 1.0),
+    "band_300_3400": (G.band_limit, {}, 1.0),
+    "noise_0dB": (lambda y: G.noise(y, 0.0), {}, 1.0),
+    "voice_over_-6dB": (lambda y: G.mix(y, G.speech(77, 10), 6.0), {}, 1.0),
+    "music_bed_-6dB": (lambda y: G.mix(y, G.music(78, 10), 6.0), {}, 1.0),
+    "speed_0.8": (lambda y: G.speed(y, 0.8), {}, 0.8),
+    "speed_1.25": (lambda y: G.speed(y, 1.25), {}, 1.25),
+    "tempo_0.9": (lambda y: G.tempo(y, 0.9), {}, 0.9),
+    "tempo_1.1": (lambda y: G.tempo(y, 1.1), {}, 1.1),
+}
+
+
+HEAVY = ("noise_0dB", "voice_over_-6dB", "music_bed_-6dB")
+
+
+@pytest.mark.parametrize("name", [n for n in EDITS if n not in HEAVY])
+def test_edit_music_5s(lib, name):
+    """A 5 s music excerpt under each edit is found, above threshold, at the right work time."""
+    edit, kw, speed = EDITS[name]
+    found = _query(lib, edit(_excerpt(lib, 1, 12.3, 5.0)), f"{name}-music", **kw)
+    _assert_found(found, 1, 12.3, speed)
+
+
+@pytest.mark.parametrize("name", [n for n in EDITS if n not in HEAVY])
+def test_edit_speech_15s(lib, name):
+    """Speech has fewer stable landmarks than music: 15 s excerpts (shorter: docs/audio.md)."""
+    edit, kw, speed = EDITS[name]
+    found = _query(lib, edit(_excerpt(lib, 3, 7.7, 15.0)), f"{name}-speech", **kw)
+    _assert_found(found, 3, 7.7, speed)
+
+
+@pytest.mark.parametrize("name", HEAVY)
+def test_heavy_edit_ranks_first(lib, name):
+    """0 dB noise and a -6 dB overlay on 10 s of music: the true alignment is the strongest
+    candidate and no other work scores at threshold, though its own calibrated score is
+    below threshold at this length (a known limit, docs/audio.md)."""
+    edit, kw, _ = EDITS[name]
+    folder, index, _ = lib
+    path = G.write(str(folder / f"{name}-heavy.wav"), edit(_excerpt(lib, 1, 12.3, 10.0)))
+    found = index.match(A.fingerprint_query(*A.decode_audio(path)))
+    best = max((s for segs in found.values() for s in segs), key=lambda s: s.score)
+    assert best.work_key == 1 and abs(best.work_start - (12.3 + best.query_start)) <= 0.5, best
+    assert all(s.score < THRESHOLD for k, segs in found.items() if k != 1 for s in segs)
+
+
+@pytest.mark.parametrize("key,start", [(2, 21.1), (4, 3.0)])
+def test_excerpt_3s(lib, key, start):
+    found = _query(lib, _excerpt(lib, key, start, 3.0), f"short-{key}", ext="mp3", bit_rate=64000)
+    _assert_found(found, key, start)
+
+
+def test_excerpt_inside_long_query(lib):
+    """5 s of a work between 20 s stretches of unrelated audio: one 5 s segment there."""
+    y = np.concatenate([G.music(90, 20.0), _excerpt(lib, 2, 30.0, 5.0), G.speech(91, 20.0)])
+    found = _query(lib, y, "inside", ext="m4a", bit_rate=64000)
+    _assert_found(found, 2, 30.0 - 20.0)
+    seg = found[2][0]
+    assert 19.5 <= seg.query_start and seg.query_end <= 25.5 and seg.query_end - seg.query_start >= 3.5, seg
+    assert len(found[2]) == 1
+
+
+def test_two_works_in_one_query(lib):
+    y = np.concatenate([_excerpt(lib, 1, 5.0, 8.0), _excerpt(lib, 4, 15.0, 8.0)])
+    found = _query(lib, y, "two", ext="mp3", bit_rate=96000)
+    assert set(found) == {1, 4}
+    assert abs(found[1][0].work_start - (5.0 + found[1][0].query_start)) <= 0.5
+    assert abs(found[4][0].work_start - (15.0 + found[4][0].query_start - 8.0)) <= 0.5
+
+
+@pytest.mark.parametrize("seed,gen", [(50, G.music), (51, G.music), (52, G.speech), (53, G.speech)])
+def test_unrelated_audio_does_not_match(lib, seed, gen):
+    y = G.noise(gen(seed, 20.0), 20.0)  # a little noise, as a real recording would have
+    assert _query(lib, y, f"neg-{seed}", ext="mp3", bit_rate=96000) == {}
+
+
+def test_index_persistence_and_remove(lib):
+    index = AudioIndex.from_bytes(lib[1].to_bytes())
+    assert index.work_keys == lib[1].work_keys and len(index) == len(lib[1])
+    passes = A.fingerprint_query(_excerpt(lib, 4, 10.0, 5.0), R)
+    assert 4 in index.search(passes)
+    index.remove(4)
+    assert 4 not in index.search(passes) and 4 not in index
+
+
+def test_fingerprint_records(lib):
+    fp = A.fingerprint(_excerpt(lib, 1, 0.0, 10.0), R)
+    assert fp.hashes.dtype == np.uint32 and fp.times.dtype == np.float32
+    assert len(fp.hashes) == len(fp.times) and abs(fp.duration - 10.0) < 0.01
+    assert np.all(np.diff(fp.times) >= 0) and fp.times.max() < 10.0
+    passes = A.fingerprint_query(_excerpt(lib, 1, 0.0, 10.0), R)
+    assert passes[0].time_scale == 1.0 and passes[0].freq_scale == 1.0
+    assert {round(p.time_scale, 2) for p in passes} >= {0.8, 0.9, 1.0, 1.1, 1.25}
+    assert len(A.fingerprint(np.zeros(R, np.float32), R)) == 0  # silence has no landmarks
