@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 from . import report
+from .fileio import atomic_write_text
 from .library import Library, LibraryError, expand_paths
 from .records import CATEGORIES
 from .store import StoreError
@@ -34,16 +34,8 @@ def _write_output(text: str, output: str | None) -> None:
     if output is None or output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
-        return
-    folder = os.path.dirname(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reeltrace-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    else:
+        atomic_write_text(output, text)
 
 
 def _library_arg(parser: argparse.ArgumentParser, default) -> None:
@@ -81,12 +73,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders to walk")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write a self-contained HTML evidence report (frame pairs embedded)")  # fmt: skip
 
     p = command("works", "list registered works")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
     p = command("remove", "remove a work from the library")
     p.add_argument("work_id", metavar="WORK_ID")
+
+    p = command("serve", "run the HTTP service and web console over the library (docs/service.md)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                   help="server folder whose files may be registered or scanned by path (repeatable)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1, help="background job threads (default 1)")
+    p.add_argument("--max-upload-mb", type=float, default=None, help="upload size limit in MiB (default 4096)")
+    p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
 
     p = sub.add_parser("bench", help="build a labelled data set from real media, run reeltrace on it, report",
                        description="Build a labelled copy-detection data set from real media (edits made with "
@@ -134,6 +137,10 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
         results.append(result)
     render = {"json": report.scan_json, "csv": report.scan_csv, "table": report.scan_table}[args.format]
     _write_output(render(results), args.output)
+    if args.report:
+        from . import evidence
+
+        evidence.write_report(results, args.report, library=lib.folder)
     return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
 
 
@@ -142,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         return _bench(args)
     folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
+    if args.command == "serve":
+        from .service import serve
+
+        max_upload = int(args.max_upload_mb * (1 << 20)) if args.max_upload_mb else None
+        serve(folder, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
+              max_upload_bytes=max_upload, secure_cookie=args.secure_cookie)  # fmt: skip
+        return EXIT_OK
     try:
         with Library(folder, model=getattr(args, "model", None)) as lib:
             if args.command == "register":

@@ -15,13 +15,13 @@ import base64
 import html
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import av
 from PIL import Image, ImageDraw
 
+from .fileio import atomic_write_text
 from .records import CATEGORIES, ScanResult, Segment
 
 THUMB_WIDTH = 320
@@ -296,15 +296,6 @@ def render_report(
 
 def write_report(results: Sequence[ScanResult], path: str, **kwargs) -> str:
     """Write ``render_report(results, **kwargs)`` to ``path`` atomically; returns ``path``."""
-    text = render_report(results, **kwargs)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reeltrace-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_text(path, render_report(results, **kwargs))
