@@ -2,8 +2,9 @@
 
 A library is one folder::
 
-    library.sqlite        works and their frame descriptors (source of truth, WAL)
+    library.sqlite        works, frame descriptors, audio fingerprints (source of truth, WAL)
     index/visual-N.faiss  vector index cache for catalogue generation N
+    index/audio-N.npz     audio fingerprint index cache for generation N
 
 Everything the CLI and the service do goes through ``Library``.
 """
@@ -17,9 +18,12 @@ import time
 from .align import AlignParams, align
 from .candidates import RetrievalParams, retrieve
 from .decide import DEFAULT_SCORE_MODEL, ScoreModel, decide
-from .index import VisualIndex
+from .audio import decode_audio, fingerprint, fingerprint_query
+from .audio_match import AudioIndex
+from .fuse import fuse
+from .index import VisualIndex, load_audio_index, save_cache
 from .media import MEDIA_SUFFIXES, MediaError, file_hash, probe
-from .records import CATEGORIES, RegisterResult, ScanResult, Work, WorkMatch
+from .records import CATEGORIES, RegisterResult, ScanResult, Segment, Work, WorkMatch
 from .store import Store, StoreError
 from .visual import DEFAULT_MODEL, FrameEmbedder, describe_video
 
@@ -69,6 +73,9 @@ class Library:
         self._embedder: FrameEmbedder | None = None
         self._index: VisualIndex | None = None
         self._index_dirty = False
+        self._audio: AudioIndex | None = None
+        self._audio_generation = -1
+        self._audio_dirty = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -82,6 +89,15 @@ class Library:
         if self._index is not None and self._index_dirty:
             self._index.save(self._index_folder)
             self._index_dirty = False
+        if self._audio is not None and self._audio_dirty:
+            audio = self._audio
+
+            def write(tmp: str) -> None:
+                with open(tmp, "wb") as fh:
+                    fh.write(audio.to_bytes())
+
+            save_cache(self._index_folder, "audio", ".npz", self._audio_generation, write)
+            self._audio_dirty = False
         self.store.close()
 
     @property
@@ -101,6 +117,13 @@ class Library:
             self._index = VisualIndex.load(self._index_folder, self.store, self.embedder.dim)
             self._index_dirty = False
         return self._index
+
+    def audio_index(self) -> AudioIndex:
+        """The audio fingerprint index, current with the database."""
+        if self._audio is None or self._audio_generation != self.store.generation():
+            self._audio, self._audio_generation = load_audio_index(self._index_folder, self.store)
+            self._audio_dirty = False
+        return self._audio
 
     # -- catalogue -------------------------------------------------------------------------
 
@@ -129,26 +152,38 @@ class Library:
             existing = self.store.work_by_hash(digest)
             if existing is not None:
                 return RegisterResult(path, existing, created=False)
-            if not info.has_video:
-                raise MediaError("no video stream (audio-only works are not supported yet)")
-            features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=False)
-            if len(features) == 0:
-                raise MediaError("no usable frames (blank or uniform picture)")
+            features = None
+            if info.has_video:
+                features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=False)
+                if len(features) == 0:
+                    features = None  # blank picture: the sound may still identify it
+            sound = self._fingerprint(path, required=not info.has_video) if info.has_audio else None
+            if features is None and sound is None:
+                raise MediaError("no usable frames (blank or uniform picture) and no sound")
+            duration = info.duration
+            if features is not None:
+                duration = max(duration, float(features.timestamps[-1]) + 1.0 / self.sample_fps)
             work = Work(
                 work_id=work_id or "w" + digest[:10],
                 title=title if title else os.path.splitext(os.path.basename(path))[0],
                 owner=owner,
                 category=category,
-                duration=max(info.duration, float(features.timestamps[-1]) + 1.0 / self.sample_fps),
+                duration=duration,
                 content_hash=digest,
                 source_path=os.path.abspath(path),
                 registered_at="",
-                has_video=True,
-                has_audio=info.has_audio,
+                has_video=features is not None,
+                has_audio=sound is not None,
             )
-            index = self.index()
+            index = self.index() if features is not None else None
+            audio_index = self.audio_index() if sound is not None else None
             stored, generation = self.store.add_work(
-                work, self.model, self.sample_fps, features.timestamps, features.embeddings
+                work,
+                self.model,
+                self.sample_fps,
+                None if features is None else features.timestamps,
+                None if features is None else features.embeddings,
+                sound,
             )
         except MediaError as err:
             return RegisterResult(path, error=str(err))
@@ -156,11 +191,32 @@ class Library:
             if str(err) == "same content already registered":
                 return RegisterResult(path, self.store.work_by_hash(digest), created=False)
             raise LibraryError(str(err)) from None
-        if index.generation == generation - 1:
+        # Keep the in-memory indexes current when nobody else changed the library meanwhile;
+        # otherwise the next use rebuilds them from the database.
+        if index is not None and index.generation == generation - 1:
             index.add(stored.key, features.timestamps, features.embeddings)
             index.generation = generation
             self._index_dirty = True
+        elif self._index is not None and self._index.generation == generation - 1:
+            self._index.generation = generation  # nothing visual was added
+        if audio_index is not None and self._audio_generation == generation - 1:
+            audio_index.add(stored.key, sound)
+            self._audio_generation = generation
+            self._audio_dirty = True
+        elif self._audio is not None and self._audio_generation == generation - 1:
+            self._audio_generation = generation
         return RegisterResult(path, stored, created=True)
+
+    @staticmethod
+    def _fingerprint(path: str, required: bool):
+        """The file's audio fingerprint; an unreadable sound track is fatal only when
+        there is nothing else to identify the work by."""
+        try:
+            return fingerprint(*decode_audio(path))
+        except MediaError:
+            if required:
+                raise
+            return None
 
     def remove(self, work_id: str) -> Work:
         try:
@@ -171,35 +227,68 @@ class Library:
             self._index.remove(work.key)
             self._index.generation = generation
             self._index_dirty = True
+        if self._audio is not None and self._audio_generation == generation - 1:
+            self._audio.remove(work.key)
+            self._audio_generation = generation
+            self._audio_dirty = True
         return work
 
     # -- scanning --------------------------------------------------------------------------
 
     def scan(self, path: str) -> ScanResult:
-        """Every segment of every registered work that the file at ``path`` reuses."""
+        """Every segment of every registered work that the file at ``path`` reuses, by
+        picture, by sound, or both (see ``fuse``)."""
         started = time.perf_counter()
         result = ScanResult(query=path)
         try:
             info = probe(path)
             result.duration = info.duration
-            if not info.has_video:
-                raise MediaError("no video stream (audio-only queries are not supported yet)")
-            features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=True)
+            video = self._scan_video(path, info) if info.has_video else {}
+            audio = self._scan_audio(path, required=not info.has_video) if info.has_audio else {}
         except MediaError as err:
             result.error = str(err)
             result.elapsed = time.perf_counter() - started
             return result
+        for key in set(video) | set(audio):
+            work = self.store.work_by_key(key)
+            if work is None:
+                continue
+            modality, segments = fuse(video.get(key, []), audio.get(key, []))
+            if segments:
+                result.matches.append(WorkMatch(work, modality, max(s.score for s in segments), segments))
+        result.matches.sort(key=lambda m: -m.score)
+        result.elapsed = time.perf_counter() - started
+        return result
+
+    def _scan_video(self, path: str, info) -> dict[int, list[Segment]]:
+        features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=True)
         index = self.index()
         step = 1.0 / self.sample_fps
+        found: dict[int, list[Segment]] = {}
         for pair in retrieve(index, features, self.retrieval):
             work = self.store.work_by_key(pair.work_key)
             if work is None:
                 continue
-            chains = align(pair, self.alignment)
-            segments = decide(chains, step, info.duration, work.duration, self.scoring)
+            segments = decide(align(pair, self.alignment), step, info.duration, work.duration, self.scoring)
             if segments:
-                best = max(s.score for s in segments)
-                result.matches.append(WorkMatch(work, "video", best, segments))
-        result.matches.sort(key=lambda m: -m.score)
-        result.elapsed = time.perf_counter() - started
-        return result
+                found[pair.work_key] = segments
+        return found
+
+    def _scan_audio(self, path: str, required: bool) -> dict[int, list[Segment]]:
+        index = self.audio_index()
+        if len(index) == 0:
+            return {}
+        try:
+            samples, rate = decode_audio(path)
+        except MediaError:
+            if required:
+                raise
+            return {}
+        found: dict[int, list[Segment]] = {}
+        for key, segments in index.search(fingerprint_query(samples, rate)).items():
+            found[key] = [
+                Segment(s.query_start, s.query_end, s.work_start, s.work_end, s.score,
+                        frames=s.hits, speed=s.speed, modality="audio")  # fmt: skip
+                for s in segments
+            ]
+        return found

@@ -76,6 +76,7 @@ class Segment:
     frames: int = 0  # matched samples supporting it
     similarity: float = 0.0  # their mean descriptor similarity
     speed: float = 1.0  # work seconds per query second
+    modality: str = "video"  # "video" | "audio" | "audio+video": what shows the reuse
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +85,7 @@ class Segment:
             "work_start": round(self.work_start, 3),
             "work_end": round(self.work_end, 3),
             "score": round(self.score, 4),
+            "modality": self.modality,
         }
 
 

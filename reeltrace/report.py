@@ -21,7 +21,7 @@ def scan_json(results: list[ScanResult]) -> str:
 
 SCAN_CSV_FIELDS = [
     "query", "duration", "error", "work_id", "title", "owner", "category", "modality", "match_score",
-    "query_start", "query_end", "work_start", "work_end", "segment_score",
+    "query_start", "query_end", "work_start", "work_end", "segment_score", "segment_modality",
 ]  # fmt: skip
 
 
@@ -38,8 +38,8 @@ def scan_csv(results: list[ScanResult]) -> str:
             for s in m.segments:
                 row = dict(base, work_id=m.work.work_id, title=m.work.title, owner=m.work.owner,
                            category=m.work.category, modality=m.modality, match_score=round(m.score, 4),
-                           segment_score=round(s.score, 4))  # fmt: skip
-                row.update({k: v for k, v in s.to_dict().items() if k != "score"})
+                           segment_score=round(s.score, 4), segment_modality=s.modality)  # fmt: skip
+                row.update({k: v for k, v in s.to_dict().items() if k not in ("score", "modality")})
                 writer.writerow(row)
     return out.getvalue()
 
@@ -59,7 +59,8 @@ def scan_table(results: list[ScanResult]) -> str:
                          f"  {m.modality}  score {m.score:.3f}")  # fmt: skip
             for s in m.segments:
                 lines.append(f"    query {_clock(s.query_start)}-{_clock(s.query_end)}"
-                             f"  <-  work {_clock(s.work_start)}-{_clock(s.work_end)}  score {s.score:.3f}")  # fmt: skip
+                             f"  <-  work {_clock(s.work_start)}-{_clock(s.work_end)}  score {s.score:.3f}"
+                             f"  {s.modality}")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

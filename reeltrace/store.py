@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .audio import AudioFingerprint
 from .records import Work
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: audio_features
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,6 +44,12 @@ CREATE TABLE IF NOT EXISTS visual_features (
     dim INTEGER NOT NULL,
     timestamps BLOB NOT NULL,   -- float32 seconds
     embeddings BLOB NOT NULL    -- float16, row-major (frames, dim)
+);
+CREATE TABLE IF NOT EXISTS audio_features (
+    work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
+    hashes BLOB NOT NULL,       -- uint32 landmark hashes
+    times BLOB NOT NULL,        -- float32 anchor seconds
+    duration REAL NOT NULL
 );
 """
 
@@ -92,6 +99,8 @@ class Store:
                 self._set_meta("generation", "0")
             elif int(version) > SCHEMA_VERSION:
                 raise StoreError(f"library was written by a newer reeltrace (schema {version})")
+            elif int(version) < SCHEMA_VERSION:
+                self._set_meta("schema_version", str(SCHEMA_VERSION))  # new tables only: nothing to convert
 
     def close(self) -> None:
         self._db.close()
@@ -159,15 +168,17 @@ class Store:
         work: Work,
         model: str,
         sample_fps: float,
-        timestamps: np.ndarray,
-        embeddings: np.ndarray,
+        timestamps: np.ndarray | None,
+        embeddings: np.ndarray | None,
+        audio: AudioFingerprint | None = None,
     ) -> tuple[Work, int]:
-        """Insert a work with its descriptors; returns it (with its key) and the new generation."""
+        """Insert a work with its frame descriptors and/or audio fingerprint, in one
+        transaction; returns it (with its key) and the new generation."""
         with self.transaction() as db:
             library_model = self._get_meta("model")
-            if library_model is None:
+            if embeddings is not None and library_model is None:
                 self._set_meta("model", model)
-            elif library_model != model:
+            elif embeddings is not None and library_model != model:
                 raise StoreError(f"library uses model {library_model!r}, not {model!r}")
             if self.work_by_hash(work.content_hash) is not None:
                 raise StoreError("same content already registered")
@@ -187,10 +198,22 @@ class Store:
                     work.registered_at or _now(),
                     int(work.has_video),
                     int(work.has_audio),
-                    len(timestamps),
+                    0 if timestamps is None else len(timestamps),
                 ),
             )
             key = int(cursor.lastrowid)
+            if audio is not None:
+                db.execute(
+                    "INSERT INTO audio_features(work_key, hashes, times, duration) VALUES(?,?,?,?)",
+                    (
+                        key,
+                        np.ascontiguousarray(audio.hashes, np.uint32).tobytes(),
+                        np.ascontiguousarray(audio.times, np.float32).tobytes(),
+                        audio.duration,
+                    ),
+                )
+            if embeddings is None:
+                return self._finish_add(key)
             db.execute(
                 "INSERT INTO visual_features(work_key, model, sample_fps, dim, timestamps, embeddings)"
                 " VALUES(?,?,?,?,?,?)",
@@ -203,7 +226,10 @@ class Store:
                     np.ascontiguousarray(embeddings, np.float16).tobytes(),
                 ),
             )
-            generation = self._bump_generation()
+            return self._finish_add(key)
+
+    def _finish_add(self, key: int) -> tuple[Work, int]:
+        generation = self._bump_generation()
         return self.work_by_key(key), generation
 
     def remove_work(self, work_id: str) -> tuple[Work, int]:
@@ -218,6 +244,18 @@ class Store:
     def all_work_times(self) -> dict[int, np.ndarray]:
         rows = self._db.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
         return {key: np.frombuffer(times, np.float32).astype(np.float64) for key, times in rows}
+
+    def audio_features(self) -> tuple[int, list[tuple[int, AudioFingerprint]]]:
+        """(generation, [(work_key, fingerprint)]), read in one snapshot."""
+        self._db.execute("BEGIN")
+        try:
+            generation = self.generation()
+            rows = self._db.execute("SELECT work_key, hashes, times, duration FROM audio_features ORDER BY work_key").fetchall()
+        finally:
+            self._db.execute("COMMIT")
+        return generation, [
+            (key, AudioFingerprint(np.frombuffer(h, np.uint32), np.frombuffer(t, np.float32), d)) for key, h, t, d in rows
+        ]
 
     def visual_features(self) -> tuple[int, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
         """(generation, iterator of (work_key, timestamps, float32 embeddings)), read in one snapshot."""

@@ -122,11 +122,19 @@ def discover(folders: list[str]) -> tuple[list[Source], list[str], list[str], di
                     info = probe(path)
                 except MediaError:
                     continue
-                if not info.has_video or info.duration < 3.0:
+                if not info.has_video or info.duration < 3.0 or not decodes_cleanly(path):
                     continue
                 family = os.path.relpath(root, folder)
                 videos.append(Source(path, info.duration, family, info.has_audio))
     return videos, music, speech, film
+
+
+def decodes_cleanly(path: str) -> bool:
+    """False for sources whose picture FFmpeg can only conceal (broken streams give green
+    and grey garbage, which is nobody's work)."""
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-i", path, "-map", "0:v:0", "-f", "null", "-"],
+                            capture_output=True, text=True)  # fmt: skip
+    return result.returncode == 0 and not result.stderr.strip()
 
 
 def ffmpeg(args: list[str]) -> None:
