@@ -25,11 +25,21 @@ class RetrievalParams:
     per_work: int = 8
 
 
-def retrieve(index: VisualIndex, query: VideoFeatures, params: RetrievalParams = RetrievalParams()) -> list[PairMatches]:
-    """Frame matches between the query and every work it has neighbours in."""
+def retrieve(
+    index: VisualIndex,
+    query: VideoFeatures,
+    params: RetrievalParams = RetrievalParams(),
+    penalty: np.ndarray | None = None,
+) -> list[PairMatches]:
+    """Frame matches between the query and every work it has neighbours in.
+
+    ``penalty`` (one per query descriptor, see ``background``) is subtracted from each
+    descriptor's similarities before anything else looks at them."""
     if len(query) == 0 or len(index) == 0:
         return []
     sims, keys, frames = index.search(query.embeddings, params.k)
+    if penalty is not None:
+        sims = sims - penalty[:, None]
     keep = (keys >= 0) & (sims >= params.min_similarity)
     if not keep.any():
         return []

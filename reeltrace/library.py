@@ -20,6 +20,7 @@ from .candidates import RetrievalParams, retrieve
 from .decide import DEFAULT_SCORE_MODEL, ScoreModel, decide
 from .audio import decode_audio, fingerprint, fingerprint_query
 from .audio_match import AudioIndex
+from .background import Background
 from .fuse import fuse
 from .index import VisualIndex, load_audio_index, save_cache
 from .media import MEDIA_SUFFIXES, MediaError, file_hash, probe
@@ -73,6 +74,7 @@ class Library:
         self._embedder: FrameEmbedder | None = None
         self._index: VisualIndex | None = None
         self._index_dirty = False
+        self._background: Background | None = None
         self._audio: AudioIndex | None = None
         self._audio_generation = -1
         self._audio_dirty = False
@@ -117,6 +119,12 @@ class Library:
             self._index = VisualIndex.load(self._index_folder, self.store, self.embedder.dim)
             self._index_dirty = False
         return self._index
+
+    def background(self) -> Background:
+        """Generic pictures that query similarities are normalised against (``background``)."""
+        if self._background is None:
+            self._background = Background.load(self._index_folder, self.embedder)
+        return self._background
 
     def audio_index(self) -> AudioIndex:
         """The audio fingerprint index, current with the database."""
@@ -263,9 +271,10 @@ class Library:
     def _scan_video(self, path: str, info) -> dict[int, list[Segment]]:
         features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=True)
         index = self.index()
+        penalty = self.background().penalty(features.embeddings)
         step = 1.0 / self.sample_fps
         found: dict[int, list[Segment]] = {}
-        for pair in retrieve(index, features, self.retrieval):
+        for pair in retrieve(index, features, self.retrieval, penalty):
             work = self.store.work_by_key(pair.work_key)
             if work is None:
                 continue
