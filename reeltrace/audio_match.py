@@ -85,6 +85,7 @@ class AudioIndex:
     def __init__(self) -> None:
         self._works: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.last_match: dict[int, list[AudioSegment]] = {}  # unfiltered result of the last ``search``
 
     def __len__(self) -> int:
         return sum(len(h) for h, _ in self._works.values())
@@ -248,7 +249,9 @@ class AudioIndex:
 
     def search(self, passes: Sequence[AudioFingerprint], threshold: float = THRESHOLD, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
         """``match`` keeping segments scored at least ``threshold``, works without any dropped."""
-        kept = {key: [s for s in segs if s.score >= threshold] for key, segs in self.match(passes, params).items()}
+        matched = self.match(passes, params)
+        self.last_match = matched  # every segment, for benchmarks and calibration
+        kept = {key: [s for s in segs if s.score >= threshold] for key, segs in matched.items()}
         return {key: segs for key, segs in kept.items() if segs}
 
 

@@ -31,6 +31,11 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
 
 
 def bench(args: argparse.Namespace) -> int:
+    if getattr(args, "audio", False):
+        # The audio fingerprint benchmark (reeltrace/bench/audio.py): real music and speech.
+        from .audio import bench_audio
+
+        return bench_audio(args)
     if shutil.which("ffmpeg") is None:
         print("reeltrace: bench needs the ffmpeg command (Debian: apt-get install ffmpeg)", file=sys.stderr)
         return 1

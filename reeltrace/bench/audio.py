@@ -1,0 +1,564 @@
+"""``reeltrace bench --audio``: the audio fingerprint benchmark on real music and speech.
+
+Works: real music (``~/.cache/reeltrace-media/music/<package>/*``, about 8 h) and real
+speech and music from ``../shared/media/audio``. Tracks are split deterministically (a
+hash of seed and path): about 60% are registered, the rest are never registered and serve
+as negatives. Queries are 3, 5 and 10 s excerpts (work seconds) under each edit of
+``EDITS``, made with the ffmpeg command (aresample, volume, anoisesrc + amix, amix,
+highpass/lowpass, asetrate + aresample, atempo; libmp3lame, aac, libopus). Everything
+runs through the ``Library`` API: ``register`` every work, ``scan`` every query.
+
+Metrics per edit and length:
+
+* top-1: the best-scoring match is the right work;
+* segment: a segment of the right work maps the query to the right work times: its work
+  start and end within 0.5 s of the true work times of its query start and end, and it
+  covers at least half of the excerpt;
+* FP: queries cut from never-registered audio with any match (any work, any score
+  at or above the threshold); "wrong": positive queries whose best match is another work.
+
+Plus ingest speed (register, x realtime, one process), index size per hour of audio, and
+``scan`` time for 60 s clips against the whole library. The unthresholded audio segments
+of every scan (``AudioIndex.last_match``) are kept for recalibrating the score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+SPEECH_MARKERS = ("ljspeech", "faster-whisper", "woodward", "198-209", "3436-172162", "5703-47212")
+SKIP_MARKERS = ("pqmf_output", "bird-whistling", "solo-trumpet", "hotwords", "stereo_diarization")
+LENGTHS = (3.0, 5.0, 10.0)
+SAME_RECORDING = {"drascula-music/track30": "drascula-music/track1"}
+"""Files that hold the same recording (found by this benchmark: drascula track1 and track30
+agree at the same times over 100 s): one is kept, so a recording is never both a work and
+a negative."""
+
+
+@dataclass
+class Item:
+    path: str
+    group: str  # package or origin
+    kind: str  # "music" | "speech"
+    duration: float
+    rate: int
+    registered: bool = False
+
+
+@dataclass(frozen=True)
+class Edit:
+    name: str
+    chain: tuple[str, ...] = ()  # ffmpeg filters on the work, in order
+    speed: float = 1.0  # work seconds per query second
+    mix: tuple = ()  # ("noise", colour, snr_db) | ("overlay", "speech"|"music", db over the work)
+    codec: tuple[str, ...] = ("-c:a", "pcm_s16le")
+    ext: str = "wav"
+    post: tuple[str, ...] = ()  # filters after the mix
+
+    def with_codec(self, other: Edit, name: str) -> Edit:
+        return dataclasses.replace(self, name=name, codec=other.codec, ext=other.ext, post=self.post + other.post)
+
+
+def _speed(f: float) -> Edit:
+    return Edit(f"speed {f:g}x", (f"asetrate={{rate}}*{f}", "aresample={rate}"), speed=f)
+
+
+def _tempo(f: float) -> Edit:
+    return Edit(f"tempo {f:g}x", (f"atempo={f}",), speed=f)
+
+
+MP3 = Edit("mp3 32k", codec=("-c:a", "libmp3lame", "-b:a", "32k"), ext="mp3")
+AAC = Edit("aac 24k", codec=("-c:a", "aac", "-b:a", "24k"), ext="m4a")
+OPUS = Edit("opus 12k", codec=("-c:a", "libopus", "-b:a", "12k"), ext="opus")
+BAND = Edit("band 300-3400", ("highpass=f=300", "lowpass=f=3400"))
+
+
+def _noise(colour: str, snr: int) -> Edit:
+    return Edit(f"{colour} noise {snr} dB", mix=("noise", colour, snr))
+
+
+VOICE = Edit("voice-over +6 dB", mix=("overlay", "speech", 6))
+BED = Edit("music bed +6 dB", mix=("overlay", "music", 6))
+
+EDITS: tuple[Edit, ...] = (
+    Edit("clean"),
+    MP3,
+    AAC,
+    OPUS,
+    Edit("resample 8 kHz", post=("aresample=8000",)),
+    Edit("resample 16 kHz", post=("aresample=16000",)),
+    Edit("resample 22.05 kHz", post=("aresample=22050",)),
+    Edit("resample 48 kHz", post=("aresample=48000",)),
+    Edit("stereo->mono", post=("pan=mono|c0=0.5*c0+0.5*c1",)),
+    Edit("volume -20 dB", ("volume=-20dB",)),
+    *[_noise(c, s) for c in ("white", "pink") for s in (0, 5, 10)],
+    VOICE,
+    BED,
+    BAND,
+    *[_speed(f) for f in (0.8, 0.9, 1.1, 1.25)],
+    *[_tempo(f) for f in (0.9, 1.1)],
+    # Combinations of two.
+    _noise("white", 10).with_codec(MP3, "white noise 10 dB + mp3 32k"),
+    dataclasses.replace(BAND, name="band 300-3400 + aac 24k", codec=AAC.codec, ext=AAC.ext),
+    _speed(1.1).with_codec(OPUS, "speed 1.1x + opus 12k"),
+    dataclasses.replace(_tempo(0.9), name="tempo 0.9x + pink noise 10 dB", mix=("noise", "pink", 10)),
+    BED.with_codec(MP3, "music bed +6 dB + mp3 32k"),
+    dataclasses.replace(_speed(0.9), name="speed 0.9x + band 300-3400", chain=_speed(0.9).chain + BAND.chain),
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    positives_music: int
+    positives_speech: int
+    negatives: int
+    latency_clips: int
+    register_hours: float  # cap on registered music (hours); 0 = all of the 60% split
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(4, 2, 3, 4, 1.2)
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(24, 8, 14, 8, 0.0)
+
+
+def _u(seed: int, text: str) -> float:
+    return int(hashlib.sha1(f"{seed}:{text}".encode()).hexdigest()[:12], 16) / float(1 << 48)
+
+
+def _info(path: str) -> tuple[float, int] | None:
+    try:
+        with av.open(path) as c:
+            if not c.streams.audio:
+                return None
+            s = c.streams.audio[0]
+            d = float(c.duration / 1e6) if c.duration else float(s.duration * s.time_base)
+            return d, int(s.codec_context.sample_rate)
+    except Exception:
+        return None
+
+
+def collect(media: list[str], seed: int, cache: str | None = None) -> list[Item]:
+    """Every usable track, one file per recording, with its deterministic split."""
+    items: list[Item] = []
+    seen: set[str] = set()
+    lj: list[str] = []
+    for root in media:
+        for sub in ("music", "audio"):
+            base = os.path.join(root, sub)
+            if not os.path.isdir(base):
+                continue
+            for dirpath, dirs, files in os.walk(base):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(dirpath, name)
+                    low = path.lower()
+                    if os.path.splitext(name)[1].lower() not in (".ogg", ".mp3", ".flac", ".wav", ".oga"):
+                        continue
+                    if any(m in low for m in SKIP_MARKERS):
+                        continue
+                    rel = os.path.relpath(path, base)
+                    # One recording, many files: x.hq.ogg / x.ogg, x.flac / x.mp3 / x.wav, viper.*.
+                    stem = os.path.splitext(name)[0].removesuffix(".hq")
+                    key = "viper" if stem == "viper" else f"{os.path.dirname(rel) if sub == 'music' else ''}/{stem}"
+                    key = SAME_RECORDING.get(key, key)
+                    if key in seen:
+                        continue
+                    if "ljspeech" in low:
+                        lj.append(path)
+                        continue
+                    info = _info(path)
+                    if info is None or info[0] < 11.0:
+                        continue
+                    seen.add(key)
+                    group = rel.split(os.sep)[0]
+                    kind = "speech" if any(m in low for m in SPEECH_MARKERS) else "music"
+                    items.append(Item(path, group, kind, info[0], info[1], _u(seed, key) < 0.6))
+    # LJSpeech utterances are 2-10 s each: two real-speech works of ~2 min, one read
+    # passage each, made by concatenating them (first half registered, second negative).
+    flac = sorted(p for p in lj if p.endswith(".flac"))
+    if len(flac) >= 4 and cache:
+        os.makedirs(cache, exist_ok=True)
+        for h, part in enumerate((flac[: len(flac) // 2], flac[len(flac) // 2 :])):
+            out = os.path.join(cache, f"ljspeech-{'ab'[h]}.flac")
+            if not os.path.exists(out):
+                lst = out + ".txt"
+                with open(lst, "w", encoding="utf-8") as fh:
+                    fh.writelines(f"file '{os.path.abspath(p)}'\n" for p in part)
+                _ffmpeg(["-f", "concat", "-safe", "0", "-i", lst, "-c:a", "flac", out])
+            d, r = _info(out)
+            items.append(Item(out, "ljspeech", "speech", d, r, h == 0))
+    return items
+
+
+# -- query making (ffmpeg) -----------------------------------------------------------------
+
+
+def _ffmpeg(args: list[str]) -> None:
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1", "-y", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+
+
+def _rms(path: str, start: float, seconds: float) -> float:
+    """RMS of a stretch, mono mix at 44.1 kHz, from ffmpeg's own decoder."""
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", path,
+           "-ac", "1", "-ar", "44100", "-f", "f32le", "-"]  # fmt: skip
+    x = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.float32)
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if len(x) else 0.0
+
+
+_NOISE_RMS: dict[str, float] = {}
+
+
+def _noise_rms(colour: str) -> float:
+    """RMS of anoisesrc at amplitude 1 (mono, 44.1 kHz), measured once."""
+    if colour not in _NOISE_RMS:
+        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+               f"anoisesrc=color={colour}:amplitude=1:seed=1:duration=20:sample_rate=44100", "-f", "f32le", "-"]  # fmt: skip
+        x = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.float32)
+        _NOISE_RMS[colour] = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    return _NOISE_RMS[colour]
+
+
+def make_query(item: Item, start: float, seconds: float, edit: Edit, out: str, seed: int,
+               overlay: tuple[Item, float] | None = None) -> None:  # fmt: skip
+    """Write the excerpt [start, start + seconds] of ``item`` under ``edit`` to ``out``."""
+    rate = item.rate
+    chain = [f.format(rate=rate) for f in edit.chain] or ["anull"]
+    chain = [f"asetrate={round(float(c[9:].split('*')[0]) * float(c[9:].split('*')[1]))}" if c.startswith("asetrate=") else c
+             for c in chain]  # fmt: skip
+    args = ["-ss", f"{start:.3f}", "-t", f"{seconds:.3f}", "-i", item.path]
+    graph = [f"[0:a]aformat=channel_layouts=stereo,{','.join(chain)}[w]"]
+    last = "w"
+    if edit.mix:
+        level = _rms(item.path, start, seconds)
+        if edit.mix[0] == "noise":
+            _, colour, snr = edit.mix
+            amp = level / (10 ** (snr / 20) * _noise_rms(colour))
+            graph.append(f"anoisesrc=color={colour}:amplitude={min(amp, 1.0):.6f}:seed={seed}:sample_rate={rate}[n]")
+        else:
+            src, ostart = overlay
+            gain = 10 ** (edit.mix[2] / 20) * level / max(_rms(src.path, ostart, seconds + 1), 1e-6)
+            args += ["-ss", f"{ostart:.3f}", "-t", f"{seconds / edit.speed + 1:.3f}", "-i", src.path]
+            graph.append(f"[1:a]aformat=channel_layouts=stereo,aresample={rate},volume={gain:.6f}[n]")
+        graph.append(f"[w][n]amix=inputs=2:normalize=0:duration=first[m]")
+        last = "m"
+    if edit.post:
+        graph.append(f"[{last}]{','.join(edit.post)}[p]")
+        last = "p"
+    args += ["-filter_complex", ";".join(graph), "-map", f"[{last}]", *edit.codec, out]
+    _ffmpeg(args)
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+@dataclass
+class Query:
+    path: str
+    edit: str
+    length: float
+    kind: str
+    truth: str | None  # work source path, None for negatives
+    start: float = 0.0
+    speed: float = 1.0
+    split: str = "fit"  # calibration half
+    result: dict = field(default_factory=dict)
+
+
+def _choose(items: list[Item], n: int, seed: int, tag: str) -> list[Item]:
+    return sorted(items, key=lambda it: _u(seed, tag + it.path))[:n]
+
+
+def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print) -> list[Query]:
+    rng = np.random.default_rng(seed)
+    reg = [i for i in items if i.registered]
+    neg = [i for i in items if not i.registered]
+    long_enough = lambda i: i.duration >= 30  # noqa: E731
+    sources = (
+        _choose([i for i in reg if i.kind == "music" and long_enough(i)], plan.positives_music, seed, "pm")
+        + _choose([i for i in reg if i.kind == "speech"], plan.positives_speech, seed, "ps")
+        + _choose([i for i in neg if i.kind == "music" and long_enough(i)], plan.negatives - plan.negatives // 3, seed, "nm")
+        + _choose([i for i in neg if i.kind == "speech"], plan.negatives // 3, seed, "ns")
+    )
+    overlays = {k: [i for i in neg if i.kind == k and i.duration >= 14] for k in ("speech", "music")}
+    os.makedirs(out, exist_ok=True)
+    queries: list[Query] = []
+    for si, src in enumerate(sources):
+        for length in LENGTHS:
+            for ei, edit in enumerate(EDITS):
+                span = length
+                latest = src.duration - span - 0.5
+                if latest < 0.5:
+                    continue
+                start = float(rng.uniform(0.5, latest))
+                overlay = None
+                if edit.mix and edit.mix[0] == "overlay":
+                    pool = [o for o in overlays[edit.mix[1]] if o.path != src.path]
+                    o = pool[int(rng.integers(len(pool)))]
+                    overlay = (o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1))))
+                path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")
+                make_query(src, start, span, edit, path, seed + si * 1000 + ei, overlay)
+                half = "fit" if _u(seed, "cal" + src.path) < 0.5 else "test"
+                queries.append(Query(path, edit.name, length, src.kind, src.path if src.registered else None,
+                                     start, edit.speed, half))  # fmt: skip
+        log(f"  queries from {si + 1}/{len(sources)} sources", file=sys.stderr, flush=True)
+    return queries
+
+
+def _segment_ok(seg, q: Query) -> bool:
+    true_start = q.start + q.speed * seg.query_start
+    true_end = q.start + q.speed * seg.query_end
+    covered = seg.work_end - seg.work_start >= 0.5 * q.length
+    return abs(seg.work_start - true_start) <= 0.5 and abs(seg.work_end - true_end) <= 0.5 and covered and seg.work_start >= q.start - 0.5 and seg.work_end <= q.start + q.length + 0.5
+
+
+def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = False, log=print) -> dict:
+    from ..library import Library
+
+    plan = Plan.quick() if quick else Plan.full()
+    items = collect(media, seed, os.path.join(os.path.dirname(out.rstrip("/")) or ".", "audio-speech"))
+    if plan.register_hours:
+        # Quick: the split's registered music, in hash order, up to the cap; speech as is.
+        keep, total = set(), 0.0
+        for it in sorted([i for i in items if i.registered and i.kind == "music"], key=lambda i: _u(seed, "q" + i.path)):
+            if total < plan.register_hours * 3600:
+                keep.add(it.path)
+                total += it.duration
+        for it in items:
+            if it.registered and it.kind == "music" and it.path not in keep:
+                it.registered = False
+                it.group = "unused"
+    reg = [i for i in items if i.registered]
+    neg = [i for i in items if not i.registered and i.group != "unused"]
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    lib_dir = os.path.join(out, "library")
+    log(f"registering {len(reg)} works ({sum(i.duration for i in reg) / 3600:.2f} h); "
+        f"negatives: {len(neg)} tracks ({sum(i.duration for i in neg) / 3600:.2f} h)", file=sys.stderr, flush=True)  # fmt: skip
+    summary: dict = {"seed": seed, "quick": quick, "plan": dataclasses.asdict(plan)}
+    with Library(lib_dir) as lib:
+        t0 = time.perf_counter()
+        keys: dict[str, int] = {}
+        for n, it in enumerate(reg):
+            r = lib.register(it.path, category="audio", work_id=f"a{n:04d}")
+            if r.error:
+                log(f"  register failed: {it.path}: {r.error}", file=sys.stderr)
+                continue
+            keys[it.path] = r.work.key
+        ingest = time.perf_counter() - t0
+        hours = sum(i.duration for i in reg if i.path in keys) / 3600
+        index = lib.audio_index()
+        size = len(index.to_bytes())
+        summary.update(
+            works=len(keys), registered_hours=round(hours, 3), negative_hours=round(sum(i.duration for i in neg) / 3600, 3),
+            ingest_seconds=round(ingest, 1), ingest_x_realtime=round(hours * 3600 / ingest, 1),
+            index_mb_per_hour=round(size / hours / 1e6, 3), index_hashes=len(index),
+        )  # fmt: skip
+        log(f"ingest {summary['ingest_x_realtime']}x realtime, index {summary['index_mb_per_hour']} MB/h; making queries",
+            file=sys.stderr, flush=True)  # fmt: skip
+        queries = build_queries([i for i in items if i.group != "unused"], plan, os.path.join(out, "queries"), seed, log)
+        path_of = {v: k for k, v in keys.items()}
+        calib: list[dict] = []
+        t1 = time.perf_counter()
+        for n, q in enumerate(queries):
+            res = lib.scan(q.path)
+            raw = getattr(index, "last_match", None) or {}
+            best = res.matches[0] if res.matches else None
+            right = [m for m in res.matches if path_of.get(m.work.key) == q.truth] if q.truth else []
+            q.result = {
+                "matched": [path_of.get(m.work.key) for m in res.matches],
+                "top1": bool(best is not None and q.truth and path_of.get(best.work.key) == q.truth),
+                "segment": bool(right and any(_segment_ok(s, q) for s in right[0].segments)),
+                "fp": bool(q.truth is None and res.matches),
+                "wrong": bool(q.truth and best is not None and path_of.get(best.work.key) != q.truth),
+                "best_score": round(best.score, 4) if best else 0.0,
+                "elapsed": round(res.elapsed, 4),
+                "error": res.error,
+            }
+            for key, segs in raw.items():
+                for s in segs:
+                    pos = q.truth is not None and path_of.get(key) == q.truth
+                    ok = pos and _segment_ok(s, q)
+                    if pos and not ok and s.work_start > q.start - 2 and s.work_end < q.start + q.length + 2:
+                        ok = True  # the right place, bounds loose: still a true match
+                    if pos and not ok:
+                        continue  # the right work elsewhere (a repeat in the music): neither label
+                    calib.append({"label": int(ok), "hits": s.hits, "density": round(s.density, 4), "split": q.split,
+                                  "edit": q.edit, "length": q.length})  # fmt: skip
+            if (n + 1) % 200 == 0:
+                log(f"  scanned {n + 1}/{len(queries)}", file=sys.stderr, flush=True)
+        scan_time = time.perf_counter() - t1
+        # Latency: 60 s clips (mp3 128k re-encodes) of registered and unregistered tracks.
+        lat = []
+        long_reg = _choose([i for i in reg if i.duration > 70 and i.path in keys], plan.latency_clips, seed, "lat")
+        long_neg = _choose([i for i in neg if i.duration > 70], max(plan.latency_clips // 2, 1), seed, "latn")
+        for n, it in enumerate(long_reg + long_neg):
+            p = os.path.join(out, "queries", f"long{n:02d}.mp3")
+            s0 = float(_u(seed, "ls" + it.path) * (it.duration - 65))
+            make_query(it, s0, 60.0, Edit("mp3 128k", codec=("-c:a", "libmp3lame", "-b:a", "128k"), ext="mp3"), p, seed)
+            res = lib.scan(p)
+            lat.append({"registered": it.registered, "elapsed": round(res.elapsed, 3),
+                        "found": bool(res.matches and path_of.get(res.matches[0].work.key) == it.path) if it.registered else None,
+                        "fp": (not it.registered) and bool(res.matches)})  # fmt: skip
+    el = [x["elapsed"] for x in lat]
+    summary.update(
+        queries=len(queries), scan_seconds=round(scan_time, 1),
+        latency_60s_median=round(float(np.median(el)), 3) if el else None,
+        latency_60s_max=round(float(np.max(el)), 3) if el else None, latency=lat,
+    )  # fmt: skip
+    rows = _table(queries)
+    summary["table"] = rows
+    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as fh:
+        json.dump({"summary": summary, "queries": [dataclasses.asdict(q) for q in queries]}, fh, indent=1)
+    with open(os.path.join(out, "calibration.json"), "w", encoding="utf-8") as fh:
+        json.dump(calib, fh)
+    return summary
+
+
+def _table(queries: list[Query]) -> list[dict]:
+    rows = []
+    for edit in dict.fromkeys(q.edit for q in queries):
+        row = {"edit": edit}
+        for length in LENGTHS:
+            pos = [q for q in queries if q.edit == edit and q.length == length and q.truth]
+            negs = [q for q in queries if q.edit == edit and q.length == length and not q.truth]
+            row[f"{length:g}s"] = {
+                "n": len(pos),
+                "top1": sum(q.result["top1"] for q in pos),
+                "segment": sum(q.result["segment"] for q in pos),
+                "wrong": sum(q.result["wrong"] for q in pos),
+                "speech_n": sum(q.kind == "speech" for q in pos),
+                "speech_top1": sum(q.result["top1"] for q in pos if q.kind == "speech"),
+                "neg": len(negs),
+                "fp": sum(q.result["fp"] for q in negs),
+            }
+        rows.append(row)
+    return rows
+
+
+def markdown(summary: dict) -> str:
+    lines = [
+        f"Works: {summary['works']} registered ({summary['registered_hours']} h), negatives "
+        f"{summary['negative_hours']} h never registered; {summary['queries']} queries.",
+        "",
+        "| edit | 3 s top-1 / segment | 5 s top-1 / segment | 10 s top-1 / segment | speech top-1 (3/5/10 s) | FP (negative queries) |",
+        "|---|---|---|---|---|---|",
+    ]
+    tot = {L: [0, 0, 0] for L in LENGTHS}
+    fp = [0, 0]
+    for row in summary["table"]:
+        cells, sp, f = [], [], [0, 0]
+        for L in LENGTHS:
+            c = row[f"{L:g}s"]
+            n = max(c["n"], 1)
+            cells.append(f"{100 * c['top1'] / n:.0f}% / {100 * c['segment'] / n:.0f}% (n={c['n']})")
+            sp.append(f"{c['speech_top1']}/{c['speech_n']}")
+            f[0] += c["fp"]
+            f[1] += c["neg"]
+            tot[L][0] += c["top1"]
+            tot[L][1] += c["segment"]
+            tot[L][2] += c["n"]
+        fp[0] += f[0]
+        fp[1] += f[1]
+        lines.append(f"| {row['edit']} | " + " | ".join(cells) + f" | {' '.join(sp)} | {f[0]}/{f[1]} |")
+    lines.append(
+        "| **all** | "
+        + " | ".join(f"{100 * tot[L][0] / max(tot[L][2], 1):.1f}% / {100 * tot[L][1] / max(tot[L][2], 1):.1f}%" for L in LENGTHS)
+        + f" | | {fp[0]}/{fp[1]} |"
+    )
+    lines += [
+        "",
+        f"Ingest (register, one process): {summary['ingest_x_realtime']}x realtime; index "
+        f"{summary['index_mb_per_hour']} MB per hour of audio; scan of a 60 s clip against the library: "
+        f"median {summary['latency_60s_median']} s, max {summary['latency_60s_max']} s.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="reeltrace bench --audio")
+    p.add_argument("--media", action="append")
+    p.add_argument("--out", default="bench-out")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    return bench_audio(args)
+
+
+def default_media() -> list[str]:
+    folders = [os.path.join(os.getcwd(), "..", "shared", "media"), "/work/shared/media",
+               os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "reeltrace-media")]  # fmt: skip
+    out = []
+    for f in folders:
+        if os.path.isdir(f) and os.path.realpath(f) not in {os.path.realpath(o) for o in out}:
+            out.append(f)
+    return out
+
+
+def bench_audio(args) -> int:
+    if shutil.which("ffmpeg") is None:
+        print("reeltrace: bench needs the ffmpeg command (Debian: apt-get install ffmpeg)", file=sys.stderr)
+        return 1
+    media = args.media or default_media()
+    out = os.path.join(args.out, "audio-quick" if args.quick else "audio-full")
+    started = time.perf_counter()
+    summary = run_audio_bench(media, out, seed=args.seed, quick=args.quick)
+    print(markdown(summary))
+    print(f"total {time.perf_counter() - started:.0f} s; details in {out}/results.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def fit_calibration(rows: list[dict], scale: float = 6.0, margin: float = 0.05) -> dict:
+    """Refit ``calibrated_score`` on the benchmark's segments (``calibration.json``).
+
+    On the "fit" half (queries of half the source tracks): for each weight ``w`` of
+    ``ln(hits)`` against ``density``, put the threshold ``margin`` above the strongest
+    negative of ``w ln(hits) + density`` and count the positives above it; keep the ``w``
+    with the most. The logistic is then ``scale * (w ln hits + density - t)``; the "test"
+    half reports recall and false positives at 0.5 on queries the fit never saw.
+    """
+    def arr(split, label):
+        sel = [r for r in rows if r["split"] == split and r["label"] == label]
+        return np.array([r["hits"] for r in sel], float), np.array([r["density"] for r in sel], float)
+
+    best = None
+    hp, dp = arr("fit", 1)
+    hn, dn = arr("fit", 0)
+    for w in np.arange(0.1, 1.51, 0.05):
+        t = float(np.max(w * np.log(np.maximum(hn, 1)) + dn)) + margin if len(hn) else 0.0
+        recall = int(np.sum(w * np.log(np.maximum(hp, 1)) + dp > t))
+        if best is None or recall > best[0]:
+            best = (recall, float(w), t)
+    _, w, t = best
+    th, dt_ = arr("test", 1)
+    nh, nd = arr("test", 0)
+    return {
+        "C0": round(-scale * t, 3), "C_HITS": round(scale * w, 3), "C_DENSITY": scale,
+        "fit_pos": len(hp), "fit_neg": len(hn), "fit_recall": round(best[0] / max(len(hp), 1), 4),
+        "test_pos": len(th), "test_neg": len(nh),
+        "test_recall": round(float(np.mean(w * np.log(np.maximum(th, 1)) + dt_ > t)), 4) if len(th) else None,
+        "test_fp": int(np.sum(w * np.log(np.maximum(nh, 1)) + nd > t)),
+        "test_max_negative": round(float(np.max(w * np.log(np.maximum(nh, 1)) + nd) - t), 3) if len(nh) else None,
+    }  # fmt: skip
