@@ -47,6 +47,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from reeltrace import Library
 from reeltrace.align import align
+from reeltrace.bench.dataset import FAMILY_OVERRIDES, ORIGIN_FAMILY, SAME_FOOTAGE
 from reeltrace.candidates import retrieve
 from reeltrace.decide import ScoreModel
 from reeltrace.media import probe
@@ -54,26 +55,6 @@ from reeltrace.visual import describe_video
 
 TRUTH_TOLERANCE = 2.0  # work seconds between a true chain's nodes and the known mapping
 BBB_NAMES = ("big_buck_bunny",)  # clips named after the film: one "bbb" family
-# Clips that share footage across origins, found by registering the full film
-# (~/.cache/reeltrace-media/film/bbb.mp4), scanning every clip, and looking at the frames:
-# moviepy's example2.mp4 is a Big Buck Bunny shot (matched at film 5 s, score 0.998);
-# example3.mp4 is a Sintel shot, the same film as the Sintel trailer of FFmpegC.
-FAMILY_OVERRIDES = {
-    "video/Zulko+moviepy/media/doc_medias/example2.mp4": "bbb",
-    "video/Zulko+moviepy/media/doc_medias/example3.mp4": "sintel",
-    "video/Mangomm+FFmpegC/sintel.mp4": "sintel",
-}
-# Origins that share footage: SadTalker's WDA_AlexandriaOcasioCortez_000.mp4 and
-# video-retalking's face/3.mp4 are the same speech, same shot (matched at 0.73 over 5 s).
-ORIGIN_FAMILY = {"OpenTalker+SadTalker": "OpenTalker", "OpenTalker+video-retalking": "OpenTalker"}
-# Clips of different families that show the same footage, found by looking at the false
-# chains that scored highest: Video-LLaVA's demo.mp4 is a screen recording of a UI playing
-# VideoLLaMA2's sample_demo_1.mp4 (a picture-in-picture copy). Chains between them are
-# labelled "sibling" (not fitted); the split is left as it is.
-SAME_FOOTAGE = {
-    frozenset({"video/PKU-YuanGroup+Video-LLaVA/assets/demo.mp4",
-               "video/DAMO-NLP-SG+VideoLLaMA2/videollama2/serve/examples/sample_demo_1.mp4"}),
-}
 TRAILER = os.path.expanduser("~/.cache/reeltrace-media/film/trailer_bbb.mp4")
 MAX_SIDE = 640  # edited queries are made at most this size (the matcher analyses less)
 

@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 
-from .dataset import Plan, build_dataset
+from .dataset import BUILDER_VERSION, Plan, build_dataset
 from .run import markdown, run_bench
 
 
@@ -27,7 +27,7 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
         truth = json.load(fh)
     from dataclasses import asdict
 
-    return truth.get("seed") == seed and truth.get("plan") == asdict(plan)
+    return truth.get("builder_version") == BUILDER_VERSION and truth.get("seed") == seed and truth.get("plan") == asdict(plan)
 
 
 def bench(args: argparse.Namespace) -> int:

@@ -11,8 +11,11 @@ plan (the rendered bytes depend on the FFmpeg build).
 Footage is grouped into *families* (one folder of one origin: e.g. 20 sign-language clips
 shot on one set) and a family is either registered or a distractor, never split: two takes
 on one set look alike to any descriptor, and whether one "copies" the other is not a
-question this benchmark can answer. Clips cut from the registered film (file names with
-"bunny"/"bbb") are left out, since they are copies of a work, not distractors.
+question this benchmark can answer. Clips known to share footage across origins are one
+family (``FAMILY_OVERRIDES``, ``ORIGIN_FAMILY``, ``SAME_FOOTAGE``, found by scanning every
+clip against every other and looking at the frames). Clips cut from the registered film
+(file names with "bunny"/"bbb", and those overrides) are left out: they are copies of a
+work, not distractors.
 """
 
 from __future__ import annotations
@@ -28,6 +31,43 @@ from PIL import Image, ImageDraw, ImageFont
 from ..media import MEDIA_SUFFIXES, MediaError, probe
 from .edits import EDITS, FONT, Context, Edit
 from .trailer import truth_segments
+
+# Clips that share footage across origins, found by registering the full film
+# (~/.cache/reeltrace-media/film/bbb.mp4), scanning every clip, and looking at the frames:
+# moviepy's example2.mp4 is a Big Buck Bunny shot (matched at film 5 s, score 0.998);
+# example3.mp4 is a Sintel shot, the same film as the Sintel trailer of FFmpegC.
+FAMILY_OVERRIDES = {
+    "video/Zulko+moviepy/media/doc_medias/example2.mp4": "bbb",
+    "video/Zulko+moviepy/media/doc_medias/example3.mp4": "sintel",
+    "video/Mangomm+FFmpegC/sintel.mp4": "sintel",
+}
+# Origins that share footage: SadTalker's WDA_AlexandriaOcasioCortez_000.mp4 and
+# video-retalking's face/3.mp4 are the same speech, same shot (matched at 0.73 over 5 s).
+ORIGIN_FAMILY = {"OpenTalker+SadTalker": "OpenTalker", "OpenTalker+video-retalking": "OpenTalker"}
+# Clips of different families that show the same footage, found by looking at the false
+# chains that scored highest: Video-LLaVA's demo.mp4 is a screen recording of a UI playing
+# VideoLLaMA2's sample_demo_1.mp4 (a picture-in-picture copy). They are one family.
+SAME_FOOTAGE = {
+    frozenset({"video/PKU-YuanGroup+Video-LLaVA/assets/demo.mp4",
+               "video/DAMO-NLP-SG+VideoLLaMA2/videollama2/serve/examples/sample_demo_1.mp4"}),
+}
+
+
+def family_of(folder: str, path: str) -> str:
+    """The family of a clip: its folder, unless known to share footage with another."""
+    rel = os.path.relpath(path, folder)
+    if rel in FAMILY_OVERRIDES:
+        return FAMILY_OVERRIDES[rel]
+    for pair in SAME_FOOTAGE:
+        if rel in pair:
+            return "shared:" + min(pair)
+    parts = rel.split(os.sep)
+    if len(parts) > 1 and parts[1] in ORIGIN_FAMILY:
+        return ORIGIN_FAMILY[parts[1]]
+    return os.path.dirname(rel)
+
+
+BUILDER_VERSION = 2  # bump when a change here changes what a seed builds
 
 VIDEO_SUFFIXES = {s for s in MEDIA_SUFFIXES if s not in {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma"}}
 AUDIO_SUFFIXES = MEDIA_SUFFIXES - VIDEO_SUFFIXES
@@ -116,7 +156,8 @@ def discover(folders: list[str]) -> tuple[list[Source], list[str], list[str], di
                 if suffix in AUDIO_SUFFIXES:
                     (speech if any(k in lower for k in ("speech", "ljspeech", "jfk", "whisper", "librispeech", "tts")) else music).append(path)
                     continue
-                if suffix not in VIDEO_SUFFIXES or "bunny" in lower or "bbb" in lower:
+                family = family_of(folder, path)
+                if suffix not in VIDEO_SUFFIXES or "bunny" in lower or "bbb" in lower or family == "bbb":
                     continue
                 try:
                     info = probe(path)
@@ -124,7 +165,6 @@ def discover(folders: list[str]) -> tuple[list[Source], list[str], list[str], di
                     continue
                 if not info.has_video or info.duration < 3.0 or not decodes_cleanly(path):
                     continue
-                family = os.path.relpath(root, folder)
                 videos.append(Source(path, info.duration, family, info.has_audio))
     return videos, music, speech, film
 
@@ -275,6 +315,7 @@ class Builder:
             self.queries.append(QueryEntry("trailer", film["trailer"], "trailer", ["trailer"], segs, duration_of(film["trailer"])))
 
         truth = {
+            "builder_version": BUILDER_VERSION,
             "seed": self.seed,
             "plan": asdict(self.plan),
             "works": [asdict(w) for w in self.works],
