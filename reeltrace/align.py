@@ -40,6 +40,7 @@ class AlignParams:
     margin: float = 0.1  # a node must be this close to its query instant's best similarity
     absorb_frames: int = 4  # a chain this short, beside a long one of the same shot, joins it
     absorb_window: float = 10.0  # work seconds: how far "the same shot" reaches
+    extend_margin: float = 0.2  # a line may continue through instants this close to their best
 
 
 @dataclass(frozen=True)
@@ -181,13 +182,53 @@ def align(pair: PairMatches, params: AlignParams = AlignParams()) -> list[Chain]
             q, w, s, sim = q[keep], w[keep], s[keep], sim[keep]
             continue
         speed, offset = _refine(q[nodes], w[nodes], speed, params)
-        chains.append(Chain(q[nodes], w[nodes], sim[nodes], speed, offset))
-        lo, hi = q[nodes[0]], q[nodes[-1]]
+        cq, cw, cs = _extend(q[nodes], w[nodes], sim[nodes], speed, offset, pair, params, chains)
+        chains.append(Chain(cq, cw, cs, speed, offset))
+        lo, hi = cq[0], cq[-1]
         keep = (q < lo) | (q > hi)
         q, w, s, sim = q[keep], w[keep], s[keep], sim[keep]
     chains = _merge_neighbours(chains, params)
     chains.sort(key=lambda c: -float(c.scores.sum()))
     return chains
+
+
+def _extend(q, w, s, speed, offset, pair: PairMatches, params: AlignParams, taken: list[Chain]):
+    """Continue a segment's line through neighbouring query instants whose matches are
+    ambiguous rather than contrary.
+
+    In low-detail stretches (an empty road, a plain wall) a query frame matches many work
+    moments almost equally, and the one on the line may not be the best; the vote ignores
+    such frames. Here the line takes an instant when one of its matches lies on the line
+    within ``extend_margin`` of the instant's best similarity; it stops at an instant whose
+    matches all lie elsewhere, or after ``max_gap`` seconds of instants without matches,
+    and never enters the query stretch of a segment found before (``taken``).
+    """
+    all_q, all_w, all_s = pair.query_times, pair.work_times, pair.scores
+    instants, inv = np.unique(all_q, return_inverse=True)
+    best = np.full(len(instants), -np.inf)
+    np.maximum.at(best, inv, all_s)
+    on_line = (np.abs(all_w - (speed * all_q + offset)) <= params.tolerance) & (all_s >= best[inv] - params.extend_margin)
+    added_q, added_w, added_s = [], [], []
+    for direction in (1, -1):
+        edge = q[-1] if direction == 1 else q[0]
+        order = instants[instants > edge] if direction == 1 else instants[instants < edge][::-1]
+        last = edge
+        for t in order:
+            if abs(t - last) > params.max_gap or any(c.query_times[0] <= t <= c.query_times[-1] for c in taken):
+                break
+            here = np.nonzero((all_q == t) & on_line)[0]
+            if len(here) == 0:
+                break  # the query shows something else of this work here
+            i = here[np.argmax(all_s[here])]
+            added_q.append(t)
+            added_w.append(all_w[i])
+            added_s.append(all_s[i])
+            last = t
+    if not added_q:
+        return q, w, s
+    q2, w2, s2 = np.r_[q, added_q], np.r_[w, added_w], np.r_[s, added_s]
+    order = np.argsort(q2, kind="stable")
+    return q2[order], w2[order], s2[order]
 
 
 def _frames(chain: Chain) -> int:

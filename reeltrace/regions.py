@@ -121,9 +121,11 @@ def detect_content_box(frames: np.ndarray, bands_only: bool = False) -> Box:
     return Box(2 * top, h if bottom_trim == 0 else 2 * bottom, 2 * left, w if right_trim == 0 else 2 * right)
 
 
-def is_informative(rgb: np.ndarray, min_std: float = 12.0) -> bool:
+def is_informative(rgb: np.ndarray, min_std: float = 6.0) -> bool:
     """False for near-uniform frames (black, fades, flat colour): their descriptors all look
-    alike, so matching them would link any two videos that fade to black."""
+    alike, so matching them would link any two videos that fade to black. The bar is low
+    (std 6 grey levels): low-contrast footage such as an empty road still identifies a
+    work, and frames that are merely plain are handled by ``background`` normalisation."""
     return float(rgb[::4, ::4, 1].std()) >= min_std
 
 
