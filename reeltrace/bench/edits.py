@@ -66,7 +66,7 @@ def mirror(rng, ctx) -> Edit:
 def borders(rng, ctx) -> Edit:
     kind = rng.choice(["letterbox", "pillarbox", "border"])
     if kind == "letterbox":
-        chain = "scale=640:-2,pad=640:640*3/4+80:(ow-iw)/2:(oh-ih)/2:black"
+        chain = "scale=640:-2,pad=640:ih*4/3:(ow-iw)/2:(oh-ih)/2:black"  # bars of 1/6 height each
     elif kind == "pillarbox":
         chain = "scale=-2:360,pad=iw*1.4:ih:(ow-iw)/2:0:black"
     else:
