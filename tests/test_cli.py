@@ -1,0 +1,203 @@
+"""The catalogue commands (register, works, remove) and exit statuses, in-process through
+``reeltrace.cli.main`` and once end to end in a child process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+from helpers import WORKS, run_cli, run_subprocess, segments_of, work_ids
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def test_register_prints_id_and_registering_again_adds_nothing(tmp_path, work_files):
+    """register prints "<id>\\tregistered\\t<path>"; the default id comes from the content
+    hash; registering the same file again, or a copy under another name, prints the same
+    id with "already registered" and adds no second work."""
+    lib = str(tmp_path / "lib")
+    path = work_files["C"]
+    first = run_cli("--library", lib, "register", path)
+    assert first.code == 0, first.err
+    work_id = "w" + _sha256(path)[:10]
+    assert first.out == f"{work_id}\tregistered\t{path}\n"
+
+    again = run_cli("--library", lib, "register", path)
+    assert again.code == 0, again.err
+    assert again.out == f"{work_id}\talready registered\t{path}\n"
+
+    copy = str(tmp_path / "another name.mp4")
+    shutil.copyfile(path, copy)
+    dup = run_cli("--library", lib, "register", copy, "--id", "other-id", "--title", "Other")
+    assert dup.code == 0, dup.err
+    assert dup.out == f"{work_id}\talready registered\t{copy}\n"
+
+    works = run_cli("--library", lib, "works", "--format", "json").json()["works"]
+    assert [w["work_id"] for w in works] == [work_id]
+    assert works[0]["title"] == "work_c"  # the file name without its extension
+    assert works[0]["category"] == "film" and works[0]["owner"] == ""
+
+
+def test_works_json_shows_registered_metadata(library, work_files):
+    """--id, --title, --owner and --category given at registration are stored and listed by
+    ``works --format json``, with the work's duration, streams, frame count and source."""
+    res = run_cli("--library", library, "works", "--format", "json")
+    assert res.code == 0, res.err
+    works = res.json()["works"]
+    assert [w["work_id"] for w in works] == [s.work_id for s in WORKS.values()]
+    for w, (key, spec) in zip(works, WORKS.items(), strict=True):
+        assert (w["title"], w["owner"], w["category"]) == (spec.title, spec.owner, spec.category)
+        assert w["duration"] == pytest.approx(spec.duration, abs=0.6)
+        assert w["has_video"] is True
+        assert w["has_audio"] is spec.audio
+        assert w["source_path"] == os.path.abspath(work_files[key])
+        assert w["content_hash"] == _sha256(work_files[key])
+        # 2 samples a second, every picture informative.
+        assert abs(w["frames"] - 2 * spec.duration) <= 2
+        assert w["registered_at"]
+
+
+def test_works_table_lists_each_work(library):
+    res = run_cli("--library", library, "works")
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert lines[0].split() == ["ID", "CATEGORY", "DURATION", "OWNER", "TITLE"]
+    assert len(lines) == 1 + len(WORKS)
+    for line, spec in zip(lines[1:], WORKS.values(), strict=True):
+        assert line.startswith(spec.work_id) and spec.category in line and spec.owner in line
+        assert line.endswith(spec.title)
+
+
+def test_works_on_an_empty_library(tmp_path):
+    lib = str(tmp_path / "lib")
+    assert run_cli("--library", lib, "works").out == "no works registered\n"
+    assert run_cli("--library", lib, "works", "--format", "json").json() == {"works": []}
+
+
+def test_remove_drops_the_work_from_listings_and_scans(library_copy, short_query, short_report):
+    """``remove ID`` prints "<id>\\tremoved"; the work leaves ``works``, and later scans no
+    longer report it while still reporting the other works."""
+    path, _ = short_query
+    (before,) = short_report["results"]
+    assert segments_of(before, "work-b") and segments_of(before, "work-a")
+
+    res = run_cli("--library", library_copy, "remove", "work-b")
+    assert res.code == 0, res.err
+    assert res.out == "work-b\tremoved\n"
+    assert work_ids(library_copy) == ["work-a", "work-c"]
+
+    scan = run_cli("--library", library_copy, "scan", path, "--format", "json")
+    assert scan.code == 0, scan.err
+    (after,) = scan.json()["results"]
+    assert [m["work_id"] for m in after["matches"]] == ["work-a"]
+    assert segments_of(after, "work-a") == segments_of(before, "work-a")
+
+
+def test_removed_work_stays_gone_when_the_index_cache_is_rebuilt(library_copy, short_query):
+    """After a remove, a reader that rebuilds the vector index from the database (index cache
+    deleted) does not bring the removed work back."""
+    assert run_cli("--library", library_copy, "remove", "work-a").code == 0
+    shutil.rmtree(os.path.join(library_copy, "index"))
+    scan = run_cli("--library", library_copy, "scan", short_query[0], "--format", "json")
+    assert scan.code == 0, scan.err
+    assert [m["work_id"] for m in scan.json()["results"][0]["matches"]] == ["work-b"]
+
+
+def test_remove_unknown_id_exits_1(library_copy):
+    """Removing an id that is not registered is a one-line error with exit status 1, and
+    changes nothing."""
+    res = run_cli("--library", library_copy, "remove", "no-such-work")
+    assert res.code == 1
+    assert res.out == ""
+    assert res.err.count("\n") == 1 and res.err.startswith("reeltrace: ") and "no-such-work" in res.err
+    assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
+
+
+def test_register_with_a_taken_id_fails_and_adds_nothing(library_copy, distractor_file):
+    """A new file registered under an id another work already has is refused (exit 1, one
+    line naming the id), and the catalogue is unchanged."""
+    res = run_cli("--library", library_copy, "register", distractor_file, "--id", "work-a")
+    assert res.code == 1
+    assert res.err.count("\n") == 1 and "work-a" in res.err
+    assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
+
+
+@pytest.mark.parametrize("bad_id", ["-leading-dash", "has space", "x" * 65, "slash/id", ""])
+def test_register_with_a_malformed_id_is_refused(library_copy, distractor_file, bad_id):
+    res = run_cli("--library", library_copy, "register", distractor_file, f"--id={bad_id}")
+    assert res.code != 0
+    assert res.err.count("\n") == 1 and res.err.startswith("reeltrace: ")
+    assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["frobnicate"],
+        [],
+        ["register", "{file}", "--category", "opera"],
+        ["scan", "{file}", "--format", "xml"],
+        ["works", "--format", "csv"],
+        ["scan"],
+        ["register"],
+        ["remove"],
+        ["register", "{file}", "{file}", "--id", "two-files-one-id"],
+    ],
+    ids=["unknown command", "no command", "bad category", "bad scan format", "bad works format",
+         "scan without paths", "register without paths", "remove without id", "--id with two paths"],  # fmt: skip
+)
+def test_usage_errors_exit_2_and_change_nothing(library_copy, distractor_file, argv):
+    """Usage errors (unknown command, bad --category, bad --format, missing arguments, --id
+    with several paths) exit with status 2, print to standard error only, and register
+    nothing."""
+    argv = [a.replace("{file}", distractor_file) for a in argv]
+    res = run_cli("--library", library_copy, *argv)
+    assert res.code == 2, (res.out, res.err)
+    assert res.out == ""
+    assert res.err.strip()
+    assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
+
+
+def test_cli_end_to_end_in_a_child_process(tmp_path, work_files, short_query):
+    """``python -m reeltrace`` as a real process: register (printing the id), works, scan
+    (finding the work), remove (the scan is then clean) and removing again (exit 1);
+    $REELTRACE_LIBRARY names the library when --library is not given, and --library is also
+    accepted after the command."""
+    lib = str(tmp_path / "lib")
+    path, _ = short_query
+    reg = run_subprocess("--library", lib, "register", work_files["B"], "--title", "Bravo", "--category", "drama")
+    assert reg.returncode == 0, reg.stderr
+    work_id = reg.stdout.split("\t")[0]
+    assert reg.stdout == f"{work_id}\tregistered\t{work_files['B']}\n"
+
+    env = dict(os.environ, REELTRACE_LIBRARY=lib)
+    works = run_subprocess("works", "--format", "json", env=env, cwd=str(tmp_path))
+    assert works.returncode == 0, works.stderr
+    assert [(w["work_id"], w["title"], w["category"]) for w in json.loads(works.stdout)["works"]] == [
+        (work_id, "Bravo", "drama")
+    ]
+
+    scan = run_subprocess("scan", path, "--format", "json", "--library", lib)
+    assert scan.returncode == 0, scan.stderr
+    (result,) = json.loads(scan.stdout)["results"]
+    assert [m["work_id"] for m in result["matches"]] == [work_id]
+
+    rm = run_subprocess("--library", lib, "remove", work_id)
+    assert (rm.returncode, rm.stdout) == (0, f"{work_id}\tremoved\n")
+    scan = run_subprocess("--library", lib, "scan", path, "--format", "json")
+    assert scan.returncode == 0, scan.stderr
+    assert json.loads(scan.stdout)["results"][0]["matches"] == []
+
+    again = run_subprocess("--library", lib, "remove", work_id)
+    assert again.returncode == 1
+    assert again.stderr.count("\n") == 1 and work_id in again.stderr
+
+    usage = run_subprocess("--library", lib, "frobnicate")
+    assert usage.returncode == 2
+    assert not os.path.exists(os.path.join(str(tmp_path), "reeltrace-library"))

@@ -1,0 +1,141 @@
+"""The scan report formats: the JSON contract, CSV, the table, and --output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+
+import pytest
+from helpers import WORKS, check_clip_found, check_nothing_else, run_cli
+
+# The keys the contract promises (a segment also says its own "modality" since audio).
+SEGMENT_KEYS = {"query_start", "query_end", "work_start", "work_end", "score"}
+MATCH_KEYS = {"work_id", "title", "owner", "category", "modality", "score", "segments"}
+RESULT_KEYS = {"query", "duration", "error", "matches"}
+MODALITIES = {"video", "audio", "audio+video"}
+CSV_FIELDS = [
+    "query", "duration", "error", "work_id", "title", "owner", "category", "modality", "match_score",
+    "query_start", "query_end", "work_start", "work_end", "segment_score",
+]  # fmt: skip
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def test_scan_json_contract(library, short_query, unrelated_file):
+    """``scan --format json`` prints {"results": [{"query", "duration", "error", "matches":
+    [{"work_id", "title", "owner", "category", "modality", "score", "segments": [{"query_start",
+    "query_end", "work_start", "work_end", "score"}]}]}]}, one result per input in order, with
+    each work's registered metadata and consistent numbers."""
+    path, truths = short_query
+    res = run_cli("--library", library, "scan", path, unrelated_file, "--format", "json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert set(report) == {"results"}
+    assert [r["query"] for r in report["results"]] == [path, unrelated_file]
+    by_id = {spec.work_id: spec for spec in WORKS.values()}
+    for result in report["results"]:
+        assert set(result) == RESULT_KEYS
+        assert isinstance(result["query"], str)
+        assert result["error"] is None
+        assert _number(result["duration"]) and result["duration"] > 0
+        for match in result["matches"]:
+            assert set(match) == MATCH_KEYS
+            assert isinstance(match["work_id"], str) and isinstance(match["title"], str)
+            spec = by_id[match["work_id"]]
+            assert (match["title"], match["owner"], match["category"]) == (spec.title, spec.owner, spec.category)
+            assert match["modality"] == "video"  # the queries have no sound
+            assert 0 < match["score"] <= 1
+            assert match["segments"], "a reported work has at least one segment"
+            assert match["score"] == max(s["score"] for s in match["segments"])
+            starts = [s["query_start"] for s in match["segments"]]
+            assert starts == sorted(starts), "segments in query order"
+            for s in match["segments"]:
+                assert SEGMENT_KEYS <= set(s) <= SEGMENT_KEYS | {"modality"}
+                assert all(_number(s[k]) for k in SEGMENT_KEYS)
+                assert s.get("modality", "video") == "video"
+                assert 0 <= s["query_start"] < s["query_end"] <= result["duration"] + 1e-3
+                assert 0 <= s["work_start"] < s["work_end"]
+                assert 0 < s["score"] <= 1
+        scores = [m["score"] for m in result["matches"]]
+        assert scores == sorted(scores, reverse=True), "works strongest first"
+    query_result, unrelated_result = report["results"]
+    assert query_result["duration"] == pytest.approx(truths[-1].query_end, abs=0.1)
+    for truth in truths[1:]:
+        check_clip_found(query_result, truth)
+    check_nothing_else(query_result, truths)
+    assert unrelated_result["matches"] == []
+
+
+def test_scan_csv_has_one_row_per_segment_and_one_per_clean_query(library, short_query, short_report, unrelated_file):
+    """``scan --format csv`` writes the documented header, one row per segment with the same
+    values as the JSON report, and one row (without a work) for a query with no match."""
+    path, _ = short_query
+    res = run_cli("--library", library, "scan", path, unrelated_file, "--format", "csv")
+    assert res.code == 0, res.err
+    reader = csv.DictReader(io.StringIO(res.out))
+    assert reader.fieldnames[: len(CSV_FIELDS)] == CSV_FIELDS
+    rows = list(reader)
+    expected = []
+    (result,) = short_report["results"]
+    for m in result["matches"]:
+        for s in m["segments"]:
+            expected.append((path, m["work_id"], m["title"], m["owner"], m["category"], m["modality"], m["score"],
+                             s["query_start"], s["query_end"], s["work_start"], s["work_end"], s["score"]))  # fmt: skip
+    got = [
+        (r["query"], r["work_id"], r["title"], r["owner"], r["category"], r["modality"], float(r["match_score"]),
+         float(r["query_start"]), float(r["query_end"]), float(r["work_start"]), float(r["work_end"]),
+         float(r["segment_score"]))
+        for r in rows if r["query"] == path
+    ]  # fmt: skip
+    assert got == expected
+    clean = [r for r in rows if r["query"] == unrelated_file]
+    assert len(clean) == 1
+    assert clean[0]["work_id"] == "" and clean[0]["error"] == ""
+    assert float(clean[0]["duration"]) == pytest.approx(20.0, abs=0.1)
+    assert len(rows) == len(expected) + 1
+
+
+def test_scan_table_lists_works_and_segments(library, short_query, short_report, unrelated_file):
+    """The default table format names each query, each matched work with its title, category
+    and owner, one line per segment, and says so when nothing was found."""
+    path, _ = short_query
+    res = run_cli("--library", library, "scan", path, unrelated_file)
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    (result,) = short_report["results"]
+    n_segments = sum(len(m["segments"]) for m in result["matches"])
+    assert lines[0].startswith(f"{path} (") and f"{len(result['matches'])} work(s)" in lines[0]
+    for m in result["matches"]:
+        spec = next(s for s in WORKS.values() if s.work_id == m["work_id"])
+        assert any(
+            line.strip().startswith(spec.work_id) and repr(spec.title) in line and f"[{spec.category}]" in line
+            and f"owner={spec.owner}" in line
+            for line in lines
+        ), lines
+    assert sum(1 for line in lines if line.startswith("    query ")) == n_segments
+    assert lines[-1] == f"{unrelated_file} (0:20.00): no registered work found"
+    assert len(lines) == 1 + len(result["matches"]) + n_segments + 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+def test_scan_output_option_writes_the_report_to_a_file(library, short_query, tmp_path, fmt):
+    """``--output FILE`` writes the report to FILE, the same as it would have printed, and
+    prints nothing; no temporary file is left beside it."""
+    path, _ = short_query
+    target = tmp_path / f"report.{fmt}"
+    res = run_cli("--library", library, "scan", path, "--format", fmt, "--output", str(target))
+    assert res.code == 0, res.err
+    assert res.out == ""
+    printed = run_cli("--library", library, "scan", path, "--format", fmt)
+    assert target.read_text(encoding="utf-8") == printed.out
+    assert os.listdir(tmp_path) == [target.name]
+
+
+def test_scan_output_dash_means_standard_output(library, unrelated_file):
+    res = run_cli("--library", library, "scan", unrelated_file, "--format", "json", "--output", "-")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["results"][0]["matches"] == []
