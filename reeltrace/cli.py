@@ -12,18 +12,13 @@ import sys
 
 from . import report
 from .fileio import atomic_write_text
+from .report import display
 from .library import Library, LibraryError, expand_paths
 from .records import CATEGORIES
 from .store import StoreError
 from .visual import DEFAULT_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _display(path: str) -> str:
-    """A path safe to print on one line, whatever bytes its name holds."""
-    text = path.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _error(message: str) -> None:
@@ -120,12 +115,12 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
     for path in paths:
         result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
         if result.error:
-            _error(f"{_display(path)}: {result.error}")
+            _error(f"{display(path)}: {result.error}")
             status = EXIT_FAILED
         elif result.created:
-            print(f"{result.work.work_id}\tregistered\t{_display(path)}", flush=True)
+            print(f"{result.work.work_id}\tregistered\t{display(path)}", flush=True)
         else:
-            print(f"{result.work.work_id}\talready registered\t{_display(path)}", flush=True)
+            print(f"{result.work.work_id}\talready registered\t{display(path)}", flush=True)
     return status
 
 
@@ -134,7 +129,7 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
     for path in expand_paths(args.paths):
         result = lib.scan(path)
         if result.error:
-            _error(f"{_display(path)}: {result.error}")
+            _error(f"{display(path)}: {result.error}")
         results.append(result)
     render = {"json": report.scan_json, "csv": report.scan_csv, "table": report.scan_table}[args.format]
     _write_output(render(results), args.output)

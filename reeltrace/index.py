@@ -124,7 +124,10 @@ class VisualIndex:
 
     def add(self, work_key: int, times: np.ndarray, vectors: np.ndarray) -> None:
         if len(vectors):
-            self._index.add_with_ids(np.ascontiguousarray(vectors, np.float32), pack_ids(work_key, len(vectors)))
+            # Through float16 first, as the database stores them: FAISS's own fp16 encoding
+            # rounds differently, and a cache must equal the index rebuilt from the database.
+            vectors = np.asarray(vectors, np.float16).astype(np.float32)
+            self._index.add_with_ids(vectors, pack_ids(work_key, len(vectors)))
         self.work_times[work_key] = np.asarray(times, np.float64)
 
     def remove(self, work_key: int) -> None:

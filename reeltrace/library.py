@@ -173,7 +173,7 @@ class Library:
                 duration = max(duration, float(features.timestamps[-1]) + 1.0 / self.sample_fps)
             work = Work(
                 work_id=work_id or "w" + digest[:10],
-                title=title if title else os.path.splitext(os.path.basename(path))[0],
+                title=title if title else " ".join(os.path.splitext(os.path.basename(path))[0].split()),
                 owner=owner,
                 category=category,
                 duration=duration,

@@ -28,6 +28,10 @@ MEDIA_SUFFIXES = frozenset(
 """File types picked up when a folder is walked (files named explicitly are always tried)."""
 
 
+TEXT_DEMUXERS = frozenset({"tty"})
+"""FFmpeg demuxers that turn any text file into a 'video' (ANSI art): not media to us."""
+
+
 class MediaError(Exception):
     """An input that cannot be used; ``str(err)`` is a one-line message for the user."""
 
@@ -53,9 +57,13 @@ def _open(path: str) -> av.container.InputContainer:
     if os.path.getsize(path) == 0:
         raise MediaError("empty file")
     try:
-        return av.open(path)
+        container = av.open(path)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
         raise MediaError(f"not a readable media file ({_one_line(err)})") from None
+    if container.format.name in TEXT_DEMUXERS:
+        container.close()
+        raise MediaError("not a media file (text)")
+    return container
 
 
 def _stream_duration(container, stream) -> float:

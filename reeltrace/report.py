@@ -9,6 +9,12 @@ import json
 from .records import ScanResult, Work
 
 
+def display(text: str) -> str:
+    """``text`` safe to print on one line, whatever bytes a file name put in it."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(max(seconds, 0.0), 60)
     hours, minutes = divmod(int(minutes), 60)
@@ -48,14 +54,14 @@ def scan_table(results: list[ScanResult]) -> str:
     lines = []
     for r in results:
         if r.error:
-            lines.append(f"{r.query}: ERROR {r.error}")
+            lines.append(f"{display(r.query)}: ERROR {r.error}")
             continue
         if not r.matches:
-            lines.append(f"{r.query} ({_clock(r.duration)}): no registered work found")
+            lines.append(f"{display(r.query)} ({_clock(r.duration)}): no registered work found")
             continue
-        lines.append(f"{r.query} ({_clock(r.duration)}): {len(r.matches)} work(s)")
+        lines.append(f"{display(r.query)} ({_clock(r.duration)}): {len(r.matches)} work(s)")
         for m in r.matches:
-            lines.append(f"  {m.work.work_id}  {m.work.title!r} [{m.work.category}] owner={m.work.owner or '-'}"
+            lines.append(f"  {m.work.work_id}  {display(m.work.title)!r} [{m.work.category}] owner={display(m.work.owner) or '-'}"
                          f"  {m.modality}  score {m.score:.3f}")  # fmt: skip
             for s in m.segments:
                 lines.append(f"    query {_clock(s.query_start)}-{_clock(s.query_end)}"
@@ -72,6 +78,6 @@ def works_table(works: list[Work]) -> str:
     if not works:
         return "no works registered\n"
     rows = [("ID", "CATEGORY", "DURATION", "OWNER", "TITLE")]
-    rows += [(w.work_id, w.category, _clock(w.duration), w.owner or "-", w.title) for w in works]
+    rows += [(w.work_id, w.category, _clock(w.duration), display(w.owner) or "-", display(w.title)) for w in works]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:4])) + "  " + r[4] + "\n" for r in rows)

@@ -23,19 +23,13 @@ def _display(path: str) -> str:
     return path.replace("\n", "\\n")
 
 
-TEXT_FILE_BUG = pytest.mark.xfail(
-    reason="product bug: FFmpeg's 'tty' demuxer opens a .txt file as an ANSI-art video, so "
-    "media.probe/sample_frames accept text files (scan reports it clean, register registers it)",
-    strict=True,
-)
-
 # name -> (what the error must say, pytest marks)
 BAD_INPUTS = {
     "corrupt": ("not a readable media file", ()),
     "truncated (index at the end)": ("not a readable media file", ()),
     "truncated (faststart)": ("truncated or corrupt", ()),
     "empty": ("empty file", ()),
-    "text file": ("", (TEXT_FILE_BUG,)),
+    "text file": ("not a media file (text)", ()),
     "nonexistent": ("file not found", ()),
     "odd name, corrupt": ("not a readable media file", ()),
 }
@@ -174,7 +168,6 @@ def test_audio_only_files_are_registered_and_scanned_by_their_sound(library_copy
     assert clean["matches"] == []
 
 
-@TEXT_FILE_BUG
 def test_register_refuses_a_text_file(library_copy, bad_inputs):
     """A text file is not a video: register gives a one-line error, exit 1, and adds nothing."""
     res = run_cli("--library", library_copy, "register", bad_inputs["text file"])
@@ -209,11 +202,6 @@ def test_odd_file_name_round_trips_through_csv(library, weird_copy):
     assert rows and all(r["query"] == weird_copy for r in rows)
 
 
-@pytest.mark.xfail(
-    reason="product bug: report.scan_table prints r.query raw (not escaped as cli._display does), so a file "
-    "name with a newline splits the query's line in two",
-    strict=True,
-)
 def test_odd_file_name_stays_on_one_line_in_the_table(library, weird_copy, short_report):
     """In the table report each query's header line is one line, whatever its name holds."""
     res = run_cli("--library", library, "scan", weird_copy)
@@ -231,11 +219,6 @@ def test_odd_file_name_register_prints_one_line(tmp_path, weird_copy):
     assert res.out.rstrip("\n").split("\t")[1:] == ["registered", _display(weird_copy)]
 
 
-@pytest.mark.xfail(
-    reason="product bug: the default title is the file name as is, newline included, and "
-    "report.works_table prints titles raw, so the work's row is split over two lines",
-    strict=True,
-)
 def test_odd_file_name_work_is_listed_on_one_line(tmp_path, weird_copy):
     lib = str(tmp_path / "lib")
     assert run_cli("--library", lib, "register", weird_copy).code == 0

@@ -239,14 +239,6 @@ def test_concurrent_scans_agree(library_copy, short_query, unrelated_file, short
     _same_matches(first["results"][0], short_report["results"][0])
 
 
-@pytest.mark.xfail(
-    reason="product bug: Library.register adds the float32 descriptors to the in-memory FAISS "
-    "index (saved as the cache) while the database keeps float16 ones, and FAISS's SQfp16 "
-    "encoding of a float32 differs from numpy's float16 rounding, so the cache written at "
-    "registration differs from the index rebuilt from the database (similarities differ by "
-    "~1e-4) and scan reports depend on which one a process happens to use",
-    strict=True,
-)
 def test_index_cache_from_registration_equals_the_rebuilt_index(library):
     """The vector index cache a registration leaves is the index that rebuilding it from the
     database gives: same vectors, so the same similarities for any query."""
