@@ -19,8 +19,9 @@ import av
 import httpx
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
+import mediagen
 from reeltrace import evidence
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
 
@@ -111,172 +112,20 @@ def wait_job(c: httpx.Client, url: str) -> dict:
         time.sleep(0.2)
 
 
-# Media: our own small generator (PyAV + PIL + numpy), so this file depends on nothing else.
-# Each seed gives shots (hard cuts every 2-4 s) of a large random "world" picture (smooth
-# coloured noise at several octaves, grain, shapes and stripes) seen by a panning, zooming
-# camera, with a few moving sprites: natural-image-like structure for SSCD.
-
-FPS = 25
-SIZE = (320, 180)
-
-
-def _noise(rng, w, h, cells_amps, channels=3):
-    acc = np.zeros((h, w, channels), np.float32)
-    for cells, amp in cells_amps:
-        grid = rng.standard_normal((cells + 1, int(cells * w / h) + 1, channels)).astype(np.float32)
-        acc += amp * np.stack([np.asarray(Image.fromarray(grid[..., c], mode="F").resize((w, h), Image.BICUBIC))
-                               for c in range(channels)], axis=-1)  # fmt: skip
-    return acc
-
-
-def _palette(t: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    t = np.mod(t, len(palette))
-    i = np.floor(t).astype(np.int64)
-    f = (t - i)[..., None]
-    return palette[i] * (1 - f) + palette[(i + 1) % len(palette)] * f
-
-
-def world_noise(rng, w, h):
-    """Smooth coloured multi-octave noise with grain, shapes and stripes."""
-    acc = _noise(rng, w, h, ((3, 1.0), (6, 0.7), (12, 0.45), (24, 0.3), (48, 0.18)))
-    acc = acc @ (rng.normal(0, 1, (3, 3)).astype(np.float32) + np.eye(3, dtype=np.float32) * 1.5)
-    lo, hi = np.percentile(acc, 2, axis=(0, 1)), np.percentile(acc, 98, axis=(0, 1))
-    acc = np.clip((acc - lo) / (hi - lo + 1e-6), 0, 1) * 230 + 12 + rng.normal(0, 5, (h, w, 1))
-    img = Image.fromarray(np.clip(acc, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    colour = lambda: tuple(int(v) for v in rng.integers(0, 256, 3))  # noqa: E731
-    for _ in range(40):
-        cx, cy, rx, ry = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(8, 90), rng.uniform(8, 90)
-        box = [cx - rx, cy - ry, cx + rx, cy + ry]
-        kind = rng.integers(0, 3)
-        if kind == 0:
-            draw.ellipse(box, fill=colour(), outline=colour(), width=3)
-        elif kind == 1:
-            draw.rectangle(box, fill=colour(), outline=colour(), width=3)
-        else:
-            c1, c2 = colour(), colour()
-            for i, x in enumerate(range(int(box[0]), int(box[2]), 8)):
-                draw.rectangle([x, box[1], x + 7, box[3]], fill=c1 if i % 2 else c2)
-    return img.filter(ImageFilter.SMOOTH)
-
-
-def world_warp(rng, w, h):
-    """Domain-warped interfering waves through a random palette (marble, wood)."""
-    offset = _noise(rng, w, h, ((3, 1.0), (6, 0.5), (12, 0.25)), 2) * rng.uniform(60, 250)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = _noise(rng, w, h, ((6, 1.0), (12, 0.5)), 1)[..., 0]
-    freq = rng.uniform(0.01, 0.05)
-    v = np.sin((xx + offset[..., 0]) * freq + base * 2) + np.sin((yy + offset[..., 1]) * freq * rng.uniform(0.5, 2))
-    palette = rng.integers(0, 256, (int(rng.integers(3, 7)), 3)).astype(np.float32)
-    return Image.fromarray(_palette((v - v.min()) / (v.max() - v.min() + 1e-6) * (len(palette) - 1), palette).astype(np.uint8))
-
-
-def world_leaves(rng, w, h):
-    """Dead leaves: hundreds of occluding shapes with power-law sizes."""
-    img = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 256, 3)))
-    draw = ImageDraw.Draw(img)
-    palette = rng.integers(0, 256, (int(rng.integers(3, 9)), 3))
-    for _ in range(500):
-        r = min(4 * (1 - rng.random()) ** (-1 / 1.5), 250)
-        cx, cy = rng.uniform(-50, w + 50), rng.uniform(-50, h + 50)
-        c = tuple(int(v) for v in np.clip(palette[rng.integers(len(palette))] + rng.integers(-40, 40, 3), 0, 255))
-        box = [cx - r, cy - r * rng.uniform(0.4, 1.6), cx + r, cy + r * rng.uniform(0.4, 1.6)]
-        (draw.ellipse if rng.integers(0, 2) else draw.rectangle)(box, fill=c)
-    return img
-
-
-def world_julia(rng, w, h):
-    """A Julia set of a random parameter, window and palette."""
-    for _ in range(20):
-        c = complex(*rng.uniform(-1, 1, 2)) * 0.85
-        cx, cy = rng.uniform(-0.6, 0.6, 2)
-        span = rng.uniform(1.2, 3.0)
-        z = np.linspace(cx - span / 2, cx + span / 2, w // 2)[None, :] + 1j * np.linspace(
-            cy - span / 2 * h / w, cy + span / 2 * h / w, h // 2)[:, None]  # fmt: skip
-        it = np.zeros(z.shape, np.float32)
-        alive = np.ones(z.shape, bool)
-        for i in range(50):
-            z[alive] = z[alive] ** 2 + c
-            esc = alive & (np.abs(z) > 4)
-            it[esc] = i + 1 - np.log2(np.log(np.abs(z[esc]) + 1e-9) + 1e-9)
-            alive &= ~esc
-        if 0.1 < alive.mean() < 0.9 or (it > 5).mean() > 0.3:
-            break
-    palette = rng.integers(0, 256, (int(rng.integers(4, 9)), 3)).astype(np.float32)
-    img = _palette(it * rng.uniform(0.1, 0.5), palette)
-    img[alive] = palette[0] * 0.3
-    return Image.fromarray(img.astype(np.uint8)).resize((w, h), Image.BILINEAR)
-
-
-# SSCD sees two pictures of one family as alike, of different families as unrelated (as
-# unrelated real footage is): every video compared here gets its own family.
-STYLES = {"noise": world_noise, "warp": world_warp, "leaves": world_leaves, "julia": world_julia}
-
-
-def synth_frames(seed: int, duration: float, style: str, size: tuple[int, int] = SIZE):
-    rng = np.random.default_rng(seed)
-    w, h = size
-    shot_end, shot_start = -1.0, 0.0
-    for i in range(int(round(duration * FPS))):
-        t = i / FPS
-        if t >= shot_end:  # a scene cut: a new world, camera path and sprites
-            world = STYLES[style](rng, 960, 540)
-            cw = rng.uniform(0.4, 0.6) * world.width
-            r0 = (rng.uniform(0, world.width - cw), rng.uniform(0, world.height - cw * h / w), cw)
-            cw1 = min(cw * rng.uniform(0.8, 1.2), world.width * 0.9)
-            r1 = (rng.uniform(0, world.width - cw1), rng.uniform(0, world.height - cw1 * h / w), cw1)
-            sprites = []
-            for _ in range(3):  # patches of the world itself, gliding across the frame
-                side, src = int(rng.uniform(0.15, 0.25) * h), int(rng.uniform(60, 160))
-                px, py = rng.uniform(0, world.width - src), rng.uniform(0, world.height - src)
-                patch = world.resize((side, side), Image.BILINEAR, box=(px, py, px + src, py + src))
-                sprites.append((patch, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(-60, 60), rng.uniform(-40, 40)))
-            shot_start, shot_end = t, t + rng.uniform(2.0, 4.0)
-        u = (t - shot_start) / (shot_end - shot_start)
-        x, y, cw = (a + (b - a) * u for a, b in zip(r0, r1))
-        img = world.resize(size, Image.BILINEAR, box=(x, y, x + cw, y + cw * h / w))
-        for patch, sx, sy, vx, vy in sprites:
-            img.paste(patch, (int((sx + vx * (t - shot_start)) % w), int((sy + vy * (t - shot_start)) % h)))
-        yield np.asarray(img)
-
-
-def write_video(path: str, frames) -> str:
-    with av.open(path, "w") as out:
-        stream = None
-        for arr in frames:
-            if stream is None:
-                stream = out.add_stream("libx264", rate=FPS)
-                stream.height, stream.width = arr.shape[:2]
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"preset": "veryfast", "crf": "20"}
-            for pkt in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
-                out.mux(pkt)
-        for pkt in stream.encode():
-            out.mux(pkt)
-    return path
-
-
-def read_frames(path: str, start: float, end: float) -> list[np.ndarray]:
-    with av.open(path) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)
-                if start - 1e-6 <= f.pts * f.time_base < end - 1e-6]  # fmt: skip
-
+# Media: the suite's generator (tests/mediagen.py).
 
 def write_audio_only(path: str, duration: float) -> str:
-    with av.open(path, "w", format="mp4") as out:
-        st = out.add_stream("aac", rate=48000)
-        st.layout = "stereo"
-        t = np.arange(int(duration * 48000)) / 48000
-        sig = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for pos in range(0, len(t), 4800):
-            chunk = np.ascontiguousarray(np.stack([sig[pos:pos + 4800]] * 2))
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
-            frame.sample_rate = 48000
-            for pkt in st.encode(frame):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path
+    return mediagen.write_audio_only(path, duration, codec="aac")
+
+
+def synth_frames(seed: int, duration: float, style: str, size: tuple[int, int] = mediagen.WORK_SIZE):
+    """A generated work (tests/mediagen.py): each video here gets its own picture family,
+    since SSCD sees two pictures of one family as alike, as unrelated footage is not."""
+    return mediagen.work_frames(seed, duration, style, size)
+
+
+write_video = mediagen.write_video
+read_frames = mediagen.read_frames
 
 
 def make_media(folder: str) -> dict:
