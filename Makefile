@@ -1,6 +1,6 @@
 # Fresh machine: `make demo` (set up, fetch the film and its trailer, register, scan) and
 # `make test` (set up, run the test suite).
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || PYENV_VERSION=3.12.1 pyenv which python3 2>/dev/null || echo python3.12)
+PYTHON ?= $(shell scripts/find_python.sh || echo python3.12)
 VENV := .venv
 BIN := $(VENV)/bin
 MEDIA ?= $(HOME)/.cache/reeltrace-media/film
