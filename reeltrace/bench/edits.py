@@ -76,7 +76,8 @@ def borders(rng, ctx) -> Edit:
 
 
 def vertical(rng, ctx) -> Edit:
-    chain = ("{i}split[{n}a][{n}b];[{n}a]scale=-2:960,crop=540:960,boxblur=20:2[{n}bg];"
+    chain = ("{i}split[{n}a][{n}b];[{n}a]scale=540:960:force_original_aspect_ratio=increase,crop=540:960,"
+             "boxblur=20:2[{n}bg];"
              "[{n}b]scale=540:-2[{n}fg];[{n}bg][{n}fg]overlay=(W-w)/2:(H-h)/2,"
              + _text(rng, 40, "90") + "," + _text(rng, 30, "h-140") + "{o}")  # fmt: skip
     return Edit("vertical", chain)
