@@ -32,19 +32,21 @@ import numpy as np
 
 from .audio import FRAME_SECONDS, AudioFingerprint
 
-# Logistic calibration, fit by scripts in docs/audio.md on generated and real positives
-# and negatives: score = 1 / (1 + exp(-(C0 + C_HITS * ln(hits) + C_DENSITY * density))).
-C0 = -12.0
-C_HITS = 3.0
+# Logistic calibration, fit by ``reeltrace.bench.audio.fit_calibration`` on the quick
+# benchmark's segments (docs/audio.md, "Calibration"):
+# score = 1 / (1 + exp(-(C0 + C_DISTINCT * ln(distinct) + C_DENSITY * density))).
+C0 = -25.112
+C_DISTINCT = 6.6
 C_DENSITY = 6.0
 THRESHOLD = 0.5
 DENSITY_SPAN = 3.0  # seconds
 
 
-def calibrated_score(hits: int, density: float) -> float:
-    """P(reused) for a segment with ``hits`` aligned landmarks, ``density`` of them per
-    query landmark in its span (see docs/audio.md for the fit)."""
-    z = C0 + C_HITS * np.log(max(hits, 1)) + C_DENSITY * density
+def calibrated_score(distinct: int, density: float) -> float:
+    """Score of a segment whose aligned landmarks carry ``distinct`` different hash values,
+    ``density`` aligned landmarks per query landmark in its span. 0.5 (``THRESHOLD``) lies
+    just above the strongest unrelated segment of the benchmark (docs/audio.md)."""
+    z = C0 + C_DISTINCT * np.log(max(distinct, 1)) + C_DENSITY * density
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
@@ -63,6 +65,7 @@ class AudioSegment:
     hits: int  # aligned landmarks (distinct query anchor times)
     density: float = 0.0  # hits per query anchor time in the span
     pitch: float = 1.0
+    distinct: int = 0  # distinct hash values among the hits (a held tone repeats one)
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ class AudioIndex:
         if found is None:
             return {}
         k, work, q, w, rows = found
+        table_h = self._table()[0]
         scale = np.array([p.time_scale for p in passes])
         pitch = np.array([p.freq_scale for p in passes])
         # One hit per (pass, query anchor time, index row): hash variants repeat them.
@@ -229,8 +233,8 @@ class AudioIndex:
                 qs, qe = q[on].min() - params.max_gap, q[on].max() + params.max_gap
                 dist = np.abs(w[near] - (a * q[near] + o))
                 alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
-            for seg in _segments(q[on], w[on], qf[on], rows[on], a, o, anchors, params):
-                qs, qe, n, density = seg
+            for seg in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params):
+                qs, qe, n, density, distinct = seg
                 out.setdefault(wk, []).append(
                     AudioSegment(
                         work_key=int(wk),
@@ -239,8 +243,9 @@ class AudioIndex:
                         work_start=a * qs + o,
                         work_end=a * qe + o,
                         speed=a,
-                        score=calibrated_score(n, density),
+                        score=calibrated_score(distinct, density),
                         hits=n,
+                        distinct=distinct,
                         density=density,
                         pitch=float(pitch[kk]),
                     )
@@ -316,11 +321,13 @@ def _fit_line(q, w, a0: float, o0: float, p: MatchParams):
     return a, o, near
 
 
-def _segments(q, w, qf, rows, a, o, anchors, p: MatchParams):
-    """Runs of a line's hits split at query gaps > max_gap: (start, end, hits, density)."""
+def _segments(q, w, qf, rows, hashes, a, o, anchors, p: MatchParams):
+    """Runs of a line's hits split at query gaps > max_gap: (start, end, hits, density,
+    distinct hash values)."""
     # One hit per (query anchor time, index row), whichever pass found it.
     _, first = np.unique((rows.astype(np.int64) << 26) | qf, return_index=True)
-    q = np.unique(q[first])  # sorted distinct anchor times
+    qh, hh = q[first], hashes[first]
+    q = np.unique(qh)  # sorted distinct anchor times
     # A gap ends the segment when it is long for this line: eight times its median hit
     # spacing, within 1.5 s .. max_gap. Clean copies hit every few hundredths of a second,
     # so 1.5 s without a hit ends them; noisy copies hit sparsely and may bridge more.
@@ -343,5 +350,6 @@ def _segments(q, w, qf, rows, a, o, anchors, p: MatchParams):
         # second (a chance chord) must not read as a dense match.
         pad = max(DENSITY_SPAN - (qe - qs), 0.0) / 2
         inside = int(((anchors >= qs - pad - 1e-6) & (anchors <= qe + pad + 1e-6)).sum())
-        out.append((qs, qe, n, min(n / max(inside, 1), 1.0)))
+        distinct = len(np.unique(hh[(qh >= qs) & (qh <= qe)]))
+        out.append((qs, qe, n, min(n / max(inside, 1), 1.0), distinct))
     return out

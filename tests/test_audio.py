@@ -199,3 +199,29 @@ def test_fingerprint_records(lib):
     assert passes[0].time_scale == 1.0 and passes[0].freq_scale == 1.0
     assert {round(p.time_scale, 2) for p in passes} >= {0.8, 0.9, 1.0, 1.1, 1.25}
     assert len(A.fingerprint(np.zeros(R, np.float32), R)) == 0  # silence has no landmarks
+
+
+def test_codec_holes_do_not_make_peaks():
+    """A spectral hole (a low-bitrate codec zeroes a band) must not turn the bins beside it
+    into landmarks: the clamp keeps the peaks of a tone with a band cut out of its noise."""
+    rng = np.random.default_rng(5)
+    n = 4 * A.RATE
+    t = np.arange(n) / A.RATE
+    y = (0.5 * np.sin(2 * np.pi * 1000 * t) + 0.02 * rng.standard_normal(n)).astype(np.float32)
+    spec = np.fft.rfft(y)
+    freqs = np.fft.rfftfreq(n, 1 / A.RATE)
+    spec[(freqs > 2000) & (freqs < 3000)] = 0  # the hole
+    holed = np.fft.irfft(spec, n).astype(np.float32)
+    peaks = A.find_peaks(holed, A.RATE)
+    hz = peaks.f * A.RATE / A.N_FFT
+    edge = (np.abs(hz - 2000) < 100) | (np.abs(hz - 3000) < 100)
+    assert edge.mean() < 0.2, f"{edge.sum()} of {len(hz)} peaks at the hole's edges"
+
+
+def test_score_uses_distinct_hashes():
+    """Many aligned hits that repeat a few hash values (a held chord) score below the same
+    number of hits with distinct values."""
+    from reeltrace.audio_match import calibrated_score
+
+    assert calibrated_score(40, 0.4) >= THRESHOLD > calibrated_score(8, 0.4)
+    assert calibrated_score(200, 0.8) > 0.99

@@ -19,7 +19,9 @@ Metrics per edit and length:
 
 Plus ingest speed (register, x realtime, one process), index size per hour of audio, and
 ``scan`` time for 60 s clips against the whole library. The unthresholded audio segments
-of every scan (``AudioIndex.last_match``) are kept for recalibrating the score.
+of every scan (``AudioIndex.last_match``) are kept for recalibrating the score
+(``fit_calibration``). ``--baseline chromaprint`` runs Chromaprint's ``fpcalc`` on the
+queries of a finished run, as a clearly separate baseline (``run_chromaprint_baseline``).
 """
 
 from __future__ import annotations
@@ -296,7 +298,7 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
         + _choose([i for i in neg if i.kind == "music" and long_enough(i)], plan.negatives - plan.negatives // 3, seed, "nm")
         + _choose([i for i in neg if i.kind == "speech"], plan.negatives // 3, seed, "ns")
     )
-    overlays = {k: [i for i in neg if i.kind == k and i.duration >= 14] for k in ("speech", "music")}
+    overlays = {k: [i for i in neg if i.kind == k] for k in ("speech", "music")}
     os.makedirs(out, exist_ok=True)
     queries: list[Query] = []
     for si, src in enumerate(sources):
@@ -309,7 +311,8 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
                 start = float(rng.uniform(0.5, latest))
                 overlay = None
                 if edit.mix and edit.mix[0] == "overlay":
-                    pool = [o for o in overlays[edit.mix[1]] if o.path != src.path]
+                    # Never the source itself; long enough to cover the query.
+                    pool = [o for o in overlays[edit.mix[1]] if o.path != src.path and o.duration >= length / edit.speed + 2]
                     o = pool[int(rng.integers(len(pool)))]
                     overlay = (o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1))))
                 path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")
@@ -328,10 +331,8 @@ def _segment_ok(seg, q: Query) -> bool:
     return abs(seg.work_start - true_start) <= 0.5 and abs(seg.work_end - true_end) <= 0.5 and covered and seg.work_start >= q.start - 0.5 and seg.work_end <= q.start + q.length + 0.5
 
 
-def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = False, log=print) -> dict:
-    from ..library import Library
-
-    plan = Plan.quick() if quick else Plan.full()
+def select(media: list[str], out: str, seed: int, plan: Plan) -> tuple[list[Item], list[Item], list[Item]]:
+    """(usable items, registered works, negative tracks) of a run: the split, capped in quick mode."""
     items = collect(media, seed, os.path.join(os.path.dirname(out.rstrip("/")) or ".", "audio-speech"))
     if plan.register_hours:
         # Quick: the split's registered music, in hash order, up to the cap; speech as is.
@@ -346,6 +347,14 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
                 it.group = "unused"
     reg = [i for i in items if i.registered]
     neg = [i for i in items if not i.registered and i.group != "unused"]
+    return [i for i in items if i.group != "unused"], reg, neg
+
+
+def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = False, log=print) -> dict:
+    from ..library import Library
+
+    plan = Plan.quick() if quick else Plan.full()
+    items, reg, neg = select(media, out, seed, plan)
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     lib_dir = os.path.join(out, "library")
@@ -372,7 +381,7 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
         )  # fmt: skip
         log(f"ingest {summary['ingest_x_realtime']}x realtime, index {summary['index_mb_per_hour']} MB/h; making queries",
             file=sys.stderr, flush=True)  # fmt: skip
-        queries = build_queries([i for i in items if i.group != "unused"], plan, os.path.join(out, "queries"), seed, log)
+        queries = build_queries(items, plan, os.path.join(out, "queries"), seed, log)
         path_of = {v: k for k, v in keys.items()}
         calib: list[dict] = []
         t1 = time.perf_counter()
@@ -399,7 +408,7 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
                         ok = True  # the right place, bounds loose: still a true match
                     if pos and not ok:
                         continue  # the right work elsewhere (a repeat in the music): neither label
-                    calib.append({"label": int(ok), "hits": s.hits, "density": round(s.density, 4), "split": q.split,
+                    calib.append({"label": int(ok), "hits": s.hits, "distinct": s.distinct, "density": round(s.density, 4), "split": q.split,
                                   "edit": q.edit, "length": q.length})  # fmt: skip
             if (n + 1) % 200 == 0:
                 log(f"  scanned {n + 1}/{len(queries)}", file=sys.stderr, flush=True)
@@ -491,6 +500,159 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+# -- baseline: Chromaprint ------------------------------------------------------------------
+#
+# Chromaprint (the fingerprinter behind AcoustID), run as the Debian ``fpcalc`` command
+# (package libchromaprint-tools). Its raw fingerprint is one 32-bit word per 1365/11025 s
+# (0.124 s) of audio, each bit a sign of a filtered chroma feature. Two fingerprints are
+# compared the standard way: slide the query's words along the work's and take the offset
+# with the lowest bit error rate (differing bits / 32 per word, over the query's words).
+# The best work is the one with the lowest rate; its offset gives the work time of the
+# query's start. No speed model: a changed speed is one offset for the whole query.
+
+CHROMAPRINT_ITEM = 1365 / 11025  # seconds per fingerprint word
+
+
+def fpcalc(path: str) -> np.ndarray:
+    """Raw Chromaprint fingerprint (uint32 words) of a whole file; empty when too short."""
+    done = subprocess.run(["fpcalc", "-raw", "-length", "0", "-json", path], capture_output=True, text=True)
+    if done.returncode != 0 and not done.stdout.strip():
+        return np.zeros(0, np.uint32)
+    return np.array(json.loads(done.stdout).get("fingerprint") or [], np.uint32)
+
+
+def chromaprint_best(query: np.ndarray, works: dict[str, np.ndarray]) -> tuple[str | None, float, float]:
+    """(best work, its bit error rate, work seconds of the query's start) over full overlaps."""
+    best: tuple[str | None, float, float] = (None, 1.0, 0.0)
+    n = len(query)
+    if n == 0:
+        return best
+    for path, fp in works.items():
+        if len(fp) < n:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(fp, n)
+        errors = np.bitwise_count(windows ^ query[None, :]).sum(axis=1, dtype=np.int64)
+        o = int(np.argmin(errors))
+        ber = float(errors[o]) / (32 * n)
+        if ber < best[1]:
+            best = (path, ber, o * CHROMAPRINT_ITEM)
+    return best
+
+
+def run_chromaprint_baseline(run_dir: str, media: list[str], seed: int = 0, quick: bool = False,
+                             margin: float = 0.01, log=print) -> dict:  # fmt: skip
+    """The Chromaprint baseline on the queries of a finished ``run_audio_bench`` run.
+
+    Threshold: like ours, set so that the negative queries give no match: ``margin`` below
+    the lowest bit error rate any negative query of the same length reached (a 3-word
+    fingerprint needs a far stricter rate than a 60-word one; one rate for all lengths
+    would be set by the 3 s queries). Also reported: recall at BER 0.35, a commonly
+    quoted Chromaprint match rule, with its false positives. ``fpcalc`` results are
+    kept in ``baseline-chromaprint.json`` and reused when the queries are the same.
+    """
+    if shutil.which("fpcalc") is None:
+        raise RuntimeError("the baseline needs fpcalc (Debian: apt-get install libchromaprint-tools)")
+    plan = Plan.quick() if quick else Plan.full()
+    _, reg, _ = select(media, run_dir, seed, plan)
+    with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    t0 = time.perf_counter()
+    works = {it.path: fpcalc(it.path) for it in reg}
+    ingest = time.perf_counter() - t0
+    hours = sum(it.duration for it in reg) / 3600
+    queries = [Query(**q) for q in data["queries"]]
+    found = []
+    t1 = time.perf_counter()
+    saved = os.path.join(run_dir, "baseline-chromaprint.json")
+    if os.path.exists(saved):
+        with open(saved, encoding="utf-8") as fh:
+            old = json.load(fh)
+        if len(old["found"]) == len(queries):
+            found = [((w, b, s), m) for w, b, s, m in old["found"]]
+    for n, q in enumerate(queries if not found else []):
+        fp = fpcalc(q.path)
+        found.append((chromaprint_best(fp, works), len(fp)))
+        if (n + 1) % 200 == 0:
+            log(f"  chromaprint: {n + 1}/{len(queries)}", file=sys.stderr, flush=True)
+    scan = time.perf_counter() - t1
+    neg_ber = {L: [b[1] for (b, _), q in zip(found, queries) if q.truth is None and q.length == L] for L in LENGTHS}
+    threshold = {L: round(min(v) - margin, 4) if v else 0.35 for L, v in neg_ber.items()}
+
+    def label(limit) -> list[Query]:
+        out = []
+        for q, ((work, ber, start), _) in zip(queries, found):
+            hit = work is not None and ber <= (limit[q.length] if isinstance(limit, dict) else limit)
+            right = hit and work == q.truth
+            qlen = q.length / q.speed  # the query file's own duration
+            seg = right and abs(start - q.start) <= 0.5 and abs(start + qlen - (q.start + q.length)) <= 0.5
+            r = dict(q.result, top1=bool(right), segment=bool(seg), fp=bool(q.truth is None and hit),
+                     wrong=bool(q.truth and hit and not right), best_score=round(1 - ber, 4))  # fmt: skip
+            out.append(dataclasses.replace(q, result=r))
+        return out
+
+    summary = {
+        "baseline": "chromaprint (fpcalc " + subprocess.run(["fpcalc", "-version"], capture_output=True, text=True).stdout.split()[2] + ")",
+        "works": len(works), "registered_hours": round(hours, 3), "negative_hours": data["summary"]["negative_hours"],
+        "queries": len(queries), "threshold_ber": {f"{L:g}s": t for L, t in threshold.items()},
+        "lowest_negative_ber": {f"{L:g}s": round(min(v), 4) for L, v in neg_ber.items() if v},
+        "ingest_x_realtime": round(hours * 3600 / ingest, 1),
+        "index_mb_per_hour": round(sum(len(f) for f in works.values()) * 4 / hours / 1e6, 3),
+        "scan_seconds": round(scan, 1), "words_per_query": {f"{L:g}s": float(np.median([m for (_, m), q in zip(found, queries) if q.length == L])) for L in LENGTHS},
+        "table": _table(label(threshold)), "table_ber_0.35": _table(label(0.35)),
+    }  # fmt: skip
+    with open(saved, "w", encoding="utf-8") as fh:
+        json.dump({"summary": summary, "found": [[b[0], b[1], b[2], m] for b, m in found]}, fh, indent=1)
+    return summary
+
+
+def baseline_markdown(summary: dict, table: str = "table") -> str:
+    s = dict(summary, table=summary[table], latency_60s_median=None, latency_60s_max=None)
+    text = markdown(s)
+    return text.rsplit("\n", 1)[0] + (
+        f"\nChromaprint: threshold BER <= {summary['threshold_ber']} (lowest negative {summary['lowest_negative_ber']}); "
+        f"fingerprinting {summary['ingest_x_realtime']}x realtime (fpcalc, decode included); "
+        f"{summary['index_mb_per_hour']} MB per hour; words per query {summary['words_per_query']}."
+    )
+
+
+def fit_calibration(rows: list[dict], scale: float = 6.0, margin: float = 0.1, feature: str = "distinct") -> dict:
+    """Refit ``calibrated_score`` on the benchmark's segments (``calibration.json``).
+
+    On the "fit" half (queries of half the source tracks): for each weight ``w`` of
+    ``ln(feature)`` against ``density``, put the threshold ``margin`` above the strongest
+    negative of ``w ln(feature) + density`` and count the positives above it; keep the ``w``
+    with the most. The logistic is then ``scale * (w ln feature + density - t)`` (so the
+    strongest fit negative scores ``1 / (1 + exp(scale * margin))``); the "test" half
+    reports recall and false positives at 0.5 on segments the fit never saw.
+    """
+
+    def arr(split, label):
+        sel = [r for r in rows if r["split"] in split and r["label"] == label]
+        return np.array([r[feature] for r in sel], float), np.array([r["density"] for r in sel], float)
+
+    fit_half = ("fit",) if any(r["split"] == "test" for r in rows) else ("fit", "test")
+    best = None
+    hp, dp = arr(fit_half, 1)
+    hn, dn = arr(fit_half, 0)
+    for w in np.arange(0.1, 1.51, 0.05):
+        t = float(np.max(w * np.log(np.maximum(hn, 1)) + dn)) + margin if len(hn) else 0.0
+        recall = int(np.sum(w * np.log(np.maximum(hp, 1)) + dp > t))
+        if best is None or recall > best[0]:
+            best = (recall, float(w), t)
+    _, w, t = best
+    th, dt_ = arr(("test",), 1)
+    nh, nd = arr(("test",), 0)
+    return {
+        "feature": feature, "C0": round(-scale * t, 3), "C_DISTINCT": round(scale * w, 3), "C_DENSITY": scale,
+        "fit_pos": len(hp), "fit_neg": len(hn), "fit_recall": round(best[0] / max(len(hp), 1), 4),
+        "fit_max_negative_z": round(scale * (float(np.max(w * np.log(np.maximum(hn, 1)) + dn)) - t), 3) if len(hn) else None,
+        "test_pos": len(th), "test_neg": len(nh),
+        "test_recall": round(float(np.mean(w * np.log(np.maximum(th, 1)) + dt_ > t)), 4) if len(th) else None,
+        "test_fp": int(np.sum(w * np.log(np.maximum(nh, 1)) + nd > t)),
+        "test_max_negative_z": round(scale * (float(np.max(w * np.log(np.maximum(nh, 1)) + nd)) - t), 3) if len(nh) else None,
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -499,6 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="bench-out")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--baseline", choices=["chromaprint"], help="run the baseline on the queries of a finished run in --out")
     args = p.parse_args(argv)
     return bench_audio(args)
 
@@ -520,6 +683,12 @@ def bench_audio(args) -> int:
     media = args.media or default_media()
     out = os.path.join(args.out, "audio-quick" if args.quick else "audio-full")
     started = time.perf_counter()
+    if getattr(args, "baseline", None) == "chromaprint":
+        summary = run_chromaprint_baseline(out, media, seed=args.seed, quick=args.quick)
+        print(baseline_markdown(summary))
+        print("\nAt BER <= 0.35:\n" + baseline_markdown(summary, "table_ber_0.35"))
+        print(f"total {time.perf_counter() - started:.0f} s; details in {out}/baseline-chromaprint.json")
+        return 0
     summary = run_audio_bench(media, out, seed=args.seed, quick=args.quick)
     print(markdown(summary))
     print(f"total {time.perf_counter() - started:.0f} s; details in {out}/results.json")
@@ -528,37 +697,3 @@ def bench_audio(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def fit_calibration(rows: list[dict], scale: float = 6.0, margin: float = 0.05) -> dict:
-    """Refit ``calibrated_score`` on the benchmark's segments (``calibration.json``).
-
-    On the "fit" half (queries of half the source tracks): for each weight ``w`` of
-    ``ln(hits)`` against ``density``, put the threshold ``margin`` above the strongest
-    negative of ``w ln(hits) + density`` and count the positives above it; keep the ``w``
-    with the most. The logistic is then ``scale * (w ln hits + density - t)``; the "test"
-    half reports recall and false positives at 0.5 on queries the fit never saw.
-    """
-    def arr(split, label):
-        sel = [r for r in rows if r["split"] == split and r["label"] == label]
-        return np.array([r["hits"] for r in sel], float), np.array([r["density"] for r in sel], float)
-
-    best = None
-    hp, dp = arr("fit", 1)
-    hn, dn = arr("fit", 0)
-    for w in np.arange(0.1, 1.51, 0.05):
-        t = float(np.max(w * np.log(np.maximum(hn, 1)) + dn)) + margin if len(hn) else 0.0
-        recall = int(np.sum(w * np.log(np.maximum(hp, 1)) + dp > t))
-        if best is None or recall > best[0]:
-            best = (recall, float(w), t)
-    _, w, t = best
-    th, dt_ = arr("test", 1)
-    nh, nd = arr("test", 0)
-    return {
-        "C0": round(-scale * t, 3), "C_HITS": round(scale * w, 3), "C_DENSITY": scale,
-        "fit_pos": len(hp), "fit_neg": len(hn), "fit_recall": round(best[0] / max(len(hp), 1), 4),
-        "test_pos": len(th), "test_neg": len(nh),
-        "test_recall": round(float(np.mean(w * np.log(np.maximum(th, 1)) + dt_ > t)), 4) if len(th) else None,
-        "test_fp": int(np.sum(w * np.log(np.maximum(nh, 1)) + nd > t)),
-        "test_max_negative": round(float(np.max(w * np.log(np.maximum(nh, 1)) + nd) - t), 3) if len(nh) else None,
-    }  # fmt: skip
