@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from .align import AlignParams, align
 from .candidates import RetrievalParams, retrieve
@@ -161,11 +162,16 @@ class Library:
             if existing is not None:
                 return RegisterResult(path, existing, created=False)
             features = None
-            if info.has_video:
-                features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=False)
-                if len(features) == 0:
-                    features = None  # blank picture: the sound may still identify it
-            sound = self._fingerprint(path, required=not info.has_video) if info.has_audio else None
+            # The sound is fingerprinted in a second thread while the picture is decoded and
+            # embedded: both release the GIL in their heavy parts, and registering costs the
+            # longer of the two rather than their sum.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                sound_job = pool.submit(self._fingerprint, path, not info.has_video) if info.has_audio else None
+                if info.has_video:
+                    features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=False)
+                    if len(features) == 0:
+                        features = None  # blank picture: the sound may still identify it
+                sound = sound_job.result() if sound_job is not None else None
             if features is None and sound is None:
                 raise MediaError("no usable frames (blank or uniform picture) and no sound")
             duration = info.duration
