@@ -48,6 +48,10 @@ import numpy as np
 
 from .media import MediaError, _one_line, _open
 
+FINGERPRINT_VERSION = 2
+"""Bumped whenever a change alters the hashes a work gets; a library keeps the version its
+works were hashed with, and its audio is not matched against hashes of another version."""
+
 RATE = 8000
 N_FFT = 512
 HOP = 128

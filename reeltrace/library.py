@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .align import AlignParams, align
 from .candidates import RetrievalParams, retrieve
 from .decide import DEFAULT_SCORE_MODEL, ScoreModel, decide
-from .audio import decode_audio, fingerprint, fingerprint_query
+from .audio import FINGERPRINT_VERSION, decode_audio, fingerprint, fingerprint_query
 from .audio_match import AudioIndex
 from .background import Background
 from .fuse import fuse
@@ -290,6 +290,11 @@ class Library:
         return found
 
     def _scan_audio(self, path: str, required: bool) -> dict[int, list[Segment]]:
+        stored = self.store.audio_version()
+        if stored is not None and stored != FINGERPRINT_VERSION:
+            if required:
+                raise MediaError("the library's audio fingerprints are from another reeltrace version: re-register its works")
+            return {}
         index = self.audio_index()
         if len(index) == 0:
             return {}

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .audio import AudioFingerprint
+from .audio import FINGERPRINT_VERSION, AudioFingerprint
 from .records import Work
 
 SCHEMA_VERSION = 2  # 2: audio_features
@@ -141,6 +141,13 @@ class Store:
     def generation(self) -> int:
         return int(self._get_meta("generation") or 0)
 
+    def audio_version(self) -> int | None:
+        """The fingerprint version of the audio works stored (None while there are none)."""
+        if self._db.execute("SELECT 1 FROM audio_features LIMIT 1").fetchone() is None:
+            return None
+        value = self._get_meta("audio_version")
+        return int(value) if value else 1
+
     def model(self) -> str | None:
         """The descriptor model this library was built with (None while empty)."""
         return self._get_meta("model")
@@ -203,6 +210,7 @@ class Store:
             )
             key = int(cursor.lastrowid)
             if audio is not None:
+                self._set_meta("audio_version", str(FINGERPRINT_VERSION))
                 db.execute(
                     "INSERT INTO audio_features(work_key, hashes, times, duration) VALUES(?,?,?,?)",
                     (
