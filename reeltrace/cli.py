@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="append", default=[], choices=["vpdq"], help="also run a baseline")
     p.add_argument("--rebuild", action="store_true", help="rebuild the data set even if one exists")
     p.add_argument("--audio", action="store_true", help="the audio fingerprint benchmark (real music and speech)")
+    p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None, help="descriptor model to measure")
     return parser
 
 

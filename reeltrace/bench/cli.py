@@ -51,7 +51,7 @@ def bench(args: argparse.Namespace) -> int:
         print(f"building data set in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
         build_dataset(media, out, seed=args.seed, quick=args.quick)
     built = time.perf_counter()
-    reports = run_bench(out, baselines=tuple(args.baseline))
+    reports = run_bench(out, baselines=tuple(args.baseline), model=args.model)
     done = time.perf_counter()
     print(markdown(reports))
     print(f"data set {built - started:.0f} s, run {done - built:.0f} s; details in {out}/results.json")

@@ -42,11 +42,11 @@ def truths_of(truth: dict) -> list[Box]:
     ]
 
 
-def run_reeltrace(truth: dict, library_dir: str) -> SystemRun:
-    run = SystemRun("reeltrace")
+def run_reeltrace(truth: dict, library_dir: str, model: str | None = None) -> SystemRun:
+    run = SystemRun("reeltrace" if model is None else f"reeltrace ({model})")
     shutil.rmtree(library_dir, ignore_errors=True)
     ids: dict[str, str] = {}
-    with Library(library_dir) as lib:
+    with Library(library_dir, model=model) as lib:
         lib.embedder  # model load is a one-off, not per-file cost
         for work in truth["works"]:
             started = time.perf_counter()
@@ -159,15 +159,17 @@ def markdown(reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bench(dataset_dir: str, threshold: float = 0.5, baselines: tuple[str, ...] = ()) -> list[dict]:
+def run_bench(dataset_dir: str, threshold: float = 0.5, baselines: tuple[str, ...] = (), model: str | None = None) -> list[dict]:
     with open(os.path.join(dataset_dir, "ground_truth.json"), encoding="utf-8") as fh:
         truth = json.load(fh)
-    reports = [evaluate(truth, run_reeltrace(truth, os.path.join(dataset_dir, "library")), threshold)]
+    run = run_reeltrace(truth, os.path.join(dataset_dir, "library" if model is None else f"library-{model}"), model)
+    reports = [evaluate(truth, run, threshold)]
     for name in baselines:
         from . import baselines as available
 
         run = available.RUNNERS[name](truth, os.path.join(dataset_dir, f"baseline-{name}"))
         reports.append(evaluate(truth, run, available.THRESHOLDS[name]))
-    with open(os.path.join(dataset_dir, "results.json"), "w", encoding="utf-8") as fh:
+    name = "results.json" if model is None else f"results-{model}.json"
+    with open(os.path.join(dataset_dir, name), "w", encoding="utf-8") as fh:
         json.dump(reports, fh, indent=1, default=str)
     return reports
