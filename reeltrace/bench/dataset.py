@@ -8,10 +8,11 @@ Ground truth is what the builder did: for every query, each reused piece as (wor
 start/end, work start/end). Deterministic for a seed: the same media and seed give the same
 plan (the rendered bytes depend on the FFmpeg build).
 
-Footage is grouped into *families* (one folder of one origin: e.g. 20 sign-language clips
-shot on one set) and a family is either registered or a distractor, never split: two takes
-on one set look alike to any descriptor, and whether one "copies" the other is not a
-question this benchmark can answer. Clips known to share footage across origins are one
+Footage is grouped into *families* (one origin, the repository it was published in: e.g. 20
+sign-language clips shot on one set) and a family is either registered or a distractor,
+never split: two takes on one set look alike to any descriptor, whether one "copies" the
+other is not a question this benchmark can answer, and one repository's demos often reuse
+one piece of footage. Clips known to share footage across origins are one
 family (``FAMILY_OVERRIDES``, ``ORIGIN_FAMILY``, ``SAME_FOOTAGE``, found by scanning every
 clip against every other and looking at the frames). Clips cut from the registered film
 (file names with "bunny"/"bbb", and those overrides) are left out: they are copies of a
@@ -54,7 +55,9 @@ SAME_FOOTAGE = {
 
 
 def family_of(folder: str, path: str) -> str:
-    """The family of a clip: its folder, unless known to share footage with another."""
+    """The family of a clip: its origin (the repository it was published in), unless known
+    to share footage with another origin. One repository's demo folders often hold the same
+    footage twice (Grounded-SAM-2's bedroom.mp4 and its tracking demo drawn over it)."""
     rel = os.path.relpath(path, folder)
     if rel in FAMILY_OVERRIDES:
         return FAMILY_OVERRIDES[rel]
@@ -62,12 +65,11 @@ def family_of(folder: str, path: str) -> str:
         if rel in pair:
             return "shared:" + min(pair)
     parts = rel.split(os.sep)
-    if len(parts) > 1 and parts[1] in ORIGIN_FAMILY:
-        return ORIGIN_FAMILY[parts[1]]
-    return os.path.dirname(rel)
+    origin = parts[1] if len(parts) > 2 else os.path.dirname(rel)
+    return ORIGIN_FAMILY.get(origin, origin)
 
 
-BUILDER_VERSION = 2  # bump when a change here changes what a seed builds
+BUILDER_VERSION = 3  # bump when a change here changes what a seed builds
 
 VIDEO_SUFFIXES = {s for s in MEDIA_SUFFIXES if s not in {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma"}}
 AUDIO_SUFFIXES = MEDIA_SUFFIXES - VIDEO_SUFFIXES
@@ -217,13 +219,21 @@ def _graph(edits: list[Edit], first_extra: int) -> tuple[str, list[str], float, 
     return ";".join(parts), extras, speed, audio, bitrate
 
 
+LONG_SOURCE = 120.0  # seconds; longer sources are seeked into (the film is well formed)
+
+
 def render(src: str, start: float, length: float, edits: list[Edit], out: str, has_audio: bool,
            ctx: Context, size: tuple[int, int] | None = None, with_audio: bool = True) -> float:  # fmt: skip
     """Cut [start, start+length] of ``src``, apply ``edits``, write ``out``. Returns the speed."""
     graph, extras, speed, audio_kind, bitrate = _graph(edits, first_extra=1)
     if size is not None:
         graph = graph.replace("format=yuv420p[vout]", f"scale={size[0]}:{size[1]},setsar=1,fps=25,format=yuv420p[vout]")
-    args = ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", src]
+    # Short sources are decoded from their start (output seeking): some real files flag no
+    # usable keyframes, and input seeking into them renders green garbage.
+    if duration_of(src) <= LONG_SOURCE:
+        args = ["-i", src, "-ss", f"{start:.3f}", "-t", f"{length:.3f}"]
+    else:
+        args = ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", src]
     for extra in extras:
         args += (["-loop", "1"] if extra.endswith(".png") else ["-stream_loop", "-1"]) + ["-i", extra]
     audio_map: list[str] = []

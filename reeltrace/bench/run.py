@@ -164,11 +164,16 @@ def run_bench(dataset_dir: str, threshold: float = 0.5, baselines: tuple[str, ..
         truth = json.load(fh)
     run = run_reeltrace(truth, os.path.join(dataset_dir, "library" if model is None else f"library-{model}"), model)
     reports = [evaluate(truth, run, threshold)]
+    runs = [run]
     for name in baselines:
         from . import baselines as available
 
         run = available.RUNNERS[name](truth, os.path.join(dataset_dir, f"baseline-{name}"))
         reports.append(evaluate(truth, run, available.THRESHOLDS[name]))
+        runs.append(run)
+    for run in runs:  # every predicted segment, for looking into what went wrong
+        with open(os.path.join(dataset_dir, f"predictions-{run.name.replace(' ', '_')}.json"), "w", encoding="utf-8") as fh:
+            json.dump([p.__dict__ for p in run.predictions], fh)
     name = "results.json" if model is None else f"results-{model}.json"
     with open(os.path.join(dataset_dir, name), "w", encoding="utf-8") as fh:
         json.dump(reports, fh, indent=1, default=str)
