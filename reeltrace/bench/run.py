@@ -140,22 +140,12 @@ def markdown(reports: list[dict]) -> str:
             f"| {r['median_localisation_error']:.2f} | {r['register_x_realtime']:.1f} | {r['scan_x_realtime']:.1f} "
             f"| {r['library_bytes_per_hour'] / 1e6:.1f} | {r['peak_rss_mb']:.0f} |"
         )
-    edits = sorted({e for r in reports for e in r["per_edit_recall"]})
     lines += ["", "| recall at the default threshold | " + " | ".join(r["system"] for r in reports) + " |",
               "|---|" + "---|" * len(reports)]  # fmt: skip
-    for e in edits:
-        cells = []
-        for r in reports:
-            v = r["per_edit_recall"].get(e)
-            cells.append(f"{v['recall']:.2f} (n={v['queries']})" if v else "-")
-        lines.append(f"| {e} | " + " | ".join(cells) + " |")
-    kinds = sorted({k for r in reports for k in r["per_kind_recall"]})
-    for k in kinds:
-        cells = []
-        for r in reports:
-            v = r["per_kind_recall"].get(k)
-            cells.append(f"{v['recall']:.2f} (n={v['queries']})" if v else "-")
-        lines.append(f"| all {k} queries | " + " | ".join(cells) + " |")
+    for key, label in (("per_edit_recall", "{}"), ("per_kind_recall", "all {} queries")):
+        for name in sorted({n for r in reports for n in r[key]}):
+            cells = [f"{v['recall']:.2f} (n={v['queries']})" if (v := r[key].get(name)) else "-" for r in reports]
+            lines.append(f"| {label.format(name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
