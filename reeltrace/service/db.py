@@ -169,6 +169,21 @@ class ServiceError(Exception):
     pass
 
 
+def _select(table: str, equal: dict, order: str, limit: int, **within: list | None) -> tuple[str, list]:
+    """``SELECT *`` from ``table`` with ``column = value`` for each non-None value of
+    ``equal`` and ``column IN (...)`` for each non-None list of ``within``."""
+    sql, args = f"SELECT * FROM {table} WHERE 1=1", []
+    for column, value in equal.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    for column, values in within.items():
+        if values is not None:
+            sql += f" AND {column} IN ({','.join('?' * len(values))})"
+            args += values
+    return sql + f" ORDER BY {order} LIMIT ?", args + [limit]
+
+
 class ServiceDB:
     """Thread-safe handle: one SQLite connection per thread."""
 
@@ -300,15 +315,7 @@ class ServiceDB:
         return _job(row) if row else None
 
     def jobs(self, kind: str | None = None, account_id: int | None = None, limit: int = 200) -> list[Job]:
-        sql, args = "SELECT * FROM jobs WHERE 1=1", []
-        if kind:
-            sql += " AND kind = ?"
-            args.append(kind)
-        if account_id is not None:
-            sql += " AND account_id = ?"
-            args.append(account_id)
-        sql += " ORDER BY seq DESC LIMIT ?"
-        args.append(limit)
+        sql, args = _select("jobs", {"kind": kind or None, "account_id": account_id}, "seq DESC", limit)
         return [_job(r) for r in self._db.execute(sql, args)]
 
     def claim_job(self) -> Job | None:
@@ -372,23 +379,10 @@ class ServiceDB:
         limit: int = 5000,
     ) -> list[dict]:
         """Match rows (one per segment), newest first. ``work_ids=[]`` matches nothing."""
-        sql, args = "SELECT * FROM matches WHERE 1=1", []
-        if work_ids is not None:
-            if not work_ids:
-                return []
-            sql += f" AND work_id IN ({','.join('?' * len(work_ids))})"
-            args += work_ids
-        if scan_id is not None:
-            sql += " AND scan_id = ?"
-            args.append(scan_id)
-        if scan_account_id is not None:
-            sql += " AND scan_account_id = ?"
-            args.append(scan_account_id)
-        if owner is not None:
-            sql += " AND owner = ?"
-            args.append(owner)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
+        if work_ids is not None and not work_ids:
+            return []
+        equal = {"scan_id": scan_id, "scan_account_id": scan_account_id, "owner": owner}
+        sql, args = _select("matches", equal, "id DESC", limit, work_id=work_ids)
         return [dict(r) for r in self._db.execute(sql, args)]
 
     def work_stats(self) -> dict[str, dict]:
