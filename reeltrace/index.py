@@ -139,10 +139,6 @@ class VisualIndex:
         """Write atomically as this generation's cache file and drop older ones."""
         return save_cache(folder, "visual", ".faiss", self.generation, lambda tmp: faiss.write_index(self._index, tmp))
 
-    def nbytes(self, folder: str) -> int:
-        path = os.path.join(folder, f"visual-{self.generation}.faiss")
-        return os.path.getsize(path) if os.path.exists(path) else 0
-
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top-k neighbours of each row: (similarity, work_key, frame_number), each (n, k).
         Missing neighbours have work_key -1."""
