@@ -22,7 +22,7 @@ from .records import PairMatches, VideoFeatures
 class RetrievalParams:
     k: int = 64
     min_similarity: float = 0.35
-    per_work: int = 24
+    per_work: int = 64
 
 
 def retrieve(

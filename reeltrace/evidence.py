@@ -22,6 +22,7 @@ import av
 from PIL import Image, ImageDraw
 
 from .fileio import atomic_write_text
+from .media import picture_stream
 from .records import CATEGORIES, ScanResult, Segment
 
 THUMB_WIDTH = 320
@@ -55,9 +56,9 @@ def grab_image(path: str, t: float, width: int = THUMB_WIDTH) -> Image.Image | N
         return None
     try:
         with av.open(path) as container:
-            if not container.streams.video:
+            stream = picture_stream(container)
+            if stream is None:
                 return None
-            stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             target = max(float(t), 0.0)

@@ -8,7 +8,14 @@ segment spanning both, scored
     score = 1 - (1 - score_v) (1 - score_a)
 
 (two independent pieces of evidence; each score is already a calibrated probability).
-Segments without a partner keep their own modality. The match's modality is
+Segments without a partner keep their own modality, except sound segments that repeat
+what the query already shows of the work at another place: at any query instant the
+sound comes from one place of the work, so a sound segment whose query stretch is at
+least half covered by a picture segment (which places it), or by a stronger sound segment,
+is a repeat in the soundtrack (a loop, a chorus) and is dropped. A loop-based music video
+gave seventeen sound segments over one 35 s query before this rule, one after. The cost:
+an edit that lays one scene's sound under another scene's picture reports the picture
+only. The match's modality is
 ``audio+video`` when picture and sound agree anywhere; otherwise that of its best segment
 (every segment also says its own).
 """
@@ -35,6 +42,27 @@ def agree(v: Segment, a: Segment) -> bool:
     return abs(_work_time(v, mid) - _work_time(a, mid)) <= AGREE_SECONDS
 
 
+def _covered(seg: Segment, others: list[Segment]) -> float:
+    """Fraction of ``seg``'s query stretch that ``others`` cover."""
+    spans = sorted((max(o.query_start, seg.query_start), min(o.query_end, seg.query_end)) for o in others)
+    covered, end = 0.0, seg.query_start
+    for lo, hi in spans:
+        if hi > max(lo, end):
+            covered += hi - max(lo, end)
+            end = hi
+    length = seg.query_end - seg.query_start
+    return covered / length if length > 0 else 1.0
+
+
+def _one_place_per_instant(audio: list[Segment], video: list[Segment]) -> list[Segment]:
+    """The sound segments left once repeats are dropped (see the module docstring)."""
+    kept: list[Segment] = []
+    for a in sorted(audio, key=lambda s: (-s.score, -s.frames)):
+        if _covered(a, video + kept) < 0.5:
+            kept.append(a)
+    return kept
+
+
 def fuse(video: list[Segment], audio: list[Segment]) -> tuple[str, list[Segment]]:
     """(modality, segments in query order) for one work."""
     out: list[Segment] = []
@@ -59,7 +87,7 @@ def fuse(video: list[Segment], audio: list[Segment]) -> tuple[str, list[Segment]
                 modality="audio+video",
             )
         )
-    out += [a for i, a in enumerate(audio) if i not in used]
+    out += _one_place_per_instant([a for i, a in enumerate(audio) if i not in used], video)
     out.sort(key=lambda s: (s.query_start, s.work_start))
     if fused_any:
         modality = "audio+video"

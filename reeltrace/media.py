@@ -74,10 +74,20 @@ def _stream_duration(container, stream) -> float:
     return 0.0
 
 
+def picture_stream(container):
+    """The first video stream that is moving picture, or None. Cover art embedded in music
+    files (mp3, ogg, m4a) is a video stream flagged as an attached picture: one still,
+    not the file's content, so such a file is audio."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
+
+
 def probe(path: str) -> MediaInfo:
     """Read a file's header: duration and which streams it has. Raises MediaError."""
     with _open(path) as container:
-        video = container.streams.video[0] if container.streams.video else None
+        video = picture_stream(container)
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise MediaError("no video or audio stream")
@@ -115,9 +125,9 @@ def sample_frames(path: str, fps: float) -> Iterator[SampledFrame]:
     """
     container = _open(path)
     try:
-        if not container.streams.video:
+        stream = picture_stream(container)
+        if stream is None:
             raise MediaError("no video stream")
-        stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:

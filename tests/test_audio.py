@@ -225,3 +225,28 @@ def test_score_uses_distinct_hashes():
 
     assert calibrated_score(40, 0.4) >= THRESHOLD > calibrated_score(8, 0.4)
     assert calibrated_score(200, 0.8) > 0.99
+
+
+@pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="muxing cover art needs ffmpeg")
+def test_music_file_with_cover_art_is_an_audio_work(lib, tmp_path):
+    # mp3/ogg/m4a files often embed cover art as a one-picture "video" stream flagged as an
+    # attached picture; the full audio benchmark's one failed registration was such a file.
+    import subprocess
+
+    from PIL import Image
+
+    from reeltrace.library import Library
+
+    wav = G.write(str(tmp_path / "song.wav"), lib[2][1])
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(tmp_path / "cover.jpg")
+    song = str(tmp_path / "song.mp3")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", wav, "-i", str(tmp_path / "cover.jpg"), "-map", "0:a", "-map", "1:v",
+                    "-c:a", "libmp3lame", "-c:v", "mjpeg", "-disposition:v", "attached_pic", song], check=True)  # fmt: skip
+    with Library(str(tmp_path / "library")) as library:
+        registered = library.register(song, title="Song", category="audio")
+        assert registered.error is None, registered.error
+        result = library.scan(G.write(str(tmp_path / "excerpt.wav"), _excerpt(lib, 1, 12.0, 6.0)))
+    assert result.error is None, result.error
+    (match,) = result.matches
+    assert match.work.work_id == registered.work.work_id and match.modality == "audio"
+    assert abs(match.segments[0].work_start - (12.0 + match.segments[0].query_start)) <= 0.5

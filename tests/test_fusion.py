@@ -17,6 +17,8 @@ import pytest
 import audiogen as G
 import mediagen as M
 from reeltrace.library import Library
+from reeltrace.fuse import fuse
+from reeltrace.records import Segment
 
 SECONDS = 30.0
 START, LENGTH = 8.0, 10.0  # the reused stretch of the video work
@@ -119,3 +121,24 @@ def test_audio_work_found_in_video_soundtrack(env):
     assert m.modality == "audio"
     assert _near(m.segments[0], 5.0)
     assert env["video"].work_id not in [x.work.work_id for x in result.matches]
+
+
+def _seg(q0, q1, w0, score, modality):
+    return Segment(q0, q1, w0, w0 + (q1 - q0), score, frames=10, modality=modality)
+
+
+def test_sound_repeats_of_a_placed_stretch_are_dropped():
+    # A looped soundtrack matches the query at the right place and at two repeats; the
+    # picture places the query at work 20 s.
+    video = [_seg(0.0, 10.0, 20.0, 0.99, "video")]
+    audio = [_seg(0.0, 10.0, 20.2, 0.98, "audio"), _seg(0.0, 10.0, 30.0, 0.99, "audio"), _seg(1.0, 9.0, 5.0, 0.9, "audio")]
+    modality, segments = fuse(video, audio)
+    assert modality == "audio+video"
+    assert [(s.modality, round(s.work_start, 1)) for s in segments] == [("audio+video", 20.0)]
+
+
+def test_sound_only_keeps_one_place_per_query_instant():
+    audio = [_seg(0.0, 10.0, 30.0, 0.95, "audio"), _seg(0.5, 10.0, 10.0, 0.99, "audio"), _seg(12.0, 20.0, 50.0, 0.9, "audio")]
+    modality, segments = fuse([], audio)
+    assert modality == "audio"
+    assert [round(s.work_start, 1) for s in segments] == [10.0, 50.0]

@@ -69,7 +69,7 @@ def family_of(folder: str, path: str) -> str:
     return ORIGIN_FAMILY.get(origin, origin)
 
 
-BUILDER_VERSION = 3  # bump when a change here changes what a seed builds
+BUILDER_VERSION = 4  # bump when a change here changes what a seed builds
 
 VIDEO_SUFFIXES = {s for s in MEDIA_SUFFIXES if s not in {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma"}}
 AUDIO_SUFFIXES = MEDIA_SUFFIXES - VIDEO_SUFFIXES
@@ -199,10 +199,10 @@ def make_logo(path: str, rng: random.Random) -> str:
     return path
 
 
-def _graph(edits: list[Edit], first_extra: int) -> tuple[str, list[str], float, str | None, str | None]:
+def _graph(edits: list[Edit], first_extra: int, first_label: str = "[0:v]") -> tuple[str, list[str], float, str | None, str | None]:
     """filter_complex for the picture, extra inputs, total speed, audio kind, bitrate."""
     parts, extras = [], []
-    label, speed, audio, bitrate = "[0:v]", 1.0, None, None
+    label, speed, audio, bitrate = first_label, 1.0, None, None
     for k, edit in enumerate(edits):
         out = f"[e{k}]"
         template = edit.video if "{i}" in edit.video else "{i}" + edit.video + "{o}"
@@ -224,16 +224,23 @@ LONG_SOURCE = 120.0  # seconds; longer sources are seeked into (the film is well
 
 def render(src: str, start: float, length: float, edits: list[Edit], out: str, has_audio: bool,
            ctx: Context, size: tuple[int, int] | None = None, with_audio: bool = True) -> float:  # fmt: skip
-    """Cut [start, start+length] of ``src``, apply ``edits``, write ``out``. Returns the speed."""
-    graph, extras, speed, audio_kind, bitrate = _graph(edits, first_extra=1)
+    """Cut [start, start+length] of ``src``, apply ``edits``, write ``out``. Returns the speed.
+
+    The cut is made inside the filter graph (``trim``/``atrim``): an ``-ss``/``-t`` placed
+    after ``-i src`` binds to the *next* input (a logo, the picture-in-picture background, the
+    new sound), which once left whole, uncut files labelled as excerpts. Short sources are
+    decoded from their start: some real files flag no usable keyframes, and seeking into
+    them renders green garbage; long ones (the film) are seeked into first.
+    """
+    if duration_of(src) <= LONG_SOURCE:
+        args, offset = ["-i", src], start
+    else:
+        args, offset = ["-ss", f"{start:.3f}", "-i", src], 0.0
+    cut = f"trim=start={offset:.3f}:duration={length:.3f},setpts=PTS-STARTPTS"
+    graph, extras, speed, audio_kind, bitrate = _graph(edits, first_extra=1, first_label="[cut]")
+    graph = f"[0:v]{cut}[cut];" + graph
     if size is not None:
         graph = graph.replace("format=yuv420p[vout]", f"scale={size[0]}:{size[1]},setsar=1,fps=25,format=yuv420p[vout]")
-    # Short sources are decoded from their start (output seeking): some real files flag no
-    # usable keyframes, and input seeking into them renders green garbage.
-    if duration_of(src) <= LONG_SOURCE:
-        args = ["-i", src, "-ss", f"{start:.3f}", "-t", f"{length:.3f}"]
-    else:
-        args = ["-ss", f"{start:.3f}", "-t", f"{length:.3f}", "-i", src]
     for extra in extras:
         args += (["-loop", "1"] if extra.endswith(".png") else ["-stream_loop", "-1"]) + ["-i", extra]
     audio_map: list[str] = []
@@ -243,14 +250,32 @@ def render(src: str, start: float, length: float, edits: list[Edit], out: str, h
             args += ["-stream_loop", "-1", "-i", sound]
             audio_map = ["-map", f"{1 + len(extras)}:a", "-shortest"]
     elif with_audio and has_audio:
-        graph += f";[0:a]atempo={speed}[aout]" if speed != 1.0 else ";[0:a]anull[aout]"
+        tempo = f",atempo={speed}" if speed != 1.0 else ""
+        graph += f";[0:a]a{cut.replace('setpts', 'asetpts')}{tempo}[aout]"
         audio_map = ["-map", "[aout]"]
     args += ["-filter_complex", graph, "-map", "[vout]", *audio_map]
     args += ["-c:v", "libx264", "-preset", "veryfast"]
     args += ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate] if bitrate else ["-crf", "23"]
     args += ["-c:a", "aac", "-b:a", "96k"] if audio_map else ["-an"]
     ffmpeg(args + [out])
+    check_render(out, length / speed)
     return speed
+
+
+def check_render(path: str, expected: float) -> None:
+    """Refuse a rendered query longer than planned, or whose picture and sound disagree in
+    length: its ground truth would be wrong, and every metric computed with it."""
+    result = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration", "-of", "csv=p=0",
+                             path], capture_output=True, text=True, check=True)  # fmt: skip
+    lengths = {}
+    for line in result.stdout.split():
+        kind, _, seconds = line.partition(",")
+        if seconds not in ("", "N/A"):
+            lengths[kind] = float(seconds)
+    tolerance = max(0.5, 0.05 * expected)
+    too_long = {k: v for k, v in lengths.items() if v > expected + tolerance}
+    if too_long or ("audio" in lengths and "video" in lengths and abs(lengths["audio"] - lengths["video"]) > tolerance):
+        raise RuntimeError(f"{path}: streams last {lengths}, planned {expected:.2f} s")
 
 
 class Builder:

@@ -1,0 +1,45 @@
+"""The benchmark's data set builder: a rendered query must be the excerpt its ground truth
+says it is, whatever extra inputs its edits bring in (a logo, a picture-in-picture
+background, new sound). A query that silently kept its whole source once made every
+metric of a full benchmark run wrong."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from helpers import WORKS, run_cli, segments_of
+
+from reeltrace.bench.dataset import check_render, duration_of, make_logo, render
+from reeltrace.bench.edits import EDITS, Context
+
+pytestmark = pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="the builder needs ffmpeg")
+
+START, LENGTH = 9.0, 8.0
+
+
+@pytest.mark.parametrize("edits", [["logo"], ["pip_work_small"], ["new_audio", "pip_other_small"], ["speed"]])
+def test_rendered_query_is_the_planned_excerpt(edits, tmp_path, work_files, distractor_file, library):
+    rng = random.Random(7)
+    ctx = Context(other_video=distractor_file, music=work_files["A"], logo=make_logo(str(tmp_path / "logo.png"), rng))
+    if edits == ["speed"]:
+        rng = random.Random(1)  # draws 1.25x
+    chosen = [EDITS[name](rng, ctx) for name in edits]
+    out = str(tmp_path / "query.mp4")
+    speed = render(work_files["A"], START, LENGTH, chosen, out, has_audio=True, ctx=ctx)
+    assert duration_of(out) == pytest.approx(LENGTH / speed, abs=0.3)
+
+    (result,) = run_cli("--library", library, "scan", out, "--format", "json").json()["results"]
+    found = segments_of(result, WORKS["A"].work_id)
+    assert found, result
+    best = max(found, key=lambda s: s["query_end"] - s["query_start"])
+    assert best["work_start"] == pytest.approx(START, abs=1.0), best
+    assert best["work_end"] == pytest.approx(START + LENGTH, abs=1.0), best
+
+
+def test_check_render_refuses_an_uncut_file(work_files):
+    with pytest.raises(RuntimeError, match="planned"):
+        check_render(work_files["A"], 8.0)
+    check_render(work_files["A"], duration_of(work_files["A"]))
