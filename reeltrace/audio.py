@@ -64,7 +64,6 @@ CLAMP_DB = 40.0  # bins are raised to at least their frame's maximum minus this 
 BLOCK = 64  # frames (~1 s) per peak quota block
 PEAKS_PER_BLOCK = 16
 FAN_OUT = 4
-BANDS = 1  # the quota is shared out over this many equal frequency bands
 QUERY_PEAKS_PER_BLOCK = 16  # query side (denser query landmarks cost query time only)
 QUERY_FAN_OUT = 4
 MAX_DT = 63  # frames, 2 s: target zone length (6 bits)
@@ -223,11 +222,9 @@ def _chunk_peaks(spec: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray
     return t, f + F_MIN, core[t, f]
 
 
-def find_peaks(samples: np.ndarray, rate: int, per_block: int | None = None, bands: int | None = None) -> Peaks:
+def find_peaks(samples: np.ndarray, rate: int, per_block: int = PEAKS_PER_BLOCK) -> Peaks:
     """Spectral landmarks of a recording (steps 1-4 of the module docstring): at most
-    ``per_block`` (default ``PEAKS_PER_BLOCK``) per block, shared out over ``bands``."""
-    per_block = PEAKS_PER_BLOCK if per_block is None else per_block
-    bands = BANDS if bands is None else bands
+    ``per_block`` per block."""
     x = resample(samples, rate, RATE)
     duration = len(x) / RATE
     if len(x) < N_FFT:
@@ -249,14 +246,13 @@ def find_peaks(samples: np.ndarray, rate: int, per_block: int | None = None, ban
         fs.append(f[keep])
         ws.append(w[keep])
     t, f, w = np.concatenate(ts), np.concatenate(fs), np.concatenate(ws)
-    # Quota: the per_block strongest of every block of BLOCK frames (per band: its share).
-    band = np.minimum((f - F_MIN) * bands // (F_MAX + 1 - F_MIN), bands - 1)
-    block = (t // BLOCK) * bands + band
+    # Quota: the per_block strongest of every block of BLOCK frames.
+    block = t // BLOCK
     order = np.lexsort((-w, block))
     block = block[order]
     starts = np.searchsorted(block, block, side="left")
     rank = np.arange(len(order)) - starts
-    chosen = order[rank < -(-per_block // bands)]
+    chosen = order[rank < per_block]
     t, f = t[chosen], f[chosen]
     order = np.lexsort((f, t))
     return Peaks(t[order].astype(np.float64), f[order].astype(np.float64), duration)

@@ -12,9 +12,9 @@ import sys
 
 from . import report
 from .fileio import atomic_write_text
-from .report import display
 from .library import Library, LibraryError, expand_paths
 from .records import CATEGORIES
+from .report import display
 from .store import StoreError
 from .visual import DEFAULT_MODEL
 

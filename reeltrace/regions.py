@@ -107,6 +107,11 @@ def _maps(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray
     return detail, motion, grey.mean(axis=0)[:-1, :-1]
 
 
+def _profiles(maps: tuple, axis: int) -> tuple:
+    """Median of each map along ``axis`` (a row or column profile); None stays None."""
+    return tuple(np.median(m, axis=axis) if m is not None else None for m in maps)
+
+
 def detect_content_box(frames: np.ndarray, bands_only: bool = False) -> Box:
     """Content rectangle of a window of frames ``(n, h, w, 3)`` uint8 of one video.
 
@@ -115,14 +120,13 @@ def detect_content_box(frames: np.ndarray, bands_only: bool = False) -> Box:
     for uploads, and may over-trim dark or smooth footage, so it is used beside the full
     frame, never instead of it."""
     n, h, w, _ = frames.shape
-    detail, motion, level = _maps(frames)
-    rows = np.median(detail, axis=1), (np.median(motion, axis=1) if motion is not None else None), np.median(level, axis=1)
-    top, bottom_trim = _edge_trim(*rows, bands_only)
+    maps = _maps(frames)
+    detail = maps[0]
+    top, bottom_trim = _edge_trim(*_profiles(maps, axis=1), bands_only)
     bottom = detail.shape[0] - bottom_trim
     # Columns are judged only within the kept rows, so a wide band does not hide a narrow one.
-    cols = (np.median(detail[top:bottom], axis=0), np.median(motion[top:bottom], axis=0) if motion is not None else None,
-            np.median(level[top:bottom], axis=0))  # fmt: skip
-    left, right_trim = _edge_trim(*cols, bands_only)
+    kept = tuple(m[top:bottom] if m is not None else None for m in maps)
+    left, right_trim = _edge_trim(*_profiles(kept, axis=0), bands_only)
     right = detail.shape[1] - right_trim
     return Box(2 * top, h if bottom_trim == 0 else 2 * bottom, 2 * left, w if right_trim == 0 else 2 * right)
 

@@ -630,13 +630,16 @@ def fit_calibration(rows: list[dict], scale: float = 6.0, margin: float = 0.1, f
         sel = [r for r in rows if r["split"] in split and r["label"] == label]
         return np.array([r[feature] for r in sel], float), np.array([r["density"] for r in sel], float)
 
+    def evidence(values, density, w):  # w ln(feature) + density
+        return w * np.log(np.maximum(values, 1)) + density
+
     fit_half = ("fit",) if any(r["split"] == "test" for r in rows) else ("fit", "test")
     best = None
     hp, dp = arr(fit_half, 1)
     hn, dn = arr(fit_half, 0)
     for w in np.arange(0.1, 1.51, 0.05):
-        t = float(np.max(w * np.log(np.maximum(hn, 1)) + dn)) + margin if len(hn) else 0.0
-        recall = int(np.sum(w * np.log(np.maximum(hp, 1)) + dp > t))
+        t = float(np.max(evidence(hn, dn, w))) + margin if len(hn) else 0.0
+        recall = int(np.sum(evidence(hp, dp, w) > t))
         if best is None or recall > best[0]:
             best = (recall, float(w), t)
     _, w, t = best
@@ -645,11 +648,11 @@ def fit_calibration(rows: list[dict], scale: float = 6.0, margin: float = 0.1, f
     return {
         "feature": feature, "C0": round(-scale * t, 3), "C_DISTINCT": round(scale * w, 3), "C_DENSITY": scale,
         "fit_pos": len(hp), "fit_neg": len(hn), "fit_recall": round(best[0] / max(len(hp), 1), 4),
-        "fit_max_negative_z": round(scale * (float(np.max(w * np.log(np.maximum(hn, 1)) + dn)) - t), 3) if len(hn) else None,
+        "fit_max_negative_z": round(scale * (float(np.max(evidence(hn, dn, w))) - t), 3) if len(hn) else None,
         "test_pos": len(th), "test_neg": len(nh),
-        "test_recall": round(float(np.mean(w * np.log(np.maximum(th, 1)) + dt_ > t)), 4) if len(th) else None,
-        "test_fp": int(np.sum(w * np.log(np.maximum(nh, 1)) + nd > t)),
-        "test_max_negative_z": round(scale * (float(np.max(w * np.log(np.maximum(nh, 1)) + nd)) - t), 3) if len(nh) else None,
+        "test_recall": round(float(np.mean(evidence(th, dt_, w) > t)), 4) if len(th) else None,
+        "test_fp": int(np.sum(evidence(nh, nd, w) > t)),
+        "test_max_negative_z": round(scale * (float(np.max(evidence(nh, nd, w))) - t), 3) if len(nh) else None,
     }  # fmt: skip
 
 

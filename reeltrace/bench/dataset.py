@@ -236,9 +236,9 @@ def render(src: str, start: float, length: float, edits: list[Edit], out: str, h
         args, offset = ["-i", src], start
     else:
         args, offset = ["-ss", f"{start:.3f}", "-i", src], 0.0
-    cut = f"trim=start={offset:.3f}:duration={length:.3f},setpts=PTS-STARTPTS"
+    span = f"start={offset:.3f}:duration={length:.3f}"
     graph, extras, speed, audio_kind, bitrate = _graph(edits, first_extra=1, first_label="[cut]")
-    graph = f"[0:v]{cut}[cut];" + graph
+    graph = f"[0:v]trim={span},setpts=PTS-STARTPTS[cut];" + graph
     if size is not None:
         graph = graph.replace("format=yuv420p[vout]", f"scale={size[0]}:{size[1]},setsar=1,fps=25,format=yuv420p[vout]")
     for extra in extras:
@@ -251,7 +251,7 @@ def render(src: str, start: float, length: float, edits: list[Edit], out: str, h
             audio_map = ["-map", f"{1 + len(extras)}:a", "-shortest"]
     elif with_audio and has_audio:
         tempo = f",atempo={speed}" if speed != 1.0 else ""
-        graph += f";[0:a]a{cut.replace('setpts', 'asetpts')}{tempo}[aout]"
+        graph += f";[0:a]atrim={span},asetpts=PTS-STARTPTS{tempo}[aout]"
         audio_map = ["-map", "[aout]"]
     args += ["-filter_complex", graph, "-map", "[vout]", *audio_map]
     args += ["-c:v", "libx264", "-preset", "veryfast"]
