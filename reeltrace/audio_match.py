@@ -16,7 +16,11 @@ least ``min_hits`` votes):
 2. split the line's hits, in query order, where the query goes ``max_gap`` seconds
    without one: each run is a segment from its first to its last hit, so a 5 s excerpt
    inside a 60 s query gives a 5 s segment;
-3. score each segment (``calibrated_score``) and retire its hits.
+3. verify each segment (``verify_alignment``): read the work's peaks, mapped through the
+   line, from the query's evidence map; a stretch where the query really plays the work
+   holds far more of them than chance, even where an overlay or noise took the landmark
+   pairs away;
+4. score each segment (``calibrated_score``) and retire its hits.
 
 A hit is one (query anchor time, index row) pair, whichever pass and hash variant found
 it, so the same landmark never counts twice.
@@ -30,23 +34,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import FRAME_SECONDS, AudioFingerprint
+from .audio import F_MAX, F_MIN, FRAME_SECONDS, N_FFT, Q, AudioFingerprint, AudioQuery, QueryEvidence
 
 # Logistic calibration, fit by ``reeltrace.bench.audio.fit_calibration`` on the quick
-# benchmark's segments (docs/audio.md, "Calibration"):
-# score = 1 / (1 + exp(-(C0 + C_DISTINCT * ln(distinct) + C_DENSITY * density))).
-C0 = -25.112
-C_DISTINCT = 6.6
+# benchmark's segments (docs/audio.md, "Calibration"): score = 1 / (1 + exp(-z)),
+# z = C0 + C_DISTINCT * ln(distinct) + C_DENSITY * density + C_VERIFIED * verified.
+C0 = -37.961
+C_DISTINCT = 8.7
 C_DENSITY = 6.0
+C_VERIFIED = 0.6
 THRESHOLD = 0.5
 DENSITY_SPAN = 3.0  # seconds
+VERIFY_COST = 1.5  # evidence a work peak must beat to lengthen a verified stretch
+VERIFY_SHIFT = 2  # frames: the line may sit this far off the true alignment
+VERIFY_PAD = 2.0  # query seconds beyond a segment's first and last hit that are verified
 
 
-def calibrated_score(distinct: int, density: float) -> float:
+def calibrated_score(distinct: int, density: float, verified: float = 0.0) -> float:
     """Score of a segment whose aligned landmarks carry ``distinct`` different hash values,
-    ``density`` aligned landmarks per query landmark in its span. 0.5 (``THRESHOLD``) lies
-    just above the strongest unrelated segment of the benchmark (docs/audio.md)."""
-    z = C0 + C_DISTINCT * np.log(max(distinct, 1)) + C_DENSITY * density
+    ``density`` aligned landmarks per query landmark in its span, and whose verification
+    found ``verified`` (``verify_alignment``). 0.5 (``THRESHOLD``) lies above the strongest
+    unrelated segment of the benchmark by a margin (docs/audio.md)."""
+    z = C0 + C_DISTINCT * np.log(max(distinct, 1)) + C_DENSITY * density + C_VERIFIED * verified
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
@@ -66,6 +75,7 @@ class AudioSegment:
     density: float = 0.0  # hits per query anchor time in the span
     pitch: float = 1.0
     distinct: int = 0  # distinct hash values among the hits (a held tone repeats one)
+    verified: float = 0.0  # evidence of the work's peaks in the query (verify_alignment)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class AudioIndex:
     def __init__(self) -> None:
         self._works: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._peaks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # work_peaks, when first verified
         self.last_match: dict[int, list[AudioSegment]] = {}  # unfiltered result of the last ``search``
 
     def __len__(self) -> int:
@@ -107,10 +118,19 @@ class AudioIndex:
             np.ascontiguousarray(fp.times, np.float32),
         )
         self._sorted = None
+        self._peaks.pop(int(work_key), None)
 
     def remove(self, work_key: int) -> None:
+        self._peaks.pop(int(work_key), None)
         if self._works.pop(int(work_key), None) is not None:
             self._sorted = None
+
+    def peaks(self, work_key: int) -> tuple[np.ndarray, np.ndarray]:
+        """The work's anchor peaks as (frames, bins), sorted by time (``work_peaks``)."""
+        got = self._peaks.get(work_key)
+        if got is None:
+            got = self._peaks[work_key] = work_peaks(*self._works[work_key])
+        return got
 
     def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(hashes, work keys, times) of all works, sorted by hash; rebuilt after changes."""
@@ -182,8 +202,9 @@ class AudioIndex:
         q = np.concatenate(cols[1])
         return k, table_w[rows], q.astype(np.float64), table_t[rows].astype(np.float64), rows
 
-    def match(self, passes: Sequence[AudioFingerprint], params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
+    def match(self, query: AudioQuery, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
         """Segments per work key, strongest first (all of them; filter on ``score``)."""
+        passes = query.passes
         if not passes or not self._works:
             return {}
         found = self._lookup(passes, params)
@@ -235,6 +256,8 @@ class AudioIndex:
                 alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
             for seg in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params):
                 qs, qe, n, density, distinct = seg
+                verified = verify_alignment(query.evidence, *self.peaks(wk), a, o, float(pitch[kk]),
+                                            qs - VERIFY_PAD, qe + VERIFY_PAD)  # fmt: skip
                 out.setdefault(wk, []).append(
                     AudioSegment(
                         work_key=int(wk),
@@ -243,18 +266,19 @@ class AudioIndex:
                         work_start=a * qs + o,
                         work_end=a * qe + o,
                         speed=a,
-                        score=calibrated_score(distinct, density),
+                        score=calibrated_score(distinct, density, verified),
                         hits=n,
                         distinct=distinct,
                         density=density,
                         pitch=float(pitch[kk]),
+                        verified=verified,
                     )
                 )
         return {key: _distinct(segs) for key, segs in out.items()}
 
-    def search(self, passes: Sequence[AudioFingerprint], threshold: float = THRESHOLD, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
+    def search(self, query: AudioQuery, threshold: float = THRESHOLD, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
         """``match`` keeping segments scored at least ``threshold``, works without any dropped."""
-        matched = self.match(passes, params)
+        matched = self.match(query, params)
         self.last_match = matched  # every segment, for benchmarks and calibration
         kept = {key: [s for s in segs if s.score >= threshold] for key, segs in matched.items()}
         return {key: segs for key, segs in kept.items() if segs}
@@ -353,3 +377,47 @@ def _segments(q, w, qf, rows, hashes, a, o, anchors, p: MatchParams):
         distinct = len(np.unique(hh[(qh >= qs) & (qh <= qe)]))
         out.append((qs, qe, n, min(n / max(inside, 1), 1.0), distinct))
     return out
+
+
+def work_peaks(hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A work's anchor peaks, read back from its stored hashes: (frames, bins), unique and
+    sorted by time. A hash keeps its anchor's frequency to ``Q`` bins; the bin returned is
+    the middle of that step. (Targets are anchors too, except the last few peaks.)"""
+    t = np.rint(np.asarray(times, np.float64) / FRAME_SECONDS).astype(np.int64)
+    f = (np.asarray(hashes, np.int64) >> 13) & 0xFF
+    both = np.unique((t << 8) | f)
+    return both >> 8, (both & 0xFF) * Q + (Q - 1) / 2
+
+
+def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarray, speed: float, offset: float,
+                     pitch: float, q_lo: float, q_hi: float) -> float:  # fmt: skip
+    """Evidence that the query plays the work along ``w = speed * q + offset`` (seconds)
+    with work frequency = ``pitch`` x query frequency, between query times q_lo and q_hi.
+
+    Each work peak ``(t_w, f_w)`` in that stretch is mapped to the query cell
+    ``(t_q, f_q) = ((t_w - offset) / speed, f_w / pitch)`` and scores
+    ``G(t_q, f_q) - VERIFY_COST``; ``G`` is exponential with mean 1 where the query does not
+    play the work (``QueryEvidence``), so chance stretches drift down by 0.5 per peak, and
+    the query's own copy of a peak scores up to ln 130 - 1.5 = 3.4. The result is the
+    largest sum over a run of consecutive peaks (the maximum subarray: the stretch that
+    plays the work, wherever it starts and ends), the best of the line shifted by up to
+    ``VERIFY_SHIFT`` frames (the hit-fitted line carries a few frames of jitter). 0 if no
+    stretch gains.
+    """
+    if q_hi <= q_lo:
+        return 0.0
+    w_lo, w_hi = sorted((speed * q_lo + offset, speed * q_hi + offset))
+    i0, i1 = np.searchsorted(frames, [w_lo / FRAME_SECONDS, w_hi / FRAME_SECONDS])
+    t_q = (frames[i0:i1] * FRAME_SECONDS - offset) / speed / FRAME_SECONDS
+    f_q = np.rint(bins[i0:i1] / pitch).astype(np.int64)
+    in_band = (f_q >= F_MIN) & (f_q <= min(F_MAX, N_FFT // 2))
+    t = np.rint(t_q).astype(np.int64)[None, :] + np.arange(-VERIFY_SHIFT, VERIFY_SHIFT + 1)[:, None]
+    ok = in_band & (t >= 0) & (t < evidence.n_frames)  # (shifts, peaks)
+    if not ok.any():
+        return 0.0
+    gain = np.zeros(ok.shape, np.float64)
+    gain[ok] = evidence.at(t[ok], np.broadcast_to(f_q, ok.shape)[ok]) - VERIFY_COST
+    # A peak outside the query or its band neither gains nor costs.
+    run = np.concatenate([np.zeros((len(gain), 1)), np.cumsum(gain, axis=1)], axis=1)
+    best = float(np.max(run - np.minimum.accumulate(run, axis=1)))
+    return best

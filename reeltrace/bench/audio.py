@@ -408,8 +408,8 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
                         ok = True  # the right place, bounds loose: still a true match
                     if pos and not ok:
                         continue  # the right work elsewhere (a repeat in the music): neither label
-                    calib.append({"label": int(ok), "hits": s.hits, "distinct": s.distinct, "density": round(s.density, 4), "split": q.split,
-                                  "edit": q.edit, "length": q.length})  # fmt: skip
+                    calib.append({"label": int(ok), "hits": s.hits, "distinct": s.distinct, "density": round(s.density, 4),
+                                  "verified": round(s.verified, 3), "split": q.split, "edit": q.edit, "length": q.length})  # fmt: skip
             if (n + 1) % 200 == 0:
                 log(f"  scanned {n + 1}/{len(queries)}", file=sys.stderr, flush=True)
         scan_time = time.perf_counter() - t1
@@ -618,41 +618,46 @@ def baseline_markdown(summary: dict, table: str = "table") -> str:
 def fit_calibration(rows: list[dict], scale: float = 6.0, margin: float = 0.1, feature: str = "distinct") -> dict:
     """Refit ``calibrated_score`` on the benchmark's segments (``calibration.json``).
 
-    On the "fit" half (queries of half the source tracks): for each weight ``w`` of
-    ``ln(feature)`` against ``density``, put the threshold ``margin`` above the strongest
-    negative of ``w ln(feature) + density`` and count the positives above it; keep the ``w``
-    with the most. The logistic is then ``scale * (w ln feature + density - t)`` (so the
-    strongest fit negative scores ``1 / (1 + exp(scale * margin))``); the "test" half
-    reports recall and false positives at 0.5 on segments the fit never saw.
+    The evidence of a segment is ``w ln(feature) + density + v verified``. On the "fit"
+    half (queries of half the source tracks), for each pair of weights ``(w, v)`` the
+    threshold ``t`` is put ``margin`` above the strongest negative's evidence and the
+    positives above it counted; the pair with the most is kept. The logistic is then
+    ``scale * (evidence - t)`` (so the strongest fit negative scores
+    ``1 / (1 + exp(scale * margin))``); the "test" half reports recall and false positives
+    at 0.5 on segments the fit never saw. Rows without ``verified`` (runs before
+    verification) fit ``v = 0``.
     """
 
     def arr(split, label):
         sel = [r for r in rows if r["split"] in split and r["label"] == label]
-        return np.array([r[feature] for r in sel], float), np.array([r["density"] for r in sel], float)
+        return (np.array([r[feature] for r in sel], float), np.array([r["density"] for r in sel], float),
+                np.array([r.get("verified", 0.0) for r in sel], float))  # fmt: skip
 
-    def evidence(values, density, w):  # w ln(feature) + density
-        return w * np.log(np.maximum(values, 1)) + density
+    def evidence(part, w, v):
+        values, density, verified = part
+        return w * np.log(np.maximum(values, 1)) + density + v * verified
 
     fit_half = ("fit",) if any(r["split"] == "test" for r in rows) else ("fit", "test")
     best = None
-    hp, dp = arr(fit_half, 1)
-    hn, dn = arr(fit_half, 0)
+    pos, neg = arr(fit_half, 1), arr(fit_half, 0)
+    weights_v = np.arange(0.0, 0.41, 0.02) if any("verified" in r for r in rows) else [0.0]
     for w in np.arange(0.1, 1.51, 0.05):
-        t = float(np.max(evidence(hn, dn, w))) + margin if len(hn) else 0.0
-        recall = int(np.sum(evidence(hp, dp, w) > t))
-        if best is None or recall > best[0]:
-            best = (recall, float(w), t)
-    _, w, t = best
-    th, dt_ = arr(("test",), 1)
-    nh, nd = arr(("test",), 0)
+        for v in weights_v:
+            t = float(np.max(evidence(neg, w, v))) + margin if len(neg[0]) else 0.0
+            recall = int(np.sum(evidence(pos, w, v) > t))
+            if best is None or recall > best[0]:
+                best = (recall, float(w), float(v), t)
+    _, w, v, t = best
+    test_pos, test_neg = arr(("test",), 1), arr(("test",), 0)
     return {
         "feature": feature, "C0": round(-scale * t, 3), "C_DISTINCT": round(scale * w, 3), "C_DENSITY": scale,
-        "fit_pos": len(hp), "fit_neg": len(hn), "fit_recall": round(best[0] / max(len(hp), 1), 4),
-        "fit_max_negative_z": round(scale * (float(np.max(evidence(hn, dn, w))) - t), 3) if len(hn) else None,
-        "test_pos": len(th), "test_neg": len(nh),
-        "test_recall": round(float(np.mean(evidence(th, dt_, w) > t)), 4) if len(th) else None,
-        "test_fp": int(np.sum(evidence(nh, nd, w) > t)),
-        "test_max_negative_z": round(scale * (float(np.max(evidence(nh, nd, w))) - t), 3) if len(nh) else None,
+        "C_VERIFIED": round(scale * v, 3),
+        "fit_pos": len(pos[0]), "fit_neg": len(neg[0]), "fit_recall": round(best[0] / max(len(pos[0]), 1), 4),
+        "fit_max_negative_z": round(scale * (float(np.max(evidence(neg, w, v))) - t), 3) if len(neg[0]) else None,
+        "test_pos": len(test_pos[0]), "test_neg": len(test_neg[0]),
+        "test_recall": round(float(np.mean(evidence(test_pos, w, v) > t)), 4) if len(test_pos[0]) else None,
+        "test_fp": int(np.sum(evidence(test_neg, w, v) > t)),
+        "test_max_negative_z": round(scale * (float(np.max(evidence(test_neg, w, v))) - t), 3) if len(test_neg[0]) else None,
     }  # fmt: skip
 
 
