@@ -39,10 +39,10 @@ from .audio import F_MAX, F_MIN, FRAME_SECONDS, N_FFT, Q, AudioFingerprint, Audi
 # Logistic calibration, fit by ``reeltrace.bench.audio.fit_calibration`` on the quick
 # benchmark's segments (docs/audio.md, "Calibration"): score = 1 / (1 + exp(-z)),
 # z = C0 + C_DISTINCT * ln(distinct) + C_DENSITY * density + C_VERIFIED * verified.
-C0 = -37.961
-C_DISTINCT = 8.7
+C0 = -41.023
+C_DISTINCT = 8.4
 C_DENSITY = 6.0
-C_VERIFIED = 0.6
+C_VERIFIED = 0.84
 THRESHOLD = 0.5
 DENSITY_SPAN = 3.0  # seconds
 VERIFY_COST = 1.5  # evidence a work peak must beat to lengthen a verified stretch
@@ -256,8 +256,12 @@ class AudioIndex:
                 alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
             for seg in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params):
                 qs, qe, n, density, distinct = seg
-                verified = verify_alignment(query.evidence, *self.peaks(wk), a, o, float(pitch[kk]),
-                                            qs - VERIFY_PAD, qe + VERIFY_PAD)  # fmt: skip
+                verified, vs, ve = verify_alignment(query.evidence, *self.peaks(wk), a, o, float(pitch[kk]),
+                                                    qs - VERIFY_PAD, qe + VERIFY_PAD)  # fmt: skip
+                if verified > 0:
+                    # Where hits are sparse (an overlay took most pairs), the peaks show
+                    # how far the copy really runs.
+                    qs, qe = min(qs, vs), max(qe, ve)
                 out.setdefault(wk, []).append(
                     AudioSegment(
                         work_key=int(wk),
@@ -390,22 +394,22 @@ def work_peaks(hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarray, speed: float, offset: float,
-                     pitch: float, q_lo: float, q_hi: float) -> float:  # fmt: skip
+                     pitch: float, q_lo: float, q_hi: float) -> tuple[float, float, float]:  # fmt: skip
     """Evidence that the query plays the work along ``w = speed * q + offset`` (seconds)
-    with work frequency = ``pitch`` x query frequency, between query times q_lo and q_hi.
+    with work frequency = ``pitch`` x query frequency, between query times q_lo and q_hi:
+    ``(verified, start, end)``, the query stretch it found (0, 0, 0 for none).
 
     Each work peak ``(t_w, f_w)`` in that stretch is mapped to the query cell
     ``(t_q, f_q) = ((t_w - offset) / speed, f_w / pitch)`` and scores
     ``G(t_q, f_q) - VERIFY_COST``; ``G`` is exponential with mean 1 where the query does not
     play the work (``QueryEvidence``), so chance stretches drift down by 0.5 per peak, and
-    the query's own copy of a peak scores up to ln 130 - 1.5 = 3.4. The result is the
+    the query's own copy of a peak scores up to ln 130 - 1.5 = 3.4. ``verified`` is the
     largest sum over a run of consecutive peaks (the maximum subarray: the stretch that
     plays the work, wherever it starts and ends), the best of the line shifted by up to
-    ``VERIFY_SHIFT`` frames (the hit-fitted line carries a few frames of jitter). 0 if no
-    stretch gains.
+    ``VERIFY_SHIFT`` frames (the hit-fitted line carries a few frames of jitter).
     """
     if q_hi <= q_lo:
-        return 0.0
+        return 0.0, 0.0, 0.0
     w_lo, w_hi = sorted((speed * q_lo + offset, speed * q_hi + offset))
     i0, i1 = np.searchsorted(frames, [w_lo / FRAME_SECONDS, w_hi / FRAME_SECONDS])
     t_q = (frames[i0:i1] * FRAME_SECONDS - offset) / speed / FRAME_SECONDS
@@ -414,10 +418,16 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     t = np.rint(t_q).astype(np.int64)[None, :] + np.arange(-VERIFY_SHIFT, VERIFY_SHIFT + 1)[:, None]
     ok = in_band & (t >= 0) & (t < evidence.n_frames)  # (shifts, peaks)
     if not ok.any():
-        return 0.0
+        return 0.0, 0.0, 0.0
     gain = np.zeros(ok.shape, np.float64)
     gain[ok] = evidence.at(t[ok], np.broadcast_to(f_q, ok.shape)[ok]) - VERIFY_COST
     # A peak outside the query or its band neither gains nor costs.
     run = np.concatenate([np.zeros((len(gain), 1)), np.cumsum(gain, axis=1)], axis=1)
-    best = float(np.max(run - np.minimum.accumulate(run, axis=1)))
-    return best
+    low = np.minimum.accumulate(run, axis=1)
+    row, end = np.unravel_index(np.argmax(run - low), run.shape)
+    best = float(run[row, end] - low[row, end])
+    if best <= 0:
+        return 0.0, 0.0, 0.0
+    start = int(np.argmin(run[row, : end + 1]))  # the run is peaks start .. end - 1
+    seconds = t[row, start:end][ok[row, start:end]] * FRAME_SECONDS
+    return best, float(seconds.min()), float(seconds.max())

@@ -45,7 +45,8 @@ def _library_arg(parser: argparse.ArgumentParser, default) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reeltrace",
-        description="Register film, TV and audio works; find which segments of them a video reuses.",
+        description="Register film, TV and audio works; find which segments of them a video or audio file reuses, "
+        "by picture and by sound.",
     )
     _library_arg(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None,
                    help=f"descriptor model for a new library (default: {DEFAULT_MODEL})")  # fmt: skip
 
-    p = command("scan", "report every segment of a registered work that each file reuses")
+    p = command("scan", "report every segment of a registered work that each file reuses (picture, sound or both)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders to walk")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")

@@ -157,8 +157,8 @@ def test_verification_separates_the_true_line_from_chance(lib):
     _, index, _ = lib
     query = A.fingerprint_query(EDITS["voice_over_-6dB"][0](_excerpt(lib, 1, 12.3, 5.0)), R)
     frames, bins = index.peaks(1)
-    true = verify_alignment(query.evidence, frames, bins, 1.0, 12.3, 1.0, 0.0, 5.0)
-    wrong = [verify_alignment(query.evidence, frames, bins, 1.0, 12.3 + d, 1.0, 0.0, 5.0) for d in (-11.0, -3.3, 4.4, 9.7)]
+    true = verify_alignment(query.evidence, frames, bins, 1.0, 12.3, 1.0, 0.0, 5.0)[0]
+    wrong = [verify_alignment(query.evidence, frames, bins, 1.0, 12.3 + d, 1.0, 0.0, 5.0)[0] for d in (-11.0, -3.3, 4.4, 9.7)]
     assert true > 5 * max(wrong), (true, wrong)
     rng = np.random.default_rng(0)
     for gen in (G.music, G.speech):
