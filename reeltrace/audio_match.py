@@ -39,15 +39,16 @@ from .audio import F_MAX, F_MIN, FRAME_SECONDS, N_FFT, Q, AudioFingerprint, Audi
 # Logistic calibration, fit by ``reeltrace.bench.audio.fit_calibration`` on the quick
 # benchmark's segments (docs/audio.md, "Calibration"): score = 1 / (1 + exp(-z)),
 # z = C0 + C_DISTINCT * ln(distinct) + C_DENSITY * density + C_VERIFIED * verified.
-C0 = -41.023
-C_DISTINCT = 8.4
+C0 = -37.218
+C_DISTINCT = 7.8
 C_DENSITY = 6.0
-C_VERIFIED = 0.84
+C_VERIFIED = 0.96
 THRESHOLD = 0.5
 DENSITY_SPAN = 3.0  # seconds
 VERIFY_COST = 1.5  # evidence a work peak must beat to lengthen a verified stretch
 VERIFY_SHIFT = 2  # frames: the line may sit this far off the true alignment
 VERIFY_PAD = 2.0  # query seconds beyond a segment's first and last hit that are verified
+VERIFY_GROUP = 2  # frames: work peaks closer than this in time are one instant
 
 
 def calibrated_score(distinct: int, density: float, verified: float = 0.0) -> float:
@@ -390,7 +391,8 @@ def work_peaks(hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.nd
     t = np.rint(np.asarray(times, np.float64) / FRAME_SECONDS).astype(np.int64)
     f = (np.asarray(hashes, np.int64) >> 13) & 0xFF
     both = np.unique((t << 8) | f)
-    return both >> 8, (both & 0xFF) * Q + (Q - 1) / 2
+    # 8 bytes a peak (~0.5 MB per hour of audio), kept for works that get verified.
+    return (both >> 8).astype(np.int32), ((both & 0xFF) * Q + (Q - 1) / 2).astype(np.float32)
 
 
 def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarray, speed: float, offset: float,
@@ -419,15 +421,26 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     ok = in_band & (t >= 0) & (t < evidence.n_frames)  # (shifts, peaks)
     if not ok.any():
         return 0.0, 0.0, 0.0
-    gain = np.zeros(ok.shape, np.float64)
-    gain[ok] = evidence.at(t[ok], np.broadcast_to(f_q, ok.shape)[ok]) - VERIFY_COST
-    # A peak outside the query or its band neither gains nor costs.
+    g = np.zeros(ok.shape, np.float64)
+    g[ok] = evidence.at(t[ok], np.broadcast_to(f_q, ok.shape)[ok])
+    # Peaks within VERIFY_GROUP frames of each other form one instant and count once, at
+    # their mean: an onset in the query (a plosive, a drum) raises every bin at once, and
+    # a work transient lands several peaks on it together, so their G values are not
+    # independent draws (one coincident onset gave 8 peaks at the ceiling).
+    group = np.r_[0, np.cumsum(np.diff(frames[i0:i1]) > VERIFY_GROUP)]
+    n = int(group[-1]) + 1
+    cell = (np.arange(len(t))[:, None] * n + group[None, :]).ravel()
+    total = np.bincount(cell, g.ravel(), len(t) * n).reshape(len(t), n)
+    count = np.bincount(cell, ok.ravel(), len(t) * n).reshape(len(t), n)
+    # A group outside the query or its band neither gains nor costs.
+    gain = np.where(count > 0, total / np.maximum(count, 1) - VERIFY_COST, 0.0)
     run = np.concatenate([np.zeros((len(gain), 1)), np.cumsum(gain, axis=1)], axis=1)
     low = np.minimum.accumulate(run, axis=1)
     row, end = np.unravel_index(np.argmax(run - low), run.shape)
     best = float(run[row, end] - low[row, end])
     if best <= 0:
         return 0.0, 0.0, 0.0
-    start = int(np.argmin(run[row, : end + 1]))  # the run is peaks start .. end - 1
-    seconds = t[row, start:end][ok[row, start:end]] * FRAME_SECONDS
+    start = int(np.argmin(run[row, : end + 1]))  # the run is groups start .. end - 1
+    inside = (group >= start) & (group < end) & ok[row]
+    seconds = t[row][inside] * FRAME_SECONDS
     return best, float(seconds.min()), float(seconds.max())

@@ -366,8 +366,13 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
 
     plan = Plan.quick() if quick else Plan.full()
     items, reg, neg = select(media, out, seed, plan)
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
+    # A fresh library and results; rendered queries stay for build_queries to reuse.
+    if os.path.isdir(out):
+        for name in os.listdir(out):
+            if name != "queries":
+                target = os.path.join(out, name)
+                shutil.rmtree(target) if os.path.isdir(target) else os.remove(target)
+    os.makedirs(out, exist_ok=True)
     lib_dir = os.path.join(out, "library")
     log(f"registering {len(reg)} works ({sum(i.duration for i in reg) / 3600:.2f} h); "
         f"negatives: {len(neg)} tracks ({sum(i.duration for i in neg) / 3600:.2f} h)", file=sys.stderr, flush=True)  # fmt: skip
