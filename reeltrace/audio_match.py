@@ -402,13 +402,15 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     ``(verified, start, end)``, the query stretch it found (0, 0, 0 for none).
 
     Each work peak ``(t_w, f_w)`` in that stretch is mapped to the query cell
-    ``(t_q, f_q) = ((t_w - offset) / speed, f_w / pitch)`` and scores
-    ``G(t_q, f_q) - VERIFY_COST``; ``G`` is exponential with mean 1 where the query does not
-    play the work (``QueryEvidence``), so chance stretches drift down by 0.5 per peak, and
-    the query's own copy of a peak scores up to ln 130 - 1.5 = 3.4. ``verified`` is the
-    largest sum over a run of consecutive peaks (the maximum subarray: the stretch that
-    plays the work, wherever it starts and ends), the best of the line shifted by up to
-    ``VERIFY_SHIFT`` frames (the hit-fitted line carries a few frames of jitter).
+    ``(t_q, f_q) = ((t_w - offset) / speed, f_w / pitch)`` and read as ``G(t_q, f_q)``;
+    ``G`` is exponential with mean 1 where the query does not play the work
+    (``QueryEvidence``). Peaks of one instant (``VERIFY_GROUP``) count once, at their mean
+    ``G``, and each instant scores ``mean G - VERIFY_COST``: chance stretches drift down by
+    0.5 per instant, and an instant whose peaks the query still holds gains up to
+    ln 130 - 1.5 = 3.4. ``verified`` is the largest sum over a run of consecutive instants
+    (the maximum subarray: the stretch that plays the work, wherever it starts and ends),
+    the best of the line shifted by up to ``VERIFY_SHIFT`` frames (the hit-fitted line
+    carries a few frames of jitter).
     """
     if q_hi <= q_lo:
         return 0.0, 0.0, 0.0
