@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import F_MAX, F_MIN, FRAME_SECONDS, N_FFT, Q, AudioFingerprint, AudioQuery, QueryEvidence
+from .audio import F_MAX, F_MIN, FRAME_SECONDS, Q, AudioFingerprint, AudioQuery, QueryEvidence
 
 # Logistic calibration, fit by ``reeltrace.bench.audio.fit_calibration`` on the quick
 # benchmark's segments (docs/audio.md, "Calibration"): score = 1 / (1 + exp(-z)),
@@ -418,7 +418,7 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     i0, i1 = np.searchsorted(frames, [w_lo / FRAME_SECONDS, w_hi / FRAME_SECONDS])
     t_q = (frames[i0:i1] * FRAME_SECONDS - offset) / speed / FRAME_SECONDS
     f_q = np.rint(bins[i0:i1] / pitch).astype(np.int64)
-    in_band = (f_q >= F_MIN) & (f_q <= min(F_MAX, N_FFT // 2))
+    in_band = (f_q >= F_MIN) & (f_q <= F_MAX)
     t = np.rint(t_q).astype(np.int64)[None, :] + np.arange(-VERIFY_SHIFT, VERIFY_SHIFT + 1)[:, None]
     ok = in_band & (t >= 0) & (t < evidence.n_frames)  # (shifts, peaks)
     if not ok.any():

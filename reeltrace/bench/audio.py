@@ -302,11 +302,12 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
     overlays = {k: [i for i in neg if i.kind == k] for k in ("speech", "music")}
     os.makedirs(out, exist_ok=True)
     # Rendering takes as long as scanning: files of an earlier run with the same recipe
-    # (seed, sources, edits, lengths, overlay pools) are kept.
+    # (seed, sources, edits, lengths, overlay pools) are kept. The stamp is written back
+    # only once every file exists, so a run cut short while rendering reuses nothing.
     recipe = repr((QUERIES_VERSION, seed, LENGTHS, EDITS, [(i.path, round(i.duration, 3)) for i in sources + neg]))
     stamp = os.path.join(out, "RECIPE")
     reuse = os.path.exists(stamp) and open(stamp, encoding="utf-8").read() == recipe
-    if not reuse and os.path.exists(stamp):
+    if os.path.exists(stamp):
         os.remove(stamp)
     queries: list[Query] = []
     for si, src in enumerate(sources):
