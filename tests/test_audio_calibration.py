@@ -49,3 +49,24 @@ def test_cross_validated_margin_covers_a_stronger_unseen_negative():
     assert chosen["margin"] > 0.1
     assert all(h["test_fp"] == 0 for h in chosen["held_out"])
     assert max(_evidence(r, chosen) for r in rows if r["label"] == 0) < 0  # final fit: both halves
+
+
+def test_in_band_level_reads_the_overlay_where_the_fingerprint_listens():
+    """A bass work under a bright overlay of the same broadband RMS is far under it in the
+    fingerprint's band; the excerpt is found although its start is a few samples off."""
+    from reeltrace.bench.audio import aligned_excerpt, in_band_level
+
+    rate = 8000
+    t = np.arange(20 * rate) / rate
+    rng = np.random.default_rng(0)
+    work = np.sin(2 * np.pi * 55 * t) + 0.1 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(len(t))
+    start, n = 7.0, 3 * rate
+    excerpt = work[int(start * rate) : int(start * rate) + n]
+    bright = np.sin(2 * np.pi * 1000 * t[:n])
+    bright *= np.sqrt(np.mean(excerpt**2) / np.mean(bright**2))  # 0 dB broadband
+    ref = aligned_excerpt(excerpt + bright, work, start + 0.002, rate)
+    assert ref is not None and np.allclose(ref, excerpt)
+    level = in_band_level(bright, ref, rate)
+    assert 15 < level < 25, level  # the 440 Hz partial is 20 dB under the 55 Hz fundamental
+    assert abs(in_band_level(ref, ref, rate)) < 1e-6
+    assert aligned_excerpt(excerpt, work, 19.0, rate) is None  # runs off the work's end

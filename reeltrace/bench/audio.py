@@ -519,6 +519,121 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+# -- overlay levels -------------------------------------------------------------------------
+#
+# The bench sets an overlay's level by RMS over the whole band. What the fingerprint hears
+# is the band it reads (F_MIN..F_MAX, 94 Hz-3.9 kHz): a work whose energy sits in the bass
+# under a bright music bed "+6 dB" can be 15 dB under it there. ``overlay_levels`` breaks
+# the mixed edits' results down by that in-band level, and plays the overlay queries again
+# with the same excerpt and the same overlay at lower levels: a controlled level curve.
+
+LEVEL_BINS = (-np.inf, 0.0, 6.0, 12.0, np.inf)  # dB of overlay (or noise) over the work, in band
+REMIX_DB = (0.0, 3.0, 6.0)  # overlay levels (over the work, RMS as the bench sets them) replayed; 6: the control
+
+
+def aligned_excerpt(query: np.ndarray, work: np.ndarray, start: float, rate: int) -> np.ndarray | None:
+    """The stretch of ``work`` that ``query`` (rendered from ``start``) holds, found within
+    5 ms of ``start`` by cross-correlation (the render's seek lands near it); None where
+    it runs off the work."""
+    n, s0 = len(query), int(round(start * rate))
+    shifts = [d for d in range(-rate // 200, rate // 200 + 1) if s0 + d >= 0 and s0 + d + n <= len(work)]
+    if not shifts:
+        return None
+    d = max(shifts, key=lambda d: float(np.dot(work[s0 + d : s0 + d + n], query)))
+    return work[s0 + d : s0 + d + n]
+
+
+def in_band_level(overlay: np.ndarray, work: np.ndarray, rate: int) -> float:
+    """dB of ``overlay`` over ``work`` (same length, sampled at ``rate``) in the
+    fingerprint's band."""
+    from ..audio import F_MAX, F_MIN, N_FFT, RATE
+
+    freq = np.fft.rfftfreq(len(work), 1 / rate)
+    band = (freq >= F_MIN * RATE / N_FFT) & (freq <= F_MAX * RATE / N_FFT)
+    energy = lambda x: float(np.sum(np.abs(np.fft.rfft(x)[band]) ** 2)) + 1e-12  # noqa: E731
+    return 10 * np.log10(energy(overlay) / energy(work))
+
+
+def _write_wav(path: str, samples: np.ndarray, rate: int) -> None:
+    import wave
+
+    samples = samples / max(1.0, float(np.max(np.abs(samples))))  # a mix may exceed full scale
+    pcm = np.rint(samples * 32767).astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def overlay_levels(run_dir: str, remix_db: tuple[float, ...] = REMIX_DB) -> list[dict]:
+    """Top-1 of a finished run's mixed edits (noise or overlay; native speed, lossless)
+    per length: by in-band level bin (``bins``: ``[lo, hi, n, top1]``), and for overlays
+    replayed at each of ``remix_db`` through the run's library (``remix``: ``{db: [n, top1]}``)."""
+    import tempfile
+
+    from ..audio import decode_audio
+    from ..library import Library
+
+    with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
+        queries = json.load(f)["queries"]
+    edits = {e.name: e for e in EDITS}
+    works: dict[str, np.ndarray] = {}
+    cells: dict[tuple[str, float], dict] = {}
+    with Library(os.path.join(run_dir, "library")) as lib, tempfile.TemporaryDirectory() as tmp:
+        key_of = {os.path.realpath(w.source_path): w.key for w in lib.works()}  # the library stores paths resolved
+        for q in queries:
+            edit = edits.get(q["edit"])
+            if q["truth"] is None or edit is None or not edit.mix or edit.speed != 1.0 or edit.codec != Edit("").codec:
+                continue
+            # At the source's own rate, where the query was cut: the excerpt then lines up to
+            # the sample (at 8 kHz a fraction of a sample off leaves the work in the difference).
+            rate = _info(q["truth"])[1]
+            if q["truth"] not in works:
+                works[q["truth"]] = decode_audio(q["truth"], rate)[0]
+            query = decode_audio(q["path"], rate)[0]
+            ref = aligned_excerpt(query, works[q["truth"]], q["start"], rate)
+            if ref is None:
+                continue
+            cell = cells.setdefault((q["edit"], q["length"]), {
+                "bins": [[lo, hi, 0, 0] for lo, hi in zip(LEVEL_BINS, LEVEL_BINS[1:])], "remix": {db: [0, 0] for db in remix_db}})  # fmt: skip
+            level = in_band_level(query - ref, ref, rate)
+            b = next(b for b in cell["bins"] if b[0] < level <= b[1])
+            b[2] += 1
+            b[3] += bool(q["result"]["top1"])
+            if edit.mix[0] != "overlay":
+                continue
+            for db in remix_db:
+                path = os.path.join(tmp, "remix.wav")
+                _write_wav(path, ref + (query - ref) * 10 ** ((db - edit.mix[2]) / 20), rate)
+                res = lib.scan(path)
+                cell["remix"][db][0] += 1
+                cell["remix"][db][1] += bool(res.matches and res.matches[0].work.key == key_of.get(os.path.realpath(q["truth"])))
+    order = {e.name: i for i, e in enumerate(EDITS)}
+    return [dict(edit=e, length=L, **c) for (e, L), c in sorted(cells.items(), key=lambda c: (order[c[0][0]], c[0][1]))]
+
+
+def levels_markdown(rows: list[dict]) -> str:
+    head = [f"<= {hi:g} dB" if lo == -np.inf else f"> {lo:+g} dB" if hi == np.inf else f"{lo:+g}..{hi:+g} dB"
+            for lo, hi in zip(LEVEL_BINS, LEVEL_BINS[1:])]  # fmt: skip
+    lines = ["| edit | length | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"{top1}/{n}" if n else "-" for _, _, n, top1 in r["bins"]]
+        lines.append(f"| {r['edit']} | {r['length']:g} s | " + " | ".join(cells) + " |")
+    out = "Top-1 by the overlay's level over the work inside 94 Hz-3.9 kHz:\n\n" + "\n".join(lines)
+    remixed = [r for r in rows if any(n for n, _ in r["remix"].values())]
+    if remixed:
+        dbs = sorted({db for r in remixed for db in r["remix"]})
+        lines = ["| edit | length | " + " | ".join(f"{db:+g} dB" for db in dbs) + " | as rendered |",
+                 "|---|---|" + "---|" * (len(dbs) + 1)]  # fmt: skip
+        for r in remixed:
+            n = sum(b[2] for b in r["bins"])
+            lines.append(f"| {r['edit']} | {r['length']:g} s | " + " | ".join(
+                f"{r['remix'][db][1]}/{r['remix'][db][0]}" for db in dbs) + f" | {sum(b[3] for b in r['bins'])}/{n} |")  # fmt: skip
+        out += "\n\nThe same excerpts under the same overlay, replayed at lower levels (RMS over the work):\n\n" + "\n".join(lines)
+    return out
+
+
 # -- baseline: Chromaprint ------------------------------------------------------------------
 #
 # Chromaprint (the fingerprinter behind AcoustID), run as the Debian ``fpcalc`` command
@@ -707,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baseline", choices=["chromaprint"], help="run the baseline on the queries of a finished run in --out")
+    p.add_argument("--levels", action="store_true", help="a finished run in --out: its mixed edits by in-band overlay level, and its overlays replayed quieter")
     args = p.parse_args(argv)
     return bench_audio(args)
 
@@ -733,6 +849,9 @@ def bench_audio(args) -> int:
         print(baseline_markdown(summary))
         print("\nAt BER <= 0.35:\n" + baseline_markdown(summary, "table_ber_0.35"))
         print(f"total {time.perf_counter() - started:.0f} s; details in {out}/baseline-chromaprint.json")
+        return 0
+    if getattr(args, "levels", False):
+        print(levels_markdown(overlay_levels(out)))
         return 0
     summary = run_audio_bench(media, out, seed=args.seed, quick=args.quick)
     print(markdown(summary))
