@@ -588,7 +588,10 @@ def overlay_levels(run_dir: str, remix_db: tuple[float, ...] = REMIX_DB) -> list
                 continue
             # At the source's own rate, where the query was cut: the excerpt then lines up to
             # the sample (at 8 kHz a fraction of a sample off leaves the work in the difference).
-            rate = _info(q["truth"])[1]
+            info = _info(q["truth"])
+            if info is None:
+                continue  # the source is gone since the run
+            rate = info[1]
             if q["truth"] not in works:
                 works[q["truth"]] = decode_audio(q["truth"], rate)[0]
             query = decode_audio(q["path"], rate)[0]
@@ -851,6 +854,9 @@ def bench_audio(args) -> int:
         print(f"total {time.perf_counter() - started:.0f} s; details in {out}/baseline-chromaprint.json")
         return 0
     if getattr(args, "levels", False):
+        if not os.path.exists(os.path.join(out, "results.json")):
+            print(f"reeltrace: no finished audio run in {out} (run reeltrace bench --audio first)", file=sys.stderr)
+            return 1
         print(levels_markdown(overlay_levels(out)))
         return 0
     summary = run_audio_bench(media, out, seed=args.seed, quick=args.quick)
