@@ -578,10 +578,11 @@ def overlay_levels(run_dir: str, remix_db: tuple[float, ...] = REMIX_DB) -> list
     with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
         queries = json.load(f)["queries"]
     edits = {e.name: e for e in EDITS}
-    works: dict[str, np.ndarray] = {}
+    work: tuple[str, np.ndarray] = ("", np.zeros(0))  # the last source decoded: queries come source by source
     cells: dict[tuple[str, float], dict] = {}
     with Library(os.path.join(run_dir, "library")) as lib, tempfile.TemporaryDirectory() as tmp:
         key_of = {os.path.realpath(w.source_path): w.key for w in lib.works()}  # the library stores paths resolved
+        remix = os.path.join(tmp, "remix.wav")
         for q in queries:
             edit = edits.get(q["edit"])
             if q["truth"] is None or edit is None or not edit.mix or edit.speed != 1.0 or edit.codec != Edit("").codec:
@@ -592,10 +593,10 @@ def overlay_levels(run_dir: str, remix_db: tuple[float, ...] = REMIX_DB) -> list
             if info is None:
                 continue  # the source is gone since the run
             rate = info[1]
-            if q["truth"] not in works:
-                works[q["truth"]] = decode_audio(q["truth"], rate)[0]
+            if work[0] != q["truth"]:
+                work = (q["truth"], decode_audio(q["truth"], rate)[0])
             query = decode_audio(q["path"], rate)[0]
-            ref = aligned_excerpt(query, works[q["truth"]], q["start"], rate)
+            ref = aligned_excerpt(query, work[1], q["start"], rate)
             if ref is None:
                 continue
             cell = cells.setdefault((q["edit"], q["length"]), {
@@ -606,12 +607,12 @@ def overlay_levels(run_dir: str, remix_db: tuple[float, ...] = REMIX_DB) -> list
             b[3] += bool(q["result"]["top1"])
             if edit.mix[0] != "overlay":
                 continue
+            truth_key = key_of.get(os.path.realpath(q["truth"]))
             for db in remix_db:
-                path = os.path.join(tmp, "remix.wav")
-                _write_wav(path, ref + (query - ref) * 10 ** ((db - edit.mix[2]) / 20), rate)
-                res = lib.scan(path)
+                _write_wav(remix, ref + (query - ref) * 10 ** ((db - edit.mix[2]) / 20), rate)
+                res = lib.scan(remix)
                 cell["remix"][db][0] += 1
-                cell["remix"][db][1] += bool(res.matches and res.matches[0].work.key == key_of.get(os.path.realpath(q["truth"])))
+                cell["remix"][db][1] += bool(res.matches and res.matches[0].work.key == truth_key)
     order = {e.name: i for i, e in enumerate(EDITS)}
     return [dict(edit=e, length=L, **c) for (e, L), c in sorted(cells.items(), key=lambda c: (order[c[0][0]], c[0][1]))]
 
