@@ -374,6 +374,12 @@ def hash_peaks(peaks: Peaks, time_scale: float = 1.0, freq_scale: float = 1.0, f
     return AudioFingerprint(hashes, times, peaks.duration, time_scale, freq_scale)
 
 
+def anchor_steps(hashes: np.ndarray) -> np.ndarray:
+    """The anchor frequency each hash keeps, in steps of ``Q`` bins (``f1 // Q``, the
+    field ``hash_peaks`` puts above bit 13)."""
+    return (np.asarray(hashes, np.int64) >> 13) & 0xFF
+
+
 def fingerprint(samples: np.ndarray, rate: int) -> AudioFingerprint:
     """The fingerprint of a registered work (one pass, no speed hypothesis)."""
     return hash_peaks(find_peaks(samples, rate))

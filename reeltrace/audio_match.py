@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import F_MAX, F_MIN, FRAME_SECONDS, Q, AudioFingerprint, AudioQuery, QueryEvidence
+from .audio import F_MAX, F_MIN, FRAME_SECONDS, Q, AudioFingerprint, AudioQuery, QueryEvidence, anchor_steps
 
 # Logistic calibration, fit by ``reeltrace.bench.audio.fit_calibration`` on the quick
 # benchmark's segments (docs/audio.md, "Calibration"): score = 1 / (1 + exp(-z)),
@@ -389,7 +389,7 @@ def work_peaks(hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.nd
     sorted by time. A hash keeps its anchor's frequency to ``Q`` bins; the bin returned is
     the middle of that step. (Targets are anchors too, except the last few peaks.)"""
     t = np.rint(np.asarray(times, np.float64) / FRAME_SECONDS).astype(np.int64)
-    f = (np.asarray(hashes, np.int64) >> 13) & 0xFF
+    f = anchor_steps(hashes)
     both = np.unique((t << 8) | f)
     # 8 bytes a peak (~0.5 MB per hour of audio), kept for works that get verified.
     return (both >> 8).astype(np.int32), ((both & 0xFF) * Q + (Q - 1) / 2).astype(np.float32)
