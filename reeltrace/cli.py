@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench-out", metavar="DIR", help="data set and results folder (default: bench-out)")
     p.add_argument("--quick", action="store_true", help="the fixed quick subset (about 60 queries)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--baseline", action="append", default=[], choices=["vpdq"], help="also run a baseline")
+    p.add_argument("--baseline", action="append", default=[], choices=["vpdq", "chromaprint", "audfprint"],
+                   help="also run a baseline (vpdq; with --audio, chromaprint or audfprint on a finished run)")  # fmt: skip
     p.add_argument("--rebuild", action="store_true", help="rebuild the data set even if one exists")
     p.add_argument("--audio", action="store_true", help="the audio fingerprint benchmark (real music and speech)")
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None, help="descriptor model to measure")

@@ -70,3 +70,32 @@ def test_in_band_level_reads_the_overlay_where_the_fingerprint_listens():
     assert 15 < level < 25, level  # the 440 Hz partial is 20 dB under the 55 Hz fundamental
     assert abs(in_band_level(ref, ref, rate)) < 1e-6
     assert aligned_excerpt(excerpt, work, 19.0, rate) is None  # runs off the work's end
+
+
+def test_audfprint_log_is_read_as_work_times_and_labelled_like_our_matches():
+    """The landmark baseline's answers: query time t in the work at w means the query
+    starts at w - t; a match counts as a segment only if it also covers half the excerpt."""
+    from reeltrace.bench.audio import Query, _label_picks, audfprint_picks, parse_audfprint_matches
+
+    log = (
+        "DEBUG:audfprint2:Matched    3.6 s starting at    0.8 s in /q/a b.wav to time  50.9 s in /w/song one.ogg "
+        "with    12 of    39 common hashes at rank  0\n"
+        "DEBUG:audfprint2:NOMATCH: /q/c.wav 2.3 sec 74 raw hashes\n"
+        "DEBUG:audfprint2:Matched    1.0 s starting at    0.0 s in /q/d.wav to time   9.0 s in /w/other.ogg "
+        "with     5 of     9 common hashes at rank  0\n"
+    )
+    found = parse_audfprint_matches(log)
+    assert set(found) == {"/q/a b.wav", "/q/d.wav"}
+    work, count, start, span = found["/q/a b.wav"]
+    assert (work, count, span) == ("/w/song one.ogg", 12, 3.6) and abs(start - 50.1) < 1e-9
+
+    queries = [Query("/q/a b.wav", "clean", 5.0, "music", "/w/song one.ogg", start=50.3),
+               Query("/q/c.wav", "clean", 5.0, "music", "/w/song one.ogg", start=10.0),
+               Query("/q/d.wav", "clean", 5.0, "music", None, start=3.0)]  # fmt: skip
+    picks = audfprint_picks(queries, found)
+    at_5 = [q.result for q in _label_picks(queries, picks, lambda q, c: c >= 5)]
+    assert at_5[0]["top1"] and at_5[0]["segment"]  # 0.2 s off, 3.6 of 5 s covered
+    assert not at_5[1]["top1"] and not at_5[1]["fp"]  # no answer
+    assert at_5[2]["fp"]  # an unregistered query's match is a false positive
+    at_13 = [q.result for q in _label_picks(queries, picks, lambda q, c: c >= 13)]
+    assert not any(r["top1"] or r["fp"] for r in at_13)

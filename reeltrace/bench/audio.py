@@ -20,8 +20,10 @@ Metrics per edit and length:
 Plus ingest speed (register, x realtime, one process), index size per hour of audio, and
 ``scan`` time for 60 s clips against the whole library. The unthresholded audio segments
 of every scan (``AudioIndex.last_match``) are kept for recalibrating the score
-(``fit_calibration``). ``--baseline chromaprint`` runs Chromaprint's ``fpcalc`` on the
-queries of a finished run, as a clearly separate baseline (``run_chromaprint_baseline``).
+(``fit_calibration``). ``--baseline chromaprint`` runs Chromaprint's ``fpcalc`` and
+``--baseline audfprint`` Ellis' landmark fingerprinter (PyPI ``audfprint2``) on the queries
+of a finished run, as clearly separate baselines (``run_chromaprint_baseline``,
+``run_audfprint_baseline``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 import av
 import numpy as np
@@ -417,18 +421,7 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
                 "elapsed": round(res.elapsed, 4),
                 "error": res.error,
             }
-            for key, segs in raw.items():
-                for s in segs:
-                    pos = q.truth is not None and path_of.get(key) == q.truth
-                    ok = pos and _segment_ok(s, q)
-                    if pos and not ok and s.work_start > q.start - 2 and s.work_end < q.start + q.length + 2:
-                        ok = True  # the right place, bounds loose: still a true match
-                    if pos and not ok:
-                        continue  # the right work elsewhere (a repeat in the music): neither label
-                    calib.append({"label": int(ok), "hits": s.hits, "distinct": s.distinct, "density": round(s.density, 4),
-                                  "verified": round(s.verified, 3), "split": q.split, "edit": q.edit, "length": q.length,
-                                  "query": os.path.basename(q.path), "work": os.path.basename(path_of.get(key, "")),
-                                  "score": round(s.score, 4)})  # fmt: skip
+            calib += calibration_rows(q, raw, path_of)
             if (n + 1) % 200 == 0:
                 log(f"  scanned {n + 1}/{len(queries)}", file=sys.stderr, flush=True)
         scan_time = time.perf_counter() - t1
@@ -457,6 +450,27 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
     with open(os.path.join(out, "calibration.json"), "w", encoding="utf-8") as fh:
         json.dump(calib, fh)
     return summary
+
+
+def calibration_rows(q: Query, raw: dict, path_of: dict[int, str]) -> list[dict]:
+    """Every unthresholded audio segment of one scan (``AudioIndex.last_match``: work key
+    -> segments) as a labelled row for ``fit_calibration``: 1 where it places the query's
+    excerpt in its own work, 0 for any other work or for a negative query. A segment of
+    the right work elsewhere (a repeat in the music) gets no row."""
+    rows = []
+    for key, segs in raw.items():
+        for s in segs:
+            pos = q.truth is not None and path_of.get(key) == q.truth
+            ok = pos and _segment_ok(s, q)
+            if pos and not ok and s.work_start > q.start - 2 and s.work_end < q.start + q.length + 2:
+                ok = True  # the right place, bounds loose: still a true match
+            if pos and not ok:
+                continue
+            rows.append({"label": int(ok), "hits": s.hits, "distinct": s.distinct, "density": round(s.density, 4),
+                         "verified": round(s.verified, 3), "split": q.split, "edit": q.edit, "length": q.length,
+                         "query": os.path.basename(q.path), "work": os.path.basename(path_of.get(key, "")),
+                         "score": round(s.score, 4)})  # fmt: skip
+    return rows
 
 
 def _table(queries: list[Query]) -> list[dict]:
@@ -717,16 +731,9 @@ def run_chromaprint_baseline(run_dir: str, media: list[str], seed: int = 0, quic
     threshold = {L: round(min(v) - margin, 4) if v else 0.35 for L, v in neg_ber.items()}
 
     def label(limit) -> list[Query]:
-        out = []
-        for q, ((work, ber, start), _) in zip(queries, found):
-            hit = work is not None and ber <= (limit[q.length] if isinstance(limit, dict) else limit)
-            right = hit and work == q.truth
-            qlen = q.length / q.speed  # the query file's own duration
-            seg = right and abs(start - q.start) <= 0.5 and abs(start + qlen - (q.start + q.length)) <= 0.5
-            r = dict(q.result, top1=bool(right), segment=bool(seg), fp=bool(q.truth is None and hit),
-                     wrong=bool(q.truth and hit and not right), best_score=round(1 - ber, 4))  # fmt: skip
-            out.append(dataclasses.replace(q, result=r))
-        return out
+        # A whole-query comparison: the match spans the query file's own duration.
+        picks = [(work, 1 - ber, start, start + q.length / q.speed, True) for q, ((work, ber, start), _) in zip(queries, found)]
+        return _label_picks(queries, picks, lambda q, score: 1 - score <= (limit[q.length] if isinstance(limit, dict) else limit))
 
     summary = {
         "baseline": "chromaprint (fpcalc " + subprocess.run(["fpcalc", "-version"], capture_output=True, text=True).stdout.split()[2] + ")",
@@ -743,9 +750,126 @@ def run_chromaprint_baseline(run_dir: str, media: list[str], seed: int = 0, quic
     return summary
 
 
+def _label_picks(queries: list[Query], picks: list[tuple], accept) -> list[Query]:
+    """A baseline's queries labelled as ``run_audio_bench`` labels ours. ``picks[i]`` is the
+    baseline's best answer to query i, ``(work path or None, score, work time of the
+    query's start, work time of its end, covers half the query)``, the times as the
+    answer's alignment places them; ``accept(query, score)`` says whether that answer is
+    a match at the baseline's threshold."""
+    out = []
+    for q, (work, score, start, end, covered) in zip(queries, picks):
+        hit = work is not None and accept(q, score)
+        right = hit and work == q.truth
+        seg = right and covered and abs(start - q.start) <= 0.5 and abs(end - (q.start + q.length)) <= 0.5
+        r = dict(q.result, top1=bool(right), segment=bool(seg), fp=bool(q.truth is None and hit),
+                 wrong=bool(q.truth and hit and not right), best_score=round(float(score), 4))  # fmt: skip
+        out.append(dataclasses.replace(q, result=r))
+    return out
+
+
+AUDFPRINT_MIN_COUNT = 5  # audfprint's own default rule: 5 temporally consistent hashes are a match
+_AUDFPRINT_MATCH = re.compile(r"Matched\s+([\d.]+) s starting at\s+([\d.]+) s in (.+?) to time\s+([\d.]+) s in (.+?) "
+                              r"with\s+(\d+) of\s+\d+ common hashes")  # fmt: skip
+
+
+def parse_audfprint_matches(text: str) -> dict[str, tuple[str, int, float, float]]:
+    """audfprint's ``--find-time-range`` log -> {query path: (work path, aligned hashes,
+    work time of the query's start, matched seconds)}; queries without a match are absent.
+
+    A line reads "Matched 3.6 s starting at 0.8 s in Q to time 50.9 s in W with 12 of 39
+    common hashes": query time 0.8 s plays work time 50.9 s, at speed 1.
+    """
+    best: dict[str, tuple[str, int, float, float]] = {}
+    for line in text.splitlines():
+        m = _AUDFPRINT_MATCH.search(line)
+        if m:
+            span, q_at, qpath, w_at, work, count = m.groups()
+            best[qpath] = (work, int(count), float(w_at) - float(q_at), float(span))
+    return best
+
+
+def audfprint_picks(queries: list[Query], found: dict[str, tuple[str, int, float, float]]) -> list[tuple]:
+    """``_label_picks`` answers from ``parse_audfprint_matches``. The matched range runs
+    between aligned hashes, so an answer covers the query when it spans half the excerpt,
+    as our segments must."""
+    out = []
+    for q in queries:
+        work, count, start, span = found.get(q.path, (None, 0, 0.0, 0.0))
+        out.append((work, count, start, start + q.length / q.speed, span >= 0.5 * q.length))
+    return out
+
+
+def audfprint_command() -> str | None:
+    """The ``audfprint`` command of the ``audfprint2`` package (Ellis' audfprint on PyPI):
+    beside this interpreter, else on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "audfprint")
+    return here if os.access(here, os.X_OK) else shutil.which("audfprint")
+
+
+def run_audfprint_baseline(run_dir: str, media: list[str], seed: int = 0, quick: bool = False) -> dict:
+    """Ellis' audfprint (the landmark fingerprinter reeltrace's audio follows; PyPI
+    ``audfprint2``) on the queries of a finished ``run_audio_bench`` run, at its default
+    analysis (11.025 kHz, 20 hashes per second, fan-out 3).
+
+    Its database holds the same registered works; every query is matched with
+    ``--min-count 2 --find-time-range``, so even weak answers are seen, and the threshold
+    is set like ours and Chromaprint's: one above the most aligned hashes any negative
+    query of the same length reached (the lowest count with no false positive). Speed
+    changes are outside its model (it has no speed hypotheses) and count as misses.
+    Its ``match`` analyses each query at four sub-frame shifts by default (our
+    counterpart: two frame grids).
+    """
+    cmd = audfprint_command()
+    if cmd is None:
+        raise RuntimeError("the baseline needs audfprint (pip install audfprint2)")
+    plan = Plan.quick() if quick else Plan.full()
+    _, reg, _ = select(media, run_dir, seed, plan)
+    with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as fh:
+        data = json.load(fh)
+    queries = [Query(**q) for q in data["queries"]]
+    work_dir = os.path.join(run_dir, "baseline-audfprint")
+    os.makedirs(work_dir, exist_ok=True)
+    db = os.path.join(work_dir, "works.pklz")
+    lists = {name: os.path.join(work_dir, f"{name}.txt") for name in ("works", "queries")}
+    for name, paths in (("works", [it.path for it in reg]), ("queries", [q.path for q in queries])):
+        with open(lists[name], "w", encoding="utf-8") as fh:
+            fh.writelines(p + "\n" for p in paths)
+    # Track times up to 2^16 frames of 23 ms (25 min): the default 14 bits alias after 6 min.
+    common = [cmd, "--dbase", db, "--maxtimebits", "16", "--list", "--ncores", "1"]
+    t0 = time.perf_counter()
+    subprocess.run([*common, "new", lists["works"]], check=True, capture_output=True)
+    ingest = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    done = subprocess.run([*common, "--min-count", "2", "--max-matches", "1", "--find-time-range", "--verbose",
+                           "match", lists["queries"]], check=True, capture_output=True, text=True)  # fmt: skip
+    scan = time.perf_counter() - t1
+    picks = audfprint_picks(queries, parse_audfprint_matches(done.stdout + done.stderr))
+    neg = {L: [p[1] for p, q in zip(picks, queries) if q.truth is None and q.length == L] for L in LENGTHS}
+    threshold = {L: max(v, default=1) + 1 for L, v in neg.items()}
+    hours = sum(it.duration for it in reg) / 3600
+    summary = {
+        "baseline": f"audfprint (audfprint2 {version('audfprint2')}, default analysis)",
+        "works": len(reg), "registered_hours": round(hours, 3), "negative_hours": data["summary"]["negative_hours"],
+        "queries": len(queries), "threshold_hashes": {f"{L:g}s": t for L, t in threshold.items()},
+        "ingest_x_realtime": round(hours * 3600 / ingest, 1), "index_mb_per_hour": round(os.path.getsize(db) / hours / 1e6, 3),
+        "scan_seconds": round(scan, 1),
+        "table": _table(_label_picks(queries, picks, lambda q, count: count >= threshold[q.length])),
+        "table_min_count_5": _table(_label_picks(queries, picks, lambda q, count: count >= AUDFPRINT_MIN_COUNT)),
+    }  # fmt: skip
+    with open(os.path.join(run_dir, "baseline-audfprint.json"), "w", encoding="utf-8") as fh:
+        json.dump({"summary": summary, "picks": picks}, fh, indent=1)
+    return summary
+
+
 def baseline_markdown(summary: dict, table: str = "table") -> str:
     s = dict(summary, table=summary[table], latency_60s_median=None, latency_60s_max=None)
     text = markdown(s)
+    if "threshold_hashes" in summary:
+        return text.rsplit("\n", 1)[0] + (
+            f"\n{summary['baseline']}: threshold {summary['threshold_hashes']} aligned hashes (one above the most any "
+            f"negative query reached); fingerprinting {summary['ingest_x_realtime']}x realtime; "
+            f"{summary['index_mb_per_hour']} MB per hour; matching all queries {summary['scan_seconds']} s."
+        )
     return text.rsplit("\n", 1)[0] + (
         f"\nChromaprint: threshold BER <= {summary['threshold_ber']} (lowest negative {summary['lowest_negative_ber']}); "
         f"fingerprinting {summary['ingest_x_realtime']}x realtime (fpcalc, decode included); "
@@ -825,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="bench-out")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--baseline", choices=["chromaprint"], help="run the baseline on the queries of a finished run in --out")
+    p.add_argument("--baseline", choices=["chromaprint", "audfprint"], help="run the baseline on the queries of a finished run in --out")
     p.add_argument("--levels", action="store_true", help="a finished run in --out: its mixed edits by in-band overlay level, and its overlays replayed quieter")
     args = p.parse_args(argv)
     return bench_audio(args)
@@ -848,7 +972,19 @@ def bench_audio(args) -> int:
     media = args.media or default_media()
     out = os.path.join(args.out, "audio-quick" if args.quick else "audio-full")
     started = time.perf_counter()
-    if getattr(args, "baseline", None) == "chromaprint":
+    baseline = getattr(args, "baseline", None)
+    if isinstance(baseline, list):  # ``reeltrace bench --audio --baseline NAME`` (repeatable there)
+        baseline = baseline[-1] if baseline else None
+    if baseline in ("chromaprint", "audfprint") and not os.path.exists(os.path.join(out, "results.json")):
+        print(f"reeltrace: no finished audio run in {out} (run reeltrace bench --audio first)", file=sys.stderr)
+        return 1
+    if baseline == "audfprint":
+        summary = run_audfprint_baseline(out, media, seed=args.seed, quick=args.quick)
+        print(baseline_markdown(summary))
+        print(f"\nAt its own rule, {AUDFPRINT_MIN_COUNT} aligned hashes:\n" + baseline_markdown(summary, "table_min_count_5"))
+        print(f"total {time.perf_counter() - started:.0f} s; details in {out}/baseline-audfprint.json")
+        return 0
+    if baseline == "chromaprint":
         summary = run_chromaprint_baseline(out, media, seed=args.seed, quick=args.quick)
         print(baseline_markdown(summary))
         print("\nAt BER <= 0.35:\n" + baseline_markdown(summary, "table_ber_0.35"))
