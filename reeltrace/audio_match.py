@@ -173,7 +173,8 @@ class AudioIndex:
     # -- matching ------------------------------------------------------------------------
 
     def _lookup(self, passes: Sequence[AudioFingerprint], params: MatchParams):
-        """All hits of all passes: (pass, work key, query time, work time, index row).
+        """All hits of all passes: (pass, work key, query time, work time, index row), one
+        per (pass, query anchor time, index row).
 
         Hashes held by more than ``bucket_cap`` times the mean bucket size (at least
         ``min_bucket_cap``) are skipped: they are the repeated bars of loop-based music and
@@ -183,18 +184,25 @@ class AudioIndex:
         cap = max(params.min_bucket_cap, int(params.bucket_cap * len(table_h) / (1 << 20)))
         cols: list[list[np.ndarray]] = [[], [], []]
         for k, fp in enumerate(passes):
-            lo = np.searchsorted(table_h, fp.hashes, "left")
-            hi = np.searchsorted(table_h, fp.hashes, "right")
+            # A hash variant (dt +- 1) can repeat another pair's hash at the same anchor;
+            # dropping repeated (hash, anchor) pairs here, on the pass, is what makes the
+            # hits unique, and costs far less than sorting the hits (a 60 s query holds
+            # ~4k hashes a pass and ~1M hits).
+            qf = np.rint(fp.times / FRAME_SECONDS * 2).astype(np.int64)  # half frames: two grids
+            _, first = np.unique((fp.hashes.astype(np.int64) << 32) | qf, return_index=True)
+            hashes, times = fp.hashes[first], fp.times[first]
+            lo = np.searchsorted(table_h, hashes, "left")
+            hi = np.searchsorted(table_h, hashes, "right")
             counts = hi - lo
             counts[counts > cap] = 0
             total = int(counts.sum())
             if total == 0:
                 continue
-            qi = np.repeat(np.arange(len(fp.hashes)), counts)
+            qi = np.repeat(np.arange(len(hashes)), counts)
             # Row of each hit: its range's start plus its place within the range.
             rows = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
             cols[0].append(np.full(total, k, np.int32))
-            cols[1].append(fp.times[qi])
+            cols[1].append(times[qi])
             cols[2].append(rows)
         if not cols[0]:
             return None
@@ -215,10 +223,7 @@ class AudioIndex:
         table_h = self._table()[0]
         scale = np.array([p.time_scale for p in passes])
         pitch = np.array([p.freq_scale for p in passes])
-        # One hit per (pass, query anchor time, index row): hash variants repeat them.
         qf = np.rint(q / FRAME_SECONDS * 2).astype(np.int64)  # half-frame units (two grids)
-        _, first = np.unique((rows.astype(np.int64) << 26) | (qf << 6) | k, return_index=True)
-        k, work, q, w, rows, qf = k[first], work[first], q[first], w[first], rows[first], qf[first]
         offset = w - scale[k] * q
 
         candidates = _candidates(k, work, offset, params)
@@ -292,12 +297,16 @@ class AudioIndex:
 def _candidates(k, work, offset, params: MatchParams):
     """Vote bins with at least ``min_hits`` votes, fullest first: (votes, work, pass, hit indices)."""
     found = []
-    for shift in (0.0, 0.5):
-        bins = np.floor(offset / params.bin_width + shift).astype(np.int64)
-        # One int64 per (work, pass, bin): 1-D sorting is much faster than np.unique(axis=1).
-        keys = (work.astype(np.int64) << 40) | (k.astype(np.int64) << 32) | (bins + (1 << 31))
-        order = np.argsort(keys, kind="stable")
-        sk = keys[order]
+    # One sort serves both grids: by (work, pass, half bin), each grid's bins of a (work,
+    # pass) follow in order (floor(x) and floor(x + 1/2) are floor(h / 2) and
+    # floor((h + 1) / 2) of h = floor(2x)). One int64 key: 1-D sorting is much faster
+    # than np.unique(axis=1).
+    half = np.floor(offset / (params.bin_width / 2)).astype(np.int64)
+    pair = (work.astype(np.int64) << 8) | k.astype(np.int64)
+    order = np.argsort((pair << 32) | (half + (1 << 31)), kind="stable")
+    pair, half = pair[order], half[order]
+    for bins in (half >> 1, (half + 1) >> 1):
+        sk = (pair << 32) | (bins + (1 << 31))
         starts = np.r_[0, np.nonzero(np.diff(sk))[0] + 1]
         counts = np.diff(np.r_[starts, len(sk)])
         for c in np.nonzero(counts >= params.min_hits)[0]:
