@@ -173,8 +173,8 @@ class AudioIndex:
     # -- matching ------------------------------------------------------------------------
 
     def _lookup(self, passes: Sequence[AudioFingerprint], params: MatchParams):
-        """All hits of all passes: (pass, work key, query time, work time, index row), one
-        per (pass, query anchor time, index row).
+        """All hits of all passes: (pass, work key, query time, work time, index row, query
+        time in half frames), one per (pass, query anchor time, index row).
 
         Hashes held by more than ``bucket_cap`` times the mean bucket size (at least
         ``min_bucket_cap``) are skipped: they are the repeated bars of loop-based music and
@@ -182,7 +182,7 @@ class AudioIndex:
         """
         table_h, table_w, table_t = self._table()
         cap = max(params.min_bucket_cap, int(params.bucket_cap * len(table_h) / (1 << 20)))
-        cols: list[list[np.ndarray]] = [[], [], []]
+        cols: list[list[np.ndarray]] = [[], [], [], []]
         for k, fp in enumerate(passes):
             # A hash variant (dt +- 1) can repeat another pair's hash at the same anchor;
             # dropping repeated (hash, anchor) pairs here, on the pass, is what makes the
@@ -190,7 +190,7 @@ class AudioIndex:
             # ~4k hashes a pass and ~1M hits).
             qf = np.rint(fp.times / FRAME_SECONDS * 2).astype(np.int64)  # half frames: two grids
             _, first = np.unique((fp.hashes.astype(np.int64) << 32) | qf, return_index=True)
-            hashes, times = fp.hashes[first], fp.times[first]
+            hashes, times, qf = fp.hashes[first], fp.times[first], qf[first]
             lo = np.searchsorted(table_h, hashes, "left")
             hi = np.searchsorted(table_h, hashes, "right")
             counts = hi - lo
@@ -204,12 +204,13 @@ class AudioIndex:
             cols[0].append(np.full(total, k, np.int32))
             cols[1].append(times[qi])
             cols[2].append(rows)
+            cols[3].append(qf[qi])
         if not cols[0]:
             return None
         k = np.concatenate(cols[0])
         rows = np.concatenate(cols[2])
         q = np.concatenate(cols[1])
-        return k, table_w[rows], q.astype(np.float64), table_t[rows].astype(np.float64), rows
+        return k, table_w[rows], q.astype(np.float64), table_t[rows].astype(np.float64), rows, np.concatenate(cols[3])
 
     def match(self, query: AudioQuery, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
         """Segments per work key, strongest first (all of them; filter on ``score``)."""
@@ -219,11 +220,10 @@ class AudioIndex:
         found = self._lookup(passes, params)
         if found is None:
             return {}
-        k, work, q, w, rows = found
+        k, work, q, w, rows, qf = found
         table_h = self._table()[0]
         scale = np.array([p.time_scale for p in passes])
         pitch = np.array([p.freq_scale for p in passes])
-        qf = np.rint(q / FRAME_SECONDS * 2).astype(np.int64)  # half-frame units (two grids)
         offset = w - scale[k] * q
 
         candidates = _candidates(k, work, offset, params)

@@ -975,7 +975,8 @@ def bench_audio(args) -> int:
     baseline = getattr(args, "baseline", None)
     if isinstance(baseline, list):  # ``reeltrace bench --audio --baseline NAME`` (repeatable there)
         baseline = baseline[-1] if baseline else None
-    if baseline in ("chromaprint", "audfprint") and not os.path.exists(os.path.join(out, "results.json")):
+    reads_a_run = baseline in ("chromaprint", "audfprint") or getattr(args, "levels", False)
+    if reads_a_run and not os.path.exists(os.path.join(out, "results.json")):
         print(f"reeltrace: no finished audio run in {out} (run reeltrace bench --audio first)", file=sys.stderr)
         return 1
     if baseline == "audfprint":
@@ -991,9 +992,6 @@ def bench_audio(args) -> int:
         print(f"total {time.perf_counter() - started:.0f} s; details in {out}/baseline-chromaprint.json")
         return 0
     if getattr(args, "levels", False):
-        if not os.path.exists(os.path.join(out, "results.json")):
-            print(f"reeltrace: no finished audio run in {out} (run reeltrace bench --audio first)", file=sys.stderr)
-            return 1
         print(levels_markdown(overlay_levels(out)))
         return 0
     summary = run_audio_bench(media, out, seed=args.seed, quick=args.quick)
