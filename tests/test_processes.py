@@ -96,8 +96,17 @@ def long_clip_query(media_dir, long_file) -> tuple[str, list]:
     return path, build_planned(path, [PlannedClip("L", 30.0, 8.0, label="L plain")], {"L": long_file})
 
 
+def _db_stamp(lib: str) -> tuple[int, int]:
+    st = os.stat(os.path.join(lib, "library.sqlite"))
+    return st.st_size, st.st_mtime_ns
+
+
 def _kill_register(lib: str, long_file: str, phase: str, cpu_budget: float) -> dict:
-    """Start ``register long_file`` in a child, SIGKILL it at ``phase``, return what was seen."""
+    """Start ``register long_file`` in a child, SIGKILL it at ``phase``, return what was seen.
+
+    ``late``: the kill came after the write had begun (the write-ahead log holds it) or
+    was over (the log is checkpointed into the database file and removed at close)."""
+    stamp = _db_stamp(lib)
     proc = subprocess.Popen(
         reeltrace_command("--library", lib, "register", long_file),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(),
@@ -116,7 +125,7 @@ def _kill_register(lib: str, long_file: str, phase: str, cpu_budget: float) -> d
             else:
                 fire = cpu >= cpu_budget
             if fire:
-                seen = {"wal_before_kill": wal, "cpu_at_kill": cpu}
+                seen = {"wal_before_kill": wal, "cpu_at_kill": cpu, "late": wal > 0 or _db_stamp(lib) != stamp}
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             time.sleep(0.0005 if phase == "commit" else 0.01)
@@ -153,6 +162,9 @@ KILL_PHASES = {
 }
 
 
+LATE_RETRIES = 2  # a kill meant for extraction that lands after the write is tried again, earlier
+
+
 @pytest.mark.parametrize("phase", list(KILL_PHASES))
 def test_register_killed_part_way_leaves_the_library_whole(
     tmp_path, first_library, long_file, reference_register, short_query, long_clip_query, phase
@@ -163,9 +175,16 @@ def test_register_killed_part_way_leaves_the_library_whole(
     at all (never while still extracting), and registering it again succeeds and makes it
     findable."""
     lib = str(tmp_path / "library")
-    shutil.copytree(first_library, lib)
-    fraction = KILL_PHASES[phase]
-    seen = _kill_register(lib, long_file, phase, (fraction or 0) * reference_register["cpu_before_write"])
+    budget = (KILL_PHASES[phase] or 0) * reference_register["cpu_before_write"]
+    for _ in range(LATE_RETRIES + 1):
+        shutil.rmtree(lib, ignore_errors=True)
+        shutil.copytree(first_library, lib)
+        seen = _kill_register(lib, long_file, phase, budget)
+        if phase == "commit" or not (seen.get("late") or seen["returncode"] == 0):  # 0: it finished first
+            break
+        # This run needed less CPU than the reference before its write (machines share
+        # cores, CPU time varies by a fifth): the kill came too late to test extraction.
+        budget *= 0.7
     assert seen["returncode"] == -signal.SIGKILL, f"register was not killed part-way: {seen}"
     if phase != "commit":
         assert seen["wal_before_kill"] == 0, f"killed after the write began: {seen}"
