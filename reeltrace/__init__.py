@@ -1,9 +1,10 @@
 """reeltrace: find which segments of which registered works a video reuses.
 
-The pipeline, one module per stage::
+The pipeline, one package per stage, video and audio as two parallel chains::
 
-    media (decode, sample) -> regions, visual (descriptors) -> index (store, search)
-    -> candidates -> align (segments) -> decide (calibrated score) -> report
+    media (decode, sample) -+-> video (regions, embed, index, candidates, align, score) -+-> fuse -> report
+                            +-> audio (landmarks, index, match, verify, score) ----------+
+    storage (database, index caches) under both
 
 ``Library`` is the API over all of it; the CLI (``reeltrace.cli``) is a thin shell over it.
 """

@@ -10,13 +10,14 @@ import argparse
 import os
 import sys
 
-from . import report
-from .fileio import atomic_write_text
-from .library import Library, LibraryError, expand_paths
+from .library import Library, LibraryError
+from .media import expand_paths
 from .records import CATEGORIES
-from .report import display
-from .store import StoreError
-from .visual import DEFAULT_MODEL
+from .report import formats as report
+from .report.formats import display
+from .storage.files import atomic_write_text
+from .storage.store import StoreError
+from .video.embed import DEFAULT_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -137,7 +138,7 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
     render = {"json": report.scan_json, "csv": report.scan_csv, "table": report.scan_table}[args.format]
     _write_output(render(results), args.output)
     if args.report:
-        from . import evidence
+        from .report import evidence
 
         evidence.write_report(results, args.report, library=lib.folder)
     return EXIT_FAILED if any(r.error for r in results) else EXIT_OK

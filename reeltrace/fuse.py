@@ -57,7 +57,7 @@ def _covered(seg: Segment, others: list[Segment]) -> float:
 def _one_place_per_instant(audio: list[Segment], video: list[Segment]) -> list[Segment]:
     """The sound segments left once repeats are dropped (see the module docstring)."""
     kept: list[Segment] = []
-    for a in sorted(audio, key=lambda s: (-s.score, -s.frames)):
+    for a in sorted(audio, key=lambda s: (-s.score, -(s.audio.hits if s.audio else 0))):
         if _covered(a, video + kept) < 0.5:
             kept.append(a)
     return kept
@@ -85,6 +85,7 @@ def fuse(video: list[Segment], audio: list[Segment]) -> tuple[str, list[Segment]
                 work_end=max(v.work_end, a.work_end),
                 score=1.0 - (1.0 - v.score) * (1.0 - a.score),
                 modality="audio+video",
+                audio=a.audio,
             )
         )
     out += _one_place_per_instant([a for i, a in enumerate(audio) if i not in used], video)

@@ -12,55 +12,41 @@ Everything the CLI and the service do goes through ``Library``.
 from __future__ import annotations
 
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .align import AlignParams, align
-from .candidates import RetrievalParams, retrieve
-from .decide import DEFAULT_SCORE_MODEL, ScoreModel, decide
-from .audio import FINGERPRINT_VERSION, decode_audio, fingerprint, fingerprint_query
-from .audio_match import AudioIndex
-from .background import Background
+from .audio import match as audio_match
+from .audio.config import FINGERPRINT_VERSION, RATE, AudioConfig
+from .audio.index import AudioIndex, load_audio_index
+from .audio.landmarks import fingerprint, fingerprint_query
 from .fuse import fuse
-from .index import VisualIndex, load_audio_index, save_cache
-from .media import MEDIA_SUFFIXES, MediaError, file_hash, probe
-from .records import CATEGORIES, RegisterResult, ScanResult, Segment, Work, WorkMatch
-from .store import Store, StoreError
-from .visual import DEFAULT_MODEL, FrameEmbedder, describe_video
-
-SAMPLE_FPS = 2.0
-"""Frames sampled per second, for works and queries alike, chosen on the trailer
-(docs/design.md): at 1/s shots of one film merged across cuts and three of its six pieces
-were missed; at 2/s all six are found, work times within 0.60 s; at 4/s within 0.42 s, for
-four times the descriptors of 1/s and twice those of 2/s (register speed falls with them)."""
-
-WORK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
+from .media.container import MediaError, file_hash, probe
+from .media.sound import decode_audio
+from .records import CATEGORIES, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
+from .storage.caches import save_cache
+from .storage.store import Store, StoreError
+from .video.align import align
+from .video.background import Background
+from .video.candidates import retrieve
+from .video.config import VideoConfig
+from .video.embed import DEFAULT_MODEL, FrameEmbedder, describe_video
+from .video.index import VisualIndex
+from .video.score import decide, score_chains
 
 class LibraryError(Exception):
     """A request the library refuses (unknown work, bad id or category)."""
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files as named, and media files found by walking named folders (sorted, no hidden)."""
-    out: list[str] = []
-    for path in paths:
-        if os.path.isdir(path):
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith(".") and os.path.splitext(name)[1].lower() in MEDIA_SUFFIXES:
-                        out.append(os.path.join(root, name))
-        else:
-            out.append(path)
-    return out
-
-
 class Library:
     """One library folder. Not thread-safe; open one per process or thread."""
 
-    def __init__(self, folder: str, model: str | None = None, sample_fps: float = SAMPLE_FPS):
+    def __init__(
+        self,
+        folder: str,
+        model: str | None = None,
+        video: VideoConfig | None = None,
+        audio: AudioConfig | None = None,
+    ):
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
         self.store = Store(os.path.join(folder, "library.sqlite"))
@@ -68,10 +54,8 @@ class Library:
         if model is not None and stored is not None and stored != model:
             raise LibraryError(f"library was built with model {stored!r}, not {model!r}")
         self.model = stored or model or DEFAULT_MODEL
-        self.sample_fps = sample_fps
-        self.retrieval = RetrievalParams()
-        self.alignment = AlignParams()
-        self.scoring: ScoreModel = DEFAULT_SCORE_MODEL
+        self.video = video or VideoConfig()
+        self.audio = audio or AudioConfig()
         self._embedder: FrameEmbedder | None = None
         self._index: VisualIndex | None = None
         self._index_dirty = False
@@ -153,7 +137,7 @@ class Library:
         """Register one file as a work. Errors in the input come back in the result."""
         if category not in CATEGORIES:
             raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
-        if work_id is not None and not WORK_ID.match(work_id):
+        if work_id is not None and not valid_work_id(work_id):
             raise LibraryError("work id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         try:
             info = probe(path)
@@ -168,7 +152,7 @@ class Library:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 sound_job = pool.submit(self._fingerprint, path, not info.has_video) if info.has_audio else None
                 if info.has_video:
-                    features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=False)
+                    features = describe_video(path, self.embedder, self.video.sample_fps, info.duration, query=False)
                     if len(features) == 0:
                         features = None  # blank picture: the sound may still identify it
                 sound = sound_job.result() if sound_job is not None else None
@@ -176,7 +160,7 @@ class Library:
                 raise MediaError("no usable frames (blank or uniform picture) and no sound")
             duration = info.duration
             if features is not None:
-                duration = max(duration, float(features.timestamps[-1]) + 1.0 / self.sample_fps)
+                duration = max(duration, float(features.timestamps[-1]) + self.video.sample_step)
             work = Work(
                 work_id=work_id or "w" + digest[:10],
                 title=title if title else " ".join(os.path.splitext(os.path.basename(path))[0].split()),
@@ -194,7 +178,7 @@ class Library:
             stored, generation = self.store.add_work(
                 work,
                 self.model,
-                self.sample_fps,
+                self.video.sample_fps,
                 None if features is None else features.timestamps,
                 None if features is None else features.embeddings,
                 sound,
@@ -226,7 +210,7 @@ class Library:
         """The file's audio fingerprint; an unreadable sound track is fatal only when
         there is nothing else to identify the work by."""
         try:
-            return fingerprint(*decode_audio(path))
+            return fingerprint(*decode_audio(path, RATE))
         except MediaError:
             if required:
                 raise
@@ -249,21 +233,29 @@ class Library:
 
     # -- scanning --------------------------------------------------------------------------
 
-    def scan(self, path: str) -> ScanResult:
+    def scan(self, path: str, trace: bool = False) -> ScanResult:
         """Every segment of every registered work that the file at ``path`` reuses, by
-        picture, by sound, or both (see ``fuse``)."""
+        picture, by sound, or both (see ``fuse``). With ``trace``, ``result.trace`` holds
+        what each stage found before the thresholds (``ScanTrace``)."""
         started = time.perf_counter()
         result = ScanResult(query=path)
+        seen = ScanTrace()
         try:
             info = probe(path)
             result.duration = info.duration
-            video = self._scan_video(path, info) if info.has_video else {}
-            audio = self._scan_audio(path, required=not info.has_video) if info.has_audio else {}
+            if info.has_video:
+                self._scan_video(path, info.duration, seen)
+            if info.has_audio:
+                self._scan_audio(path, not info.has_video, seen)
         except MediaError as err:
             result.error = str(err)
             result.elapsed = time.perf_counter() - started
             return result
+        video = {key: decide(segs, self.video.scoring) for key, segs in seen.video.items()}
+        audio = {key: [s for s in segs if s.score >= self.audio.threshold] for key, segs in seen.audio.items()}
         for key in set(video) | set(audio):
+            if not video.get(key) and not audio.get(key):
+                continue
             work = self.store.work_by_key(key)
             if work is None:
                 continue
@@ -272,43 +264,37 @@ class Library:
                 result.matches.append(WorkMatch(work, modality, max(s.score for s in segments), segments))
         result.matches.sort(key=lambda m: -m.score)
         result.elapsed = time.perf_counter() - started
+        if trace:
+            result.trace = seen
         return result
 
-    def _scan_video(self, path: str, info) -> dict[int, list[Segment]]:
-        features = describe_video(path, self.embedder, self.sample_fps, info.duration, query=True)
+    def _scan_video(self, path: str, duration: float, seen: ScanTrace) -> None:
+        config = self.video
+        features = describe_video(path, self.embedder, config.sample_fps, duration, query=True)
         index = self.index()
         penalty = self.background().penalty(features.embeddings)
-        step = 1.0 / self.sample_fps
-        found: dict[int, list[Segment]] = {}
-        for pair in retrieve(index, features, self.retrieval, penalty):
+        for pair in retrieve(index, features, config.retrieval, penalty):
             work = self.store.work_by_key(pair.work_key)
             if work is None:
                 continue
-            segments = decide(align(pair, self.alignment), step, info.duration, work.duration, self.scoring)
-            if segments:
-                found[pair.work_key] = segments
-        return found
+            seen.candidates[pair.work_key] = pair
+            chains = align(pair, config.alignment)
+            seen.video[pair.work_key] = score_chains(chains, config.sample_step, duration, work.duration, config.scoring)
 
-    def _scan_audio(self, path: str, required: bool) -> dict[int, list[Segment]]:
+    def _scan_audio(self, path: str, required: bool, seen: ScanTrace) -> None:
         stored = self.store.audio_version()
         if stored is not None and stored != FINGERPRINT_VERSION:
             if required:
                 raise MediaError("the library's audio fingerprints are from another reeltrace version: re-register its works")
-            return {}
+            return
         index = self.audio_index()
         if len(index) == 0:
-            return {}
+            return
         try:
-            samples, rate = decode_audio(path)
+            samples, rate = decode_audio(path, RATE)
         except MediaError:
             if required:
                 raise
-            return {}
-        found: dict[int, list[Segment]] = {}
-        for key, segments in index.search(fingerprint_query(samples, rate)).items():
-            found[key] = [
-                Segment(s.query_start, s.query_end, s.work_start, s.work_end, s.score,
-                        frames=s.hits, speed=s.speed, modality="audio")  # fmt: skip
-                for s in segments
-            ]
-        return found
+            return
+        for key, segments in audio_match.match(index, fingerprint_query(samples, rate), self.audio.match).items():
+            seen.audio[key] = [s.to_segment() for s in segments]

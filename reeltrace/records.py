@@ -1,14 +1,29 @@
-"""Plain records passed between the pipeline stages.
+"""Records shared by both chains and the layers above them.
 
-media -> ``SampledFrame`` -> visual -> ``VideoFeatures`` -> index/candidates -> ``PairMatches``
--> align -> ``Segment`` -> decide -> ``WorkMatch`` -> ``ScanResult`` -> report.
+video chain -> ``Segment`` (modality "video", ``VideoEvidence``); audio chain -> ``Segment``
+(modality "audio", ``AudioEvidence``); fuse -> ``WorkMatch`` -> ``ScanResult`` -> report,
+CLI, service. The records inside each chain live in ``video.records`` and
+``audio.records``.
+
+Every record is a plain dataclass with a lossless round trip through JSON types
+(``roundtrip.Record``). What users see (rounded, public fields only) is made by ``report.formats``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-import numpy as np
+from .roundtrip import Record
+from .video.records import PairMatches
+
+WORK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""What a work id may be: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+
+
+def valid_work_id(work_id: str | None) -> bool:
+    return bool(work_id) and WORK_ID.match(work_id) is not None
+
 
 CATEGORIES: dict[str, str] = {
     "drama": "online drama",
@@ -23,7 +38,7 @@ CATEGORIES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class MediaInfo:
+class MediaInfo(Record):
     """What a container holds, read from its header before decoding."""
 
     path: str
@@ -35,62 +50,46 @@ class MediaInfo:
     fps: float = 0.0
 
 
-@dataclass
-class VideoFeatures:
-    """Frame descriptors of one video, in time order.
+@dataclass(frozen=True)
+class VideoEvidence(Record):
+    """What the picture shows of a segment: the measurements its score is computed from
+    (``video.score.ScoreModel``)."""
 
-    ``embeddings[i]`` (L2-normalised) describes the frame shown at ``timestamps[i]`` seconds.
-    Query features carry several descriptors per instant (one per ``views[i]``: full frame,
-    content region, and their mirror images), so ``timestamps`` may repeat.
-    """
-
-    timestamps: np.ndarray  # (n,) float64 seconds
-    embeddings: np.ndarray  # (n, d) float32
-    views: np.ndarray  # (n,) int8, see visual.View
-    duration: float
-    sample_fps: float
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
-
-
-@dataclass
-class PairMatches:
-    """Frame-level candidate matches between one query and one work (one row per pair)."""
-
-    work_key: int
-    query_times: np.ndarray  # (m,) seconds
-    work_times: np.ndarray  # (m,) seconds
-    scores: np.ndarray  # (m,) cosine similarity
+    frames: int  # distinct query samples on the aligned chain
+    similarity: float  # their mean descriptor similarity, after the background penalty
+    coverage: float = 1.0  # frames over the samples the query interval holds
 
 
 @dataclass(frozen=True)
-class Segment:
-    """A reused stretch: query [query_start, query_end] shows work [work_start, work_end]."""
+class AudioEvidence(Record):
+    """What the sound shows of a segment (``audio.score.calibrated_score`` reads these)."""
+
+    hits: int  # aligned landmarks (distinct query anchor times)
+    distinct: int = 0  # distinct hash values among the hits
+    density: float = 0.0  # aligned landmarks per query landmark in the span
+    verified: float = 0.0  # evidence of the work's peaks in the query (audio.verify)
+    pitch: float = 1.0  # work frequency per query frequency
+
+
+@dataclass(frozen=True)
+class Segment(Record):
+    """A reused stretch: query [query_start, query_end] shows work [work_start, work_end],
+    at ``speed`` work seconds per query second. ``video`` and ``audio`` hold the evidence
+    of the chain(s) that found it: one of them, or both for an ``audio+video`` segment."""
 
     query_start: float
     query_end: float
     work_start: float
     work_end: float
     score: float
-    frames: int = 0  # matched samples supporting it
-    similarity: float = 0.0  # their mean descriptor similarity
-    speed: float = 1.0  # work seconds per query second
+    speed: float = 1.0
     modality: str = "video"  # "video" | "audio" | "audio+video": what shows the reuse
-
-    def to_dict(self) -> dict:
-        return {
-            "query_start": round(self.query_start, 3),
-            "query_end": round(self.query_end, 3),
-            "work_start": round(self.work_start, 3),
-            "work_end": round(self.work_end, 3),
-            "score": round(self.score, 4),
-            "modality": self.modality,
-        }
+    video: VideoEvidence | None = None
+    audio: AudioEvidence | None = None
 
 
 @dataclass(frozen=True)
-class Work:
+class Work(Record):
     """A registered work as stored in the library."""
 
     work_id: str
@@ -106,24 +105,9 @@ class Work:
     frames: int = 0
     key: int = 0  # internal integer key, used in vector ids
 
-    def to_dict(self) -> dict:
-        return {
-            "work_id": self.work_id,
-            "title": self.title,
-            "owner": self.owner,
-            "category": self.category,
-            "duration": round(self.duration, 3),
-            "content_hash": self.content_hash,
-            "source_path": self.source_path,
-            "registered_at": self.registered_at,
-            "has_video": self.has_video,
-            "has_audio": self.has_audio,
-            "frames": self.frames,
-        }
-
 
 @dataclass
-class WorkMatch:
+class WorkMatch(Record):
     """Everything one query reuses from one work."""
 
     work: Work
@@ -131,20 +115,9 @@ class WorkMatch:
     score: float
     segments: list[Segment] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {
-            "work_id": self.work.work_id,
-            "title": self.work.title,
-            "owner": self.work.owner,
-            "category": self.work.category,
-            "modality": self.modality,
-            "score": round(self.score, 4),
-            "segments": [s.to_dict() for s in self.segments],
-        }
-
 
 @dataclass
-class ScanResult:
+class ScanResult(Record):
     """The answer for one query input: its matches, or the one-line reason it failed."""
 
     query: str
@@ -152,21 +125,30 @@ class ScanResult:
     error: str | None = None
     matches: list[WorkMatch] = field(default_factory=list)
     elapsed: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "query": self.query,
-            "duration": round(self.duration, 3),
-            "error": self.error,
-            "matches": [m.to_dict() for m in self.matches],
-        }
+    trace: ScanTrace | None = None  # what each stage found, when asked for (``Library.scan(trace=True)``)
 
 
 @dataclass(frozen=True)
-class RegisterResult:
+class RegisterResult(Record):
     """Outcome of registering one input file."""
 
     path: str
     work: Work | None = None
     created: bool = False  # False: the same content was already registered
     error: str | None = None
+
+
+@dataclass
+class ScanTrace(Record):
+    """Every stage's output for one scan, unfiltered: what the bench, calibration and
+    variant scripts measure, so that they can only ever measure the production path.
+
+    ``candidates``: per work key, the frame matches retrieved for alignment (after the
+    background penalty); ``video`` and ``audio``: per work key, every segment each chain
+    found with its evidence and score, above the threshold or not (``Segment.video``
+    holds what the video score reads, ``Segment.audio`` what the audio score reads).
+    """
+
+    candidates: dict[int, PairMatches] = field(default_factory=dict)
+    video: dict[int, list[Segment]] = field(default_factory=dict)
+    audio: dict[int, list[Segment]] = field(default_factory=dict)

@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 
-from reeltrace import audio, audio_match
-from reeltrace.bench.audio import LENGTHS, Plan, Query, calibration_rows, cross_validated_fit, default_media, select
+from reeltrace.audio import config as audio, landmarks, match as audio_match, score as audio_score
+from reeltrace.bench.audio.run import LENGTHS, Plan, Query, calibration_rows, cross_validated_fit, default_media, select
 
 
 def _apply(settings: list[str]) -> audio_match.MatchParams:

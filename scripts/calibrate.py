@@ -46,12 +46,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from reeltrace import Library
-from reeltrace.align import align
-from reeltrace.bench.dataset import FAMILY_OVERRIDES, ORIGIN_FAMILY, SAME_FOOTAGE
-from reeltrace.candidates import retrieve
-from reeltrace.decide import ScoreModel
-from reeltrace.media import probe
-from reeltrace.visual import describe_video
+from reeltrace.bench.video.dataset import FAMILY_OVERRIDES, ORIGIN_FAMILY, SAME_FOOTAGE
+from reeltrace.media.container import probe
+from reeltrace.video.align import align
+from reeltrace.video.candidates import retrieve
+from reeltrace.video.embed import describe_video
+from reeltrace.video.score import ScoreModel
 
 TRUTH_TOLERANCE = 2.0  # work seconds between a true chain's nodes and the known mapping
 BBB_NAMES = ("big_buck_bunny",)  # clips named after the film: one "bbb" family

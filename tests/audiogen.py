@@ -91,7 +91,7 @@ def speech(seed: int, seconds: float, rate: int = RATE) -> np.ndarray:
 
 
 def resample(y: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
-    from reeltrace.audio import resample as _r
+    from reeltrace.media.sound import resample as _r
 
     return _r(y, rate, to_rate)
 

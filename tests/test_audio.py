@@ -13,9 +13,14 @@ import numpy as np
 import pytest
 
 import audiogen as G
-from reeltrace import audio as A
-from reeltrace.audio_match import THRESHOLD, AudioIndex, AudioSegment
-from reeltrace.media import MediaError
+from reeltrace.audio import config as C
+from reeltrace.audio import landmarks as A
+from reeltrace.audio.index import AudioIndex
+from reeltrace.audio.match import search
+from reeltrace.audio.records import AudioSegment
+from reeltrace.audio.score import THRESHOLD
+from reeltrace.media.container import MediaError
+from reeltrace.media.sound import decode_audio
 
 R = G.RATE
 WORKS = {  # key: (generator, seed, seconds, container of the registered file)
@@ -34,7 +39,7 @@ def lib(tmp_path_factory):
     for key, (gen, seed, seconds, ext) in WORKS.items():
         y = gen(seed, seconds)
         path = G.write(str(folder / f"work{key}.{ext}"), y, channels=2 if ext == "flac" else 1)
-        index.add(key, A.fingerprint(*A.decode_audio(path)))
+        index.add(key, A.fingerprint(*decode_audio(path, C.RATE)))
         samples[key] = y
     return folder, index, samples
 
@@ -42,7 +47,7 @@ def lib(tmp_path_factory):
 def _query(lib, y: np.ndarray, name: str, ext: str = "wav", **kw) -> dict[int, list[AudioSegment]]:
     folder, index, _ = lib
     path = G.write(str(folder / f"{name}.{ext}"), y, **kw)
-    return index.search(A.fingerprint_query(*A.decode_audio(path)))
+    return search(index, A.fingerprint_query(*decode_audio(path, C.RATE)))
 
 
 def _excerpt(lib, key: int, start: float, seconds: float) -> np.ndarray:
@@ -69,10 +74,10 @@ def _assert_found(found, key: int, start: float, speed: float = 1.0, seconds: fl
 def test_decode_formats(lib, ext):
     y = _excerpt(lib, 2, 10.0, 6.0)
     path = G.write(str(lib[0] / f"fmt.{ext}"), y, channels=2)
-    x, rate = A.decode_audio(path)
-    assert rate == A.RATE and x.dtype == np.float32 and x.ndim == 1
+    x, rate = decode_audio(path, C.RATE)
+    assert rate == C.RATE and x.dtype == np.float32 and x.ndim == 1
     assert abs(len(x) / rate - 6.0) < 0.1
-    found = lib[1].search(A.fingerprint_query(x, rate))
+    found = search(lib[1], A.fingerprint_query(x, rate))
     _assert_found(found, 2, 10.0)
 
 
@@ -80,10 +85,10 @@ def test_decode_errors(tmp_path):
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(os.urandom(5000))
     with pytest.raises(MediaError) as err:
-        A.decode_audio(str(junk))
+        decode_audio(str(junk), C.RATE)
     assert "\n" not in str(err.value)
     with pytest.raises(MediaError, match="not found"):
-        A.decode_audio(str(tmp_path / "missing.wav"))
+        decode_audio(str(tmp_path / "missing.wav"), C.RATE)
     silent = tmp_path / "silent.mp4"
     with av.open(str(silent), "w") as out:
         stream = out.add_stream("mpeg4", rate=25)
@@ -93,7 +98,7 @@ def test_decode_errors(tmp_path):
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     with pytest.raises(MediaError, match="no audio stream"):
-        A.decode_audio(str(silent))
+        decode_audio(str(silent), C.RATE)
 
 
 # -- edits -------------------------------------------------------------------------------
@@ -152,7 +157,7 @@ def test_verification_separates_the_true_line_from_chance(lib):
     """The work's peaks read from a voice-over copy along the true line carry many times the
     evidence of the same peaks along wrong lines, and the evidence map is calibrated: at
     random cells ``G`` has mean 1 and P(G > 3) = e^-3 (an exponential), speech or music."""
-    from reeltrace.audio_match import verify_alignment
+    from reeltrace.audio.verify import verify_alignment
 
     _, index, _ = lib
     query = A.fingerprint_query(EDITS["voice_over_-6dB"][0](_excerpt(lib, 1, 12.3, 5.0)), R)
@@ -163,7 +168,7 @@ def test_verification_separates_the_true_line_from_chance(lib):
     rng = np.random.default_rng(0)
     for gen in (G.music, G.speech):
         evidence = A.fingerprint_query(G.noise(gen(3, 20.0), 10.0), R).evidence
-        g = evidence.at(rng.integers(0, evidence.n_frames, 5000), rng.integers(A.F_MIN, A.F_MAX + 1, 5000))
+        g = evidence.at(rng.integers(0, evidence.n_frames, 5000), rng.integers(C.F_MIN, C.F_MAX + 1, 5000))
         assert 0.9 < g.mean() < 1.1 and 0.03 < np.mean(g > 3) < 0.07, (g.mean(), np.mean(g > 3))
 
 
@@ -201,9 +206,9 @@ def test_index_persistence_and_remove(lib):
     index = AudioIndex.from_bytes(lib[1].to_bytes())
     assert index.work_keys == lib[1].work_keys and len(index) == len(lib[1])
     passes = A.fingerprint_query(_excerpt(lib, 4, 10.0, 5.0), R)
-    assert 4 in index.search(passes)
+    assert 4 in search(index, passes)
     index.remove(4)
-    assert 4 not in index.search(passes) and 4 not in index
+    assert 4 not in search(index, passes) and 4 not in index
 
 
 def test_fingerprint_records(lib):
@@ -222,15 +227,15 @@ def test_codec_holes_do_not_make_peaks():
     """A spectral hole (a low-bitrate codec zeroes a band) must not turn the bins beside it
     into landmarks: the clamp keeps the peaks of a tone with a band cut out of its noise."""
     rng = np.random.default_rng(5)
-    n = 4 * A.RATE
-    t = np.arange(n) / A.RATE
+    n = 4 * C.RATE
+    t = np.arange(n) / C.RATE
     y = (0.5 * np.sin(2 * np.pi * 1000 * t) + 0.02 * rng.standard_normal(n)).astype(np.float32)
     spec = np.fft.rfft(y)
-    freqs = np.fft.rfftfreq(n, 1 / A.RATE)
+    freqs = np.fft.rfftfreq(n, 1 / C.RATE)
     spec[(freqs > 2000) & (freqs < 3000)] = 0  # the hole
     holed = np.fft.irfft(spec, n).astype(np.float32)
-    peaks = A.find_peaks(holed, A.RATE)
-    hz = peaks.f * A.RATE / A.N_FFT
+    peaks = A.find_peaks(holed, C.RATE)
+    hz = peaks.f * C.RATE / C.N_FFT
     edge = (np.abs(hz - 2000) < 100) | (np.abs(hz - 3000) < 100)
     assert edge.mean() < 0.2, f"{edge.sum()} of {len(hz)} peaks at the hole's edges"
 
@@ -238,7 +243,7 @@ def test_codec_holes_do_not_make_peaks():
 def test_score_grows_with_each_kind_of_evidence():
     """Hits that repeat a few hash values (a held chord) score below as many distinct ones,
     and verified peaks add to the same hits."""
-    from reeltrace.audio_match import calibrated_score
+    from reeltrace.audio.score import calibrated_score
 
     assert calibrated_score(40, 0.4, 10.0) >= THRESHOLD > calibrated_score(8, 0.4, 10.0)
     assert calibrated_score(20, 0.3, 25.0) >= THRESHOLD > calibrated_score(20, 0.3, 0.0)

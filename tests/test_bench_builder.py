@@ -5,15 +5,14 @@ metric of a full benchmark run wrong."""
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 
 from helpers import WORKS, run_cli, segments_of
 
-from reeltrace.bench.dataset import check_render, duration_of, make_logo, render
-from reeltrace.bench.edits import EDITS, Context
+from reeltrace.bench.video.dataset import check_render, duration_of, make_logo, render
+from reeltrace.bench.video.edits import EDITS, Context
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="the builder needs ffmpeg")
 

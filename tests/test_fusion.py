@@ -18,7 +18,7 @@ import audiogen as G
 import mediagen as M
 from reeltrace.library import Library
 from reeltrace.fuse import fuse
-from reeltrace.records import Segment
+from reeltrace.records import AudioEvidence, Segment
 
 SECONDS = 30.0
 START, LENGTH = 8.0, 10.0  # the reused stretch of the video work
@@ -124,7 +124,8 @@ def test_audio_work_found_in_video_soundtrack(env):
 
 
 def _seg(q0, q1, w0, score, modality):
-    return Segment(q0, q1, w0, w0 + (q1 - q0), score, frames=10, modality=modality)
+    return Segment(q0, q1, w0, w0 + (q1 - q0), score, modality=modality,
+                   audio=AudioEvidence(hits=10) if modality == "audio" else None)
 
 
 def test_sound_repeats_of_a_placed_stretch_are_dropped():

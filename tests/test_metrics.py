@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from reeltrace.metrics import (
+from reeltrace.bench.metrics import (
     Box,
     average_precision,
     intersection_length,

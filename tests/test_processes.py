@@ -27,8 +27,8 @@ from helpers import (
     work_ids,
 )
 
-from reeltrace.index import VisualIndex
-from reeltrace.store import Store
+from reeltrace.storage.store import Store
+from reeltrace.video.index import VisualIndex
 
 FIRST_ID = "first-work"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

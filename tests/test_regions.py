@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reeltrace.regions import detect_content_box
+from reeltrace.video.regions import detect_content_box
 
 
 def _framed(bar_level: int, bar: int = 40, n: int = 8, size: tuple[int, int] = (240, 320)) -> np.ndarray:

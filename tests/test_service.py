@@ -15,14 +15,13 @@ import subprocess
 import sys
 import time
 
-import av
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 import mediagen
-from reeltrace import evidence
+from reeltrace.report import evidence
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,8 +9,8 @@ import shutil
 import sys
 import time
 
-from .dataset import BUILDER_VERSION, Plan, build_dataset
-from .run import markdown, run_bench
+from .video.dataset import BUILDER_VERSION, Plan, build_dataset
+from .video.run import markdown, run_bench
 
 
 def default_media() -> list[str]:
@@ -33,7 +33,7 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
 def bench(args: argparse.Namespace) -> int:
     if getattr(args, "audio", False):
         # The audio fingerprint benchmark (reeltrace/bench/audio.py): real music and speech.
-        from .audio import bench_audio
+        from .audio.run import bench_audio
 
         return bench_audio(args)
     if shutil.which("ffmpeg") is None:
@@ -51,7 +51,7 @@ def bench(args: argparse.Namespace) -> int:
         print(f"building data set in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
         build_dataset(media, out, seed=args.seed, quick=args.quick)
     built = time.perf_counter()
-    reports = run_bench(out, baselines=tuple(args.baseline), model=args.model)
+    reports = run_bench(out, baseline_names=tuple(args.baseline), model=args.model)
     done = time.perf_counter()
     print(markdown(reports))
     print(f"data set {built - started:.0f} s, run {done - built:.0f} s; details in {out}/results.json")

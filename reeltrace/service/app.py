@@ -29,8 +29,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..evidence import WORK_COLOURS, clock, pair_times, render_report
-from ..library import WORK_ID, Library, LibraryError
+from ..report.formats import work_public
+from ..report.evidence import WORK_COLOURS, clock, pair_times, render_report
+from ..library import Library, LibraryError
+from ..records import valid_work_id
 from ..records import CATEGORIES, ScanResult, Segment, Work, WorkMatch
 from .db import ROLES, Account, Job, ServiceDB, ServiceError
 from .files import (
@@ -124,7 +126,7 @@ class Service:
         return acct.role == "owner" and self.db.work_account(work_id) == acct.id
 
     def work_for(self, acct: Account, work_id: str) -> Work:
-        work = self.lib.work(work_id) if WORK_ID.match(work_id or "") else None
+        work = self.lib.work(work_id) if valid_work_id(work_id) else None
         if work is None or not self.can_see_work(acct, work_id):
             raise _err(404, f"no work {work_id!r}")
         return work
@@ -412,7 +414,7 @@ def create_app(
             works = [w for w in works if w.owner == owner]
         if q:
             works = [w for w in works if q.casefold() in w.title.casefold()]
-        return {"works": [w.to_dict() for w in works]}
+        return {"works": [work_public(w) for w in works]}
 
     @app.post("/api/works", tags=["works"], status_code=202,
               summary="Register a work from an upload or an allowed server path (a background job)")  # fmt: skip
@@ -428,7 +430,7 @@ def create_app(
     ):
         if category not in CATEGORIES:
             raise _err(400, f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
-        if work_id and not WORK_ID.match(work_id):
+        if work_id and not valid_work_id(work_id):
             raise _err(400, "work_id must be 1-64 letters, digits, '.', '_' or '-'")
         attributed, owner_name = acct.id, acct.display_owner
         if acct.role == "admin":
@@ -457,7 +459,7 @@ def create_app(
     @app.get("/api/works/{work_id}", tags=["works"], summary="One work, with how much of it was found reused")
     def show_work(work_id: str, acct: Account = Depends(role("admin", "owner"))):
         work = svc.work_for(acct, work_id)
-        out = work.to_dict()
+        out = work_public(work)
         out["usage"] = work_usage(svc.visible_matches(acct, work_id=work_id), work.duration)
         return out
 

@@ -17,8 +17,8 @@ import re
 import secrets
 import unicodedata
 
-from ..evidence import grab_frame
-from ..media import MEDIA_SUFFIXES, MediaError, probe
+from ..media.container import MEDIA_SUFFIXES, MediaError, probe
+from ..report.evidence import grab_frame
 
 DEFAULT_MAX_UPLOAD = 4 << 30  # 4 GiB
 SNIFF_BYTES = 4096

@@ -15,6 +15,7 @@ import time
 
 from ..library import Library, LibraryError
 from ..records import ScanResult
+from ..report.formats import result_public, work_public
 from .db import Job, ServiceDB
 
 log = logging.getLogger("reeltrace.service")
@@ -116,10 +117,10 @@ class Workers:
             # New, or registered by an earlier attempt of this very job that was interrupted.
             if account is not None:
                 self.db.set_work_account(work.work_id, account)
-            return {"work": work.to_dict(), "created": True}, None, None
+            return {"work": work_public(work), "created": True}, None, None
         self._drop_upload(p)
         if p.get("admin") or (account is not None and attributed == account):
-            return {"work": work.to_dict(), "created": False}, None, None
+            return {"work": work_public(work), "created": False}, None, None
         return None, "the same content is already registered by another account", None
 
     @staticmethod
@@ -133,7 +134,7 @@ class Workers:
 
     def _scan(self, lib: Library, job: Job):
         res: ScanResult = lib.scan(job.params["path"])
-        result = res.to_dict()
+        result = result_public(res)
         result["query"] = job.name
         result["elapsed"] = round(res.elapsed, 3)
         return result, res.error, scan_matches(result) if not res.error else None

@@ -1,78 +1,30 @@
-"""Indexes over all registered works: frame descriptors (FAISS) and audio fingerprints.
+"""Visual index over all registered works: frame descriptors in FAISS.
 
 A vector's id packs where it came from: ``id = work_key << FRAME_BITS | frame_number``, so
 a search hit names its work and frame without a lookup table, and removing a work is one
 id-range removal.
 
-Both indexes are caches of what SQLite holds (``store``), saved as
-``index/visual-<generation>.faiss`` and ``index/audio-<generation>.npz`` with an atomic rename. A reader whose generation does
+The index is a cache of what SQLite holds (``storage.store``), saved as
+``index/visual-<generation>.faiss`` with an atomic rename. A reader whose generation does
 not match the database rebuilds it from the database; so a crash between the database
 commit and the index write costs a rebuild, never a wrong answer.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import tempfile
 
 import faiss
 import numpy as np
 
-from .audio_match import AudioIndex
-from .store import Store
+from ..storage.caches import save_cache
+from ..storage.store import Store
 
 FRAME_BITS = 24  # 16.7 M frames per work: over 2000 hours at 2 frames/s
 FACTORY = "IDMap2,SQfp16"
 """Exact inner-product search over float16 vectors: half the bytes of float32 at no
 measurable loss for cosine similarity. Large libraries can switch to "IDMap2,IVF4096,SQfp16"
 (approximate, trained), behind the same interface."""
-
-
-def save_cache(folder: str, kind: str, suffix: str, generation: int, write) -> str:
-    """Write ``<kind>-<generation><suffix>`` with ``write(tmp_path)`` and an atomic rename,
-    then drop the caches of older generations."""
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{kind}-{generation}{suffix}")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{kind}-", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    for old in glob.glob(os.path.join(folder, f"{kind}-*{suffix}")):
-        try:
-            if int(os.path.basename(old)[len(kind) + 1 : -len(suffix)]) < generation:
-                os.unlink(old)
-        except (ValueError, OSError):
-            pass
-    return path
-
-
-def load_audio_index(folder: str, store: Store) -> tuple[AudioIndex, int]:
-    """The audio fingerprint index matching the database now, and its generation: from
-    the cache file, else rebuilt from the database (and cached)."""
-    generation = store.generation()
-    path = os.path.join(folder, f"audio-{generation}.npz")
-    if os.path.exists(path):
-        try:
-            with open(path, "rb") as fh:
-                return AudioIndex.from_bytes(fh.read()), generation
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache: rebuild below
-    generation, items = store.audio_features()
-    index = AudioIndex()
-    for key, fingerprint in items:
-        index.add(key, fingerprint)
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(index.to_bytes())
-
-    save_cache(folder, "audio", ".npz", generation, write)
-    return index, generation
 
 
 def pack_ids(work_key: int, count: int) -> np.ndarray:

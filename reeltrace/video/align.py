@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .records import PairMatches
+from .records import Chain, PairMatches
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,6 @@ class AlignParams:
     absorb_window: float = 10.0  # work seconds: how far "the same shot" reaches
     extend_margin: float = 0.2  # a line may continue through instants this close to their best
     speed_prior: float = 0.3  # vote weight lost per octave of speed away from 1 (see _vote)
-
-
-@dataclass(frozen=True)
-class Chain:
-    """One aligned segment before it is scored: its nodes and its line w = speed q + offset."""
-
-    query_times: np.ndarray
-    work_times: np.ndarray
-    scores: np.ndarray
-    speed: float
-    offset: float
-
-    @property
-    def query_span(self) -> float:
-        return float(self.query_times[-1] - self.query_times[0])
 
 
 def _speeds(p: AlignParams) -> np.ndarray:

@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 import av
 from PIL import Image, ImageDraw
 
-from .fileio import atomic_write_text
-from .media import picture_stream
-from .records import CATEGORIES, ScanResult, Segment
+from ..media.container import picture_stream
+from ..records import CATEGORIES, ScanResult, Segment
+from ..storage.files import atomic_write_text
 
 THUMB_WIDTH = 320
 FRAMES_PER_SEGMENT = 3

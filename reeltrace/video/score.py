@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .align import Chain
-from .records import Segment
+from ..records import Segment, VideoEvidence
+from .records import Chain
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,22 @@ class ScoreModel:
     threshold: float = 0.5
     min_similarity: float = 0.45
 
-    def features(self, chain: Chain, sample_step: float) -> tuple[float, float, float]:
-        frames = len(np.unique(chain.query_times))
-        expected = chain.query_span / sample_step + 1.0
-        return float(chain.scores.mean()), float(frames), min(1.0, frames / expected)
-
     def score(self, chain: Chain, sample_step: float) -> float:
-        mean_sim, frames, coverage = self.features(chain, sample_step)
-        if mean_sim < self.min_similarity:
+        return self.score_evidence(chain_evidence(chain, sample_step))
+
+    def score_evidence(self, e: VideoEvidence) -> float:
+        if e.similarity < self.min_similarity:
             return 0.0
-        logit = self.bias + self.similarity * mean_sim + self.length * math.log(frames) + self.coverage * coverage
+        logit = self.bias + self.similarity * e.similarity + self.length * math.log(e.frames) + self.coverage * e.coverage
         return 1.0 / (1.0 + math.exp(-logit))
+
+
+def chain_evidence(chain: Chain, sample_step: float) -> VideoEvidence:
+    """The measurements the score reads: distinct query samples, their mean similarity,
+    and the share of the samples in the chain's query interval that matched."""
+    frames = len(np.unique(chain.query_times))
+    expected = chain.query_span / sample_step + 1.0
+    return VideoEvidence(frames=frames, similarity=float(chain.scores.mean()), coverage=min(1.0, frames / expected))
 
 
 DEFAULT_SCORE_MODEL = ScoreModel()
@@ -80,24 +85,24 @@ def to_segment(chain: Chain, score: float, sample_step: float, query_duration: f
         work_start=w0,
         work_end=w1,
         score=score,
-        frames=len(np.unique(chain.query_times)),
-        similarity=float(chain.scores.mean()),
         speed=chain.speed,
+        video=chain_evidence(chain, sample_step),
     )
 
 
-def decide(
+def score_chains(
     chains: list[Chain],
     sample_step: float,
     query_duration: float,
     work_duration: float,
     model: ScoreModel = DEFAULT_SCORE_MODEL,
 ) -> list[Segment]:
-    """Scored segments above the model's threshold, in query order."""
-    segments = []
-    for chain in chains:
-        score = model.score(chain, sample_step)
-        if score >= model.threshold:
-            segments.append(to_segment(chain, score, sample_step, query_duration, work_duration))
+    """Every chain as a scored segment, above the threshold or not, in query order."""
+    segments = [to_segment(c, model.score(c, sample_step), sample_step, query_duration, work_duration) for c in chains]
     segments.sort(key=lambda s: (s.query_start, s.work_start))
     return segments
+
+
+def decide(scored: list[Segment], model: ScoreModel = DEFAULT_SCORE_MODEL) -> list[Segment]:
+    """The segments scoring at least the model's threshold."""
+    return [s for s in scored if s.score >= model.threshold]

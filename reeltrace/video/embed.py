@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from .media import SampledFrame, sample_frames
+from ..media.frames import SampledFrame, sample_frames
 from .records import VideoFeatures
 from .regions import Box, detect_content_box, detect_windows, is_informative
 

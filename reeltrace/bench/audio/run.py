@@ -19,7 +19,7 @@ Metrics per edit and length:
 
 Plus ingest speed (register, x realtime, one process), index size per hour of audio, and
 ``scan`` time for 60 s clips against the whole library. The unthresholded audio segments
-of every scan (``AudioIndex.last_match``) are kept for recalibrating the score
+of every scan (``ScanTrace.audio``) are kept for recalibrating the score
 (``fit_calibration``). ``--baseline chromaprint`` runs Chromaprint's ``fpcalc`` and
 ``--baseline audfprint`` Ellis' landmark fingerprinter (PyPI ``audfprint2``) on the queries
 of a finished run, as clearly separate baselines (``run_chromaprint_baseline``,
@@ -263,7 +263,7 @@ def make_query(item: Item, start: float, seconds: float, edit: Edit, out: str, s
             gain = 10 ** (edit.mix[2] / 20) * level / max(_rms(src.path, ostart, seconds + 1), 1e-6)
             args += ["-ss", f"{ostart:.3f}", "-t", f"{seconds / edit.speed + 1:.3f}", "-i", src.path]
             graph.append(f"[1:a]aformat=channel_layouts=stereo,aresample={rate},volume={gain:.6f}[n]")
-        graph.append(f"[w][n]amix=inputs=2:normalize=0:duration=first[m]")
+        graph.append("[w][n]amix=inputs=2:normalize=0:duration=first[m]")
         last = "m"
     if edit.post:
         graph.append(f"[{last}]{','.join(edit.post)}[p]")
@@ -367,7 +367,7 @@ def select(media: list[str], out: str, seed: int, plan: Plan) -> tuple[list[Item
 
 
 def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = False, log=print) -> dict:
-    from ..library import Library
+    from ...library import Library
 
     plan = Plan.quick() if quick else Plan.full()
     items, reg, neg = select(media, out, seed, plan)
@@ -407,8 +407,8 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
         calib: list[dict] = []
         t1 = time.perf_counter()
         for n, q in enumerate(queries):
-            res = lib.scan(q.path)
-            raw = getattr(index, "last_match", None) or {}
+            res = lib.scan(q.path, trace=True)
+            raw = res.trace.audio if res.trace is not None else {}
             best = res.matches[0] if res.matches else None
             right = [m for m in res.matches if path_of.get(m.work.key) == q.truth] if q.truth else []
             q.result = {
@@ -453,8 +453,8 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
 
 
 def calibration_rows(q: Query, raw: dict, path_of: dict[int, str]) -> list[dict]:
-    """Every unthresholded audio segment of one scan (``AudioIndex.last_match``: work key
-    -> segments) as a labelled row for ``fit_calibration``: 1 where it places the query's
+    """Every unthresholded audio segment of one scan (``ScanTrace.audio``: work key ->
+    segments) as a labelled row for ``fit_calibration``: 1 where it places the query's
     excerpt in its own work, 0 for any other work or for a negative query. A segment of
     the right work elsewhere (a repeat in the music) gets no row."""
     rows = []
@@ -466,8 +466,9 @@ def calibration_rows(q: Query, raw: dict, path_of: dict[int, str]) -> list[dict]
                 ok = True  # the right place, bounds loose: still a true match
             if pos and not ok:
                 continue
-            rows.append({"label": int(ok), "hits": s.hits, "distinct": s.distinct, "density": round(s.density, 4),
-                         "verified": round(s.verified, 3), "split": q.split, "edit": q.edit, "length": q.length,
+            e = s.audio
+            rows.append({"label": int(ok), "hits": e.hits, "distinct": e.distinct, "density": round(e.density, 4),
+                         "verified": round(e.verified, 3), "split": q.split, "edit": q.edit, "length": q.length,
                          "query": os.path.basename(q.path), "work": os.path.basename(path_of.get(key, "")),
                          "score": round(s.score, 4)})  # fmt: skip
     return rows
@@ -560,7 +561,7 @@ def aligned_excerpt(query: np.ndarray, work: np.ndarray, start: float, rate: int
 def in_band_level(overlay: np.ndarray, work: np.ndarray, rate: int) -> float:
     """dB of ``overlay`` over ``work`` (same length, sampled at ``rate``) in the
     fingerprint's band."""
-    from ..audio import F_MAX, F_MIN, N_FFT, RATE
+    from ...audio.config import F_MAX, F_MIN, N_FFT, RATE
 
     freq = np.fft.rfftfreq(len(work), 1 / rate)
     band = (freq >= F_MIN * RATE / N_FFT) & (freq <= F_MAX * RATE / N_FFT)
@@ -586,8 +587,8 @@ def overlay_levels(run_dir: str, remix_db: tuple[float, ...] = REMIX_DB) -> list
     replayed at each of ``remix_db`` through the run's library (``remix``: ``{db: [n, top1]}``)."""
     import tempfile
 
-    from ..audio import decode_audio
-    from ..library import Library
+    from ...media.sound import decode_audio
+    from ...library import Library
 
     with open(os.path.join(run_dir, "results.json"), encoding="utf-8") as f:
         queries = json.load(f)["queries"]

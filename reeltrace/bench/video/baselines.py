@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from ..metrics import Box
-from ..media import probe
-from .run import SystemRun
+from ...media.container import probe
+from .records import SystemRun
 
 SECONDS_PER_HASH = 0.5  # as reeltrace's 2 frames/s
 DISTANCE = 31

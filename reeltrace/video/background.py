@@ -30,8 +30,8 @@ import string
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from .index import save_cache
-from .visual import INPUT_SIZE, FrameEmbedder
+from ..storage.caches import save_cache
+from .embed import INPUT_SIZE, FrameEmbedder
 
 BACKGROUND_COUNT = 600
 BACKGROUND_K = 3

@@ -1,6 +1,6 @@
 """Run reeltrace (and baselines) on a data set and report accuracy and speed.
 
-The data set comes from ``dataset.build_dataset``; metrics from ``reeltrace.metrics``.
+The data set comes from ``dataset.build_dataset``; metrics from ``reeltrace.bench.metrics``.
 Results go to ``<out>/results.json`` and a Markdown report on standard output.
 """
 
@@ -13,25 +13,11 @@ import shutil
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 
-from ..library import Library
+from ...library import Library
 from ..metrics import Box, localisation_errors, segment_prf, segment_uap, video_ap
-
-
-@dataclass
-class SystemRun:
-    """Predictions of one system on the data set, with its timings."""
-
-    name: str
-    predictions: list[Box] = field(default_factory=list)
-    register_seconds: float = 0.0
-    registered_seconds: float = 0.0  # media duration registered
-    scan_seconds: float = 0.0
-    scanned_seconds: float = 0.0
-    errors: dict[str, str] = field(default_factory=dict)
-    index_bytes: int = 0
-    peak_rss_mb: float = 0.0
+from . import baselines
+from .records import SystemRun
 
 
 def truths_of(truth: dict) -> list[Box]:
@@ -149,17 +135,15 @@ def markdown(reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bench(dataset_dir: str, threshold: float = 0.5, baselines: tuple[str, ...] = (), model: str | None = None) -> list[dict]:
+def run_bench(dataset_dir: str, threshold: float = 0.5, baseline_names: tuple[str, ...] = (), model: str | None = None) -> list[dict]:
     with open(os.path.join(dataset_dir, "ground_truth.json"), encoding="utf-8") as fh:
         truth = json.load(fh)
     run = run_reeltrace(truth, os.path.join(dataset_dir, "library" if model is None else f"library-{model}"), model)
     reports = [evaluate(truth, run, threshold)]
     runs = [run]
-    for name in baselines:
-        from . import baselines as available
-
-        run = available.RUNNERS[name](truth, os.path.join(dataset_dir, f"baseline-{name}"))
-        reports.append(evaluate(truth, run, available.THRESHOLDS[name]))
+    for name in baseline_names:
+        run = baselines.RUNNERS[name](truth, os.path.join(dataset_dir, f"baseline-{name}"))
+        reports.append(evaluate(truth, run, baselines.THRESHOLDS[name]))
         runs.append(run)
     for run in runs:  # every predicted segment, for looking into what went wrong
         with open(os.path.join(dataset_dir, f"predictions-{run.name.replace(' ', '_')}.json"), "w", encoding="utf-8") as fh:

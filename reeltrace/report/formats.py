@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from .records import ScanResult, Work
+from ..records import ScanResult, Segment, Work, WorkMatch
 
 
 def display(text: str) -> str:
@@ -21,8 +21,59 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
 
 
+def segment_public(s: Segment) -> dict:
+    """A segment as the CLI's JSON and the service's API show it."""
+    return {
+        "query_start": round(s.query_start, 3),
+        "query_end": round(s.query_end, 3),
+        "work_start": round(s.work_start, 3),
+        "work_end": round(s.work_end, 3),
+        "score": round(s.score, 4),
+        "modality": s.modality,
+    }
+
+
+def work_public(w: Work) -> dict:
+    """A work as the CLI's JSON and the service's API show it (no internal key)."""
+    return {
+        "work_id": w.work_id,
+        "title": w.title,
+        "owner": w.owner,
+        "category": w.category,
+        "duration": round(w.duration, 3),
+        "content_hash": w.content_hash,
+        "source_path": w.source_path,
+        "registered_at": w.registered_at,
+        "has_video": w.has_video,
+        "has_audio": w.has_audio,
+        "frames": w.frames,
+    }
+
+
+def match_public(m: WorkMatch) -> dict:
+    return {
+        "work_id": m.work.work_id,
+        "title": m.work.title,
+        "owner": m.work.owner,
+        "category": m.work.category,
+        "modality": m.modality,
+        "score": round(m.score, 4),
+        "segments": [segment_public(s) for s in m.segments],
+    }
+
+
+def result_public(r: ScanResult) -> dict:
+    """One scan result as the CLI's JSON shows it (the documented contract)."""
+    return {
+        "query": r.query,
+        "duration": round(r.duration, 3),
+        "error": r.error,
+        "matches": [match_public(m) for m in r.matches],
+    }
+
+
 def scan_json(results: list[ScanResult]) -> str:
-    return json.dumps({"results": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False)
+    return json.dumps({"results": [result_public(r) for r in results]}, indent=2, ensure_ascii=False)
 
 
 SCAN_CSV_FIELDS = [
@@ -45,7 +96,7 @@ def scan_csv(results: list[ScanResult]) -> str:
                 row = dict(base, work_id=m.work.work_id, title=m.work.title, owner=m.work.owner,
                            category=m.work.category, modality=m.modality, match_score=round(m.score, 4),
                            segment_score=round(s.score, 4), segment_modality=s.modality)  # fmt: skip
-                row.update({k: v for k, v in s.to_dict().items() if k not in ("score", "modality")})
+                row.update({k: v for k, v in segment_public(s).items() if k not in ("score", "modality")})
                 writer.writerow(row)
     return out.getvalue()
 
@@ -71,7 +122,7 @@ def scan_table(results: list[ScanResult]) -> str:
 
 
 def works_json(works: list[Work]) -> str:
-    return json.dumps({"works": [w.to_dict() for w in works]}, indent=2, ensure_ascii=False)
+    return json.dumps({"works": [work_public(w) for w in works]}, indent=2, ensure_ascii=False)
 
 
 def works_table(works: list[Work]) -> str:

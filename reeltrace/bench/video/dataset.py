@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..media import MEDIA_SUFFIXES, MediaError, probe
+from ...media.container import MEDIA_SUFFIXES, MediaError, probe
 from .edits import EDITS, FONT, Context, Edit
-from .trailer import truth_segments
+from ..trailer import truth_segments
 
 # Clips that share footage across origins, found by registering the full film
 # (~/.cache/reeltrace-media/film/bbb.mp4), scanning every clip, and looking at the frames:

@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .audio import FINGERPRINT_VERSION, AudioFingerprint
-from .records import Work
+from ..audio.config import FINGERPRINT_VERSION
+from ..audio.records import AudioFingerprint
+from ..records import Work
 
 SCHEMA_VERSION = 2  # 2: audio_features
 

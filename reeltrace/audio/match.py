@@ -1,0 +1,216 @@
+"""Audio matching: a query's landmark hits in the index -> aligned, verified segments.
+
+Matching (Wang 2003, extended to speed hypotheses). A query pass ``k`` assumes work time
+``w = a_k q + o`` for its time scale ``a_k``. Every hash hit ``(q, w)`` in work ``W`` votes
+for the offset ``o = w - a_k q``, in bins of ``bin_width`` (two grids half a bin apart, so
+a true offset on a bin edge is not split). Hits of unrelated audio scatter over all
+offsets; a reused stretch piles its hits into one bin. From the fullest bin down (at
+least ``min_hits`` votes):
+
+1. collect the work's hits near the line ``w = a q + o`` from every pass, fit ``a`` and
+   ``o`` by least squares (speed kept within ``speed_slack`` of ``a_k``: the grid is 3%
+   apart) and collect again with ``tolerance``;
+2. split the line's hits, in query order, where the query goes ``max_gap`` seconds
+   without one: each run is a segment from its first to its last hit, so a 5 s excerpt
+   inside a 60 s query gives a 5 s segment;
+3. verify each segment (``verify_alignment``): read the work's peaks, mapped through the
+   line, from the query's evidence map; a stretch where the query really plays the work
+   holds far more of them than chance, even where an overlay or noise took the landmark
+   pairs away;
+4. score each segment (``calibrated_score``) and retire its hits.
+
+A hit is one (query anchor time, index row) pair, whichever pass and hash variant found
+it, so the same landmark never counts twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import FRAME_SECONDS, MatchParams
+from .index import AudioIndex
+from .records import AudioQuery, AudioSegment
+from .score import THRESHOLD, calibrated_score
+from .verify import VERIFY_PAD, verify_alignment
+
+DENSITY_SPAN = 3.0  # seconds
+
+
+def match(index: AudioIndex, query: AudioQuery, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
+    """Segments per work key, strongest first (all of them; filter on ``score``)."""
+    passes = query.passes
+    if not passes or not index.work_keys:
+        return {}
+    found = index.lookup(passes, params.bucket_cap, params.min_bucket_cap)
+    if found is None:
+        return {}
+    k, work, q, w, rows, qf = found
+    table_h = index.table()[0]
+    scale = np.array([p.time_scale for p in passes])
+    pitch = np.array([p.freq_scale for p in passes])
+    offset = w - scale[k] * q
+
+    candidates = _candidates(k, work, offset, params)
+    alive = np.ones(len(q), bool)
+    # Each work's hits sorted by offset: a line's neighbourhood is one slice.
+    order = np.lexsort((offset, work))
+    bounds = np.searchsorted(work[order], [c[1] for c in candidates] + [c[1] + 1 for c in candidates])
+    by_work = {c[1]: order[bounds[i] : bounds[i + len(candidates)]] for i, c in enumerate(candidates)}
+    sorted_offset = {wk: offset[idx] for wk, idx in by_work.items()}
+    anchors = np.unique(np.rint(passes[0].times / FRAME_SECONDS).astype(np.int64)) * FRAME_SECONDS
+    out: dict[int, list[AudioSegment]] = {}
+    for _, wk, kk, members in candidates:
+        wk = int(wk)
+        members = members[alive[members]]
+        if len(np.unique(qf[members])) < params.min_hits:
+            continue
+        o0 = float(np.median(offset[members]))
+        # Hits of this line found by passes within 4% of this time scale have offsets
+        # within 4% of the query length of o0.
+        reach = 0.04 * passes[0].duration + params.wide
+        pool = _window(by_work[wk], sorted_offset[wk], o0, reach)
+        pool = pool[alive[pool] & (np.abs(np.log(scale[k[pool]] / scale[kk])) <= 0.04)]
+        line = _fit_line(q[pool], w[pool], float(scale[kk]), o0, params)
+        if line is None:
+            alive[members] = False
+            continue
+        a, o, on = line
+        on = pool[on]
+        alive[members] = False
+        if len(on):
+            # Retire this work's hits on the line within its query span, whichever pass
+            # found them: neighbouring passes see the same landmarks.
+            near = _window(by_work[wk], sorted_offset[wk], o0, 0.15 * passes[0].duration + params.wide)
+            qs, qe = q[on].min() - params.max_gap, q[on].max() + params.max_gap
+            dist = np.abs(w[near] - (a * q[near] + o))
+            alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
+        for seg in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params):
+            qs, qe, n, density, distinct = seg
+            verified, vs, ve = verify_alignment(query.evidence, *index.peaks(wk), a, o, float(pitch[kk]),
+                                                qs - VERIFY_PAD, qe + VERIFY_PAD)  # fmt: skip
+            if verified > 0:
+                # Where hits are sparse (an overlay took most pairs), the peaks show
+                # how far the copy really runs.
+                qs, qe = min(qs, vs), max(qe, ve)
+            out.setdefault(wk, []).append(
+                AudioSegment(
+                    work_key=int(wk),
+                    query_start=qs,
+                    query_end=qe,
+                    work_start=a * qs + o,
+                    work_end=a * qe + o,
+                    speed=a,
+                    score=calibrated_score(distinct, density, verified),
+                    hits=n,
+                    distinct=distinct,
+                    density=density,
+                    pitch=float(pitch[kk]),
+                    verified=verified,
+                )
+            )
+    return {key: _distinct(segs) for key, segs in out.items()}
+
+def search(index: AudioIndex, query: AudioQuery, threshold: float = THRESHOLD, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
+    """``match`` keeping segments scored at least ``threshold``, works without any dropped."""
+    matched = match(index, query, params)
+    kept = {key: [s for s in segs if s.score >= threshold] for key, segs in matched.items()}
+    return {key: segs for key, segs in kept.items() if segs}
+
+
+def _candidates(k, work, offset, params: MatchParams):
+    """Vote bins with at least ``min_hits`` votes, fullest first: (votes, work, pass, hit indices)."""
+    found = []
+    # One sort serves both grids: by (work, pass, half bin), each grid's bins of a (work,
+    # pass) follow in order (floor(x) and floor(x + 1/2) are floor(h / 2) and
+    # floor((h + 1) / 2) of h = floor(2x)). One int64 key: 1-D sorting is much faster
+    # than np.unique(axis=1).
+    half = np.floor(offset / (params.bin_width / 2)).astype(np.int64)
+    pair = (work.astype(np.int64) << 8) | k.astype(np.int64)
+    order = np.argsort((pair << 32) | (half + (1 << 31)), kind="stable")
+    pair, half = pair[order], half[order]
+    for bins in (half >> 1, (half + 1) >> 1):
+        sk = (pair << 32) | (bins + (1 << 31))
+        starts = np.r_[0, np.nonzero(np.diff(sk))[0] + 1]
+        counts = np.diff(np.r_[starts, len(sk)])
+        for c in np.nonzero(counts >= params.min_hits)[0]:
+            lo = starts[c]
+            found.append((int(counts[c]), int(sk[lo] >> 40), int((sk[lo] >> 32) & 0xFF), order[lo : lo + counts[c]]))
+    found.sort(key=lambda f: -f[0])
+    return found[: params.max_candidates]
+
+
+def _window(idx: np.ndarray, offsets: np.ndarray, centre: float, reach: float) -> np.ndarray:
+    lo, hi = np.searchsorted(offsets, [centre - reach, centre + reach])
+    return idx[lo:hi]
+
+
+def _distinct(segs: list[AudioSegment]) -> list[AudioSegment]:
+    """Strongest first, without segments that repeat a stronger one (same query stretch
+    mapped within a second of the same work time: one landmark line seen at two speeds)."""
+    kept: list[AudioSegment] = []
+    for s in sorted(segs, key=lambda s: (-s.hits, -s.score)):
+        dup = False
+        for k in kept:
+            overlap = min(s.query_end, k.query_end) - max(s.query_start, k.query_start)
+            span = max(s.query_end - s.query_start, 1e-3)
+            mid = (max(s.query_start, k.query_start) + min(s.query_end, k.query_end)) / 2
+            same_place = abs((s.work_start + s.speed * (mid - s.query_start)) - (k.work_start + k.speed * (mid - k.query_start))) < 1.0
+            if overlap >= 0.5 * span and same_place:
+                dup = True
+                break
+        if not dup:
+            kept.append(s)
+    return sorted(kept, key=lambda s: -s.score)
+
+
+def _fit_line(q, w, a0: float, o0: float, p: MatchParams):
+    """(speed, offset, indices on the line) of the line through ``(a0, o0)``'s hits."""
+    a, o = a0, o0
+    near = np.nonzero(np.abs(w - (a * q + o)) <= p.wide)[0]
+    for tol in (p.wide, p.tolerance, p.tolerance):
+        near = np.nonzero(np.abs(w - (a * q + o)) <= tol)[0]
+        if len(near) < 2:
+            return None
+        qs, ws = q[near], w[near]
+        if qs.max() - qs.min() >= 3.0 and len(near) >= 8:
+            qc = qs - qs.mean()
+            fitted = float((qc * (ws - ws.mean())).sum() / (qc * qc).sum())
+            if abs(np.log(fitted / a0)) <= p.speed_slack:
+                a = fitted
+        o = float(np.median(ws - a * qs))
+    near = np.nonzero(np.abs(w - (a * q + o)) <= p.tolerance)[0]
+    return a, o, near
+
+
+def _segments(q, w, qf, rows, hashes, a, o, anchors, p: MatchParams):
+    """Runs of a line's hits split at query gaps > max_gap: (start, end, hits, density,
+    distinct hash values)."""
+    # One hit per (query anchor time, index row), whichever pass found it.
+    _, first = np.unique((rows.astype(np.int64) << 26) | qf, return_index=True)
+    qh, hh = q[first], hashes[first]
+    q = np.unique(qh)  # sorted distinct anchor times
+    # A gap ends the segment when it is long for this line: eight times its median hit
+    # spacing, within 1.5 s .. max_gap. Clean copies hit every few hundredths of a second,
+    # so 1.5 s without a hit ends them; noisy copies hit sparsely and may bridge more.
+    gaps = np.diff(q)
+    limit = float(np.clip(8 * np.median(gaps), 1.5, p.max_gap)) if len(gaps) else p.max_gap
+    cuts = np.nonzero(gaps > limit)[0] + 1
+    out = []
+    for run in np.split(q, cuts):
+        # A lone hit more than a second beyond the rest is chance landing on the line
+        # (the audio after an excerpt), not a stretch where the query still plays the work.
+        while len(run) > 2 and run[-1] - run[-2] > 1.0:
+            run = run[:-1]
+        while len(run) > 2 and run[1] - run[0] > 1.0:
+            run = run[1:]
+        n = len(np.unique(np.rint(run / FRAME_SECONDS * 2)))
+        if n < p.min_segment_hits:
+            continue
+        qs, qe = float(run[0]), float(run[-1])
+        # Density over at least DENSITY_SPAN seconds: a few hits bunched in a fraction of a
+        # second (a chance chord) must not read as a dense match.
+        pad = max(DENSITY_SPAN - (qe - qs), 0.0) / 2
+        inside = int(((anchors >= qs - pad - 1e-6) & (anchors <= qe + pad + 1e-6)).sum())
+        distinct = len(np.unique(hh[(qh >= qs) & (qh <= qe)]))
+        out.append((qs, qe, n, min(n / max(inside, 1), 1.0), distinct))
+    return out

@@ -1,0 +1,47 @@
+"""Short-time spectra of 8 kHz mono sound: log power, running max/mean, whitening."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import CLAMP_DB, F_MAX, F_MIN, HOP, N_FFT, WHITEN_HALF
+
+WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+
+
+def spectrum_db(x: np.ndarray) -> np.ndarray:
+    """(frames, N_FFT // 2 + 1) log power in dB of a sample run that spans whole frames."""
+    n = 1 + (len(x) - N_FFT) // HOP
+    frames = np.lib.stride_tricks.as_strided(x, (n, N_FFT), (x.strides[0] * HOP, x.strides[0]))
+    power = np.abs(np.fft.rfft(frames * WINDOW, axis=1)) ** 2
+    return (10.0 * np.log10(power + 1e-10)).astype(np.float32)
+
+
+def running(a: np.ndarray, half: int, axis: int, op) -> np.ndarray:
+    """Max or mean of ``a`` over a window of +-half along ``axis``, same shape.
+
+    Edges: the max ignores what lies beyond them; the mean repeats the edge value.
+    """
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (half, half)
+    if op is np.mean:
+        # Cumulative sums: O(n), not O(n * window).
+        padded = np.pad(a, pad, mode="edge").astype(np.float64)
+        c = np.cumsum(padded, axis=axis)
+        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+        k = 2 * half + 1
+        n = a.shape[axis]
+        return ((np.take(c, np.arange(k, k + n), axis=axis) - np.take(c, np.arange(n), axis=axis)) / k).astype(a.dtype)
+    padded = np.pad(a, pad, constant_values=-np.inf)
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=axis)
+    return view.max(axis=-1)
+
+
+def whiten(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(clamped spectrum, whitened spectrum) of a log-power spectrogram (step 3)."""
+    if CLAMP_DB:
+        # Spectral holes (a low-bitrate codec zeroes whole bands) would sink the whitening
+        # mean and make every bin beside them a "peak": nothing counts as quieter than
+        # CLAMP_DB below its frame's loudest bin.
+        spec = np.maximum(spec, spec[:, F_MIN : F_MAX + 1].max(axis=1, keepdims=True) - CLAMP_DB)
+    return spec, spec - running(spec, WHITEN_HALF, 1, np.mean)

@@ -1,0 +1,1 @@
+"""The audio benchmark: real music and speech under edits, reeltrace and baselines."""

@@ -1,0 +1,85 @@
+"""Frame sampling: one picture every 1/fps seconds of the video stream, at analysis size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from .container import MediaError, one_line, open_media, picture_stream, stream_duration
+
+ANALYSIS_LONG_SIDE = 448
+"""Frames are scaled (aspect kept) so their longer side is this many pixels before analysis.
+Large enough that a picture-in-picture window or the 16:9 band of a vertical repost still
+has ~200 px to embed; small enough that scaling and region detection cost little."""
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    time: float  # seconds from the start of the video stream
+    rgb: np.ndarray  # (h, w, 3) uint8 at analysis size
+
+
+
+def analysis_size(width: int, height: int, long_side: int = ANALYSIS_LONG_SIDE) -> tuple[int, int]:
+    """(w, h) with the longer side scaled to ``long_side``, both even, aspect kept."""
+    scale = long_side / max(width, height, 1)
+    if scale > 1:
+        scale = 1.0
+    w = max(2, int(round(width * scale / 2)) * 2)
+    h = max(2, int(round(height * scale / 2)) * 2)
+    return w, h
+
+
+def sample_frames(path: str, fps: float) -> Iterator[SampledFrame]:
+    """Yield one frame per 1/fps seconds of the video stream, scaled to analysis size.
+
+    Every frame is decoded (frame-threaded): seeking would be slower than decoding at the
+    rates we sample, and keyframes alone are too sparse to localise to a second.
+    Raises MediaError for files without video, undecodable streams and truncated files.
+    """
+    container = open_media(path)
+    try:
+        stream = picture_stream(container)
+        if stream is None:
+            raise MediaError("no video stream")
+        stream.thread_type = "AUTO"
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise MediaError("video stream has no picture size")
+        expected = stream_duration(container, stream)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        step = 1.0 / fps
+        next_time = 0.0
+        last_time = -1.0
+        size = None
+        emitted = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    t = last_time + 1.0 / 25 if last_time >= 0 else 0.0
+                else:
+                    t = float(frame.pts * frame.time_base) - start
+                if t < next_time - 1e-6:
+                    continue
+                if size is None:
+                    size = analysis_size(frame.width, frame.height)
+                rgb = frame.to_ndarray(width=size[0], height=size[1], format="rgb24")
+                rotation = getattr(frame, "rotation", 0) or 0
+                if rotation % 360:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=int(round(rotation / 90)) % 4))
+                yield SampledFrame(max(t, 0.0), rgb)
+                emitted += 1
+                last_time = t
+                while next_time <= t + 1e-6:
+                    next_time += step
+        except av.error.FFmpegError as err:
+            raise MediaError(f"corrupt video stream after {max(last_time, 0):.1f} s ({one_line(err)})") from None
+        if emitted == 0:
+            raise MediaError("video stream has no decodable frames")
+        if expected > 2.0 and last_time + step < expected * 0.95 - 1.0:
+            raise MediaError(f"truncated or corrupt: decoded {last_time + step:.1f} s of {expected:.1f} s")
+    finally:
+        container.close()

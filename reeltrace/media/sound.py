@@ -1,0 +1,55 @@
+"""Sound decoding: any container's first audio stream as mono float32 samples."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from .container import MediaError, one_line, open_media
+
+
+def decode_audio(path: str, rate: int) -> tuple[np.ndarray, int]:
+    """The first audio stream of a file as mono float32 samples at ``rate`` Hz.
+
+    Channels are mixed down and the stream resampled by FFmpeg (swresample).
+    Raises MediaError for missing files, files without sound and corrupt streams.
+    """
+    container = open_media(path)
+    try:
+        if not container.streams.audio:
+            raise MediaError("no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts: list[np.ndarray] = []
+        got = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    parts.append(out.to_ndarray().reshape(-1))
+                    got += out.samples
+            for out in resampler.resample(None):
+                parts.append(out.to_ndarray().reshape(-1))
+        except (av.error.FFmpegError, ValueError) as err:
+            raise MediaError(f"corrupt audio stream after {got / rate:.1f} s ({one_line(err)})") from None
+        if not parts or sum(len(p) for p in parts) == 0:
+            raise MediaError("audio stream has no decodable samples")
+        return np.concatenate(parts).astype(np.float32, copy=False), rate
+    finally:
+        container.close()
+
+
+def resample(samples: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
+    """Mono float32 samples at ``rate`` -> ``to_rate``, with FFmpeg's band-limited resampler."""
+    samples = np.ascontiguousarray(samples, np.float32).reshape(-1)
+    if rate == to_rate or len(samples) == 0:
+        return samples
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=to_rate)
+    parts: list[np.ndarray] = []
+    step = 1 << 16  # FFmpeg frames hold at most this many samples comfortably
+    for start in range(0, len(samples), step):
+        frame = av.AudioFrame.from_ndarray(samples[None, start : start + step], format="flt", layout="mono")
+        frame.sample_rate = int(rate)
+        frame.pts = None
+        parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+    parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)

@@ -1,0 +1,1 @@
+"""Storage: the library database (source of truth), index cache files, atomic writes."""

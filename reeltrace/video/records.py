@@ -1,0 +1,57 @@
+"""Records of the video chain: frame descriptors, frame matches, aligned chains.
+
+embed -> ``VideoFeatures`` -> candidates -> ``PairMatches`` -> align -> ``Chain`` -> score
+-> ``Segment`` (``reeltrace.records``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..roundtrip import Record
+
+
+@dataclass
+class VideoFeatures(Record):
+    """Frame descriptors of one video, in time order.
+
+    ``embeddings[i]`` (L2-normalised) describes the frame shown at ``timestamps[i]`` seconds.
+    Query features carry several descriptors per instant (one per ``views[i]``: full frame,
+    content region, and their mirror images), so ``timestamps`` may repeat.
+    """
+
+    timestamps: np.ndarray  # (n,) float64 seconds
+    embeddings: np.ndarray  # (n, d) float32
+    views: np.ndarray  # (n,) int8, see visual.View
+    duration: float
+    sample_fps: float
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+@dataclass
+class PairMatches(Record):
+    """Frame-level candidate matches between one query and one work (one row per pair)."""
+
+    work_key: int
+    query_times: np.ndarray  # (m,) seconds
+    work_times: np.ndarray  # (m,) seconds
+    scores: np.ndarray  # (m,) cosine similarity
+
+
+@dataclass(frozen=True)
+class Chain(Record):
+    """One aligned segment before it is scored: its nodes and its line w = speed q + offset."""
+
+    query_times: np.ndarray
+    work_times: np.ndarray
+    scores: np.ndarray
+    speed: float
+    offset: float
+
+    @property
+    def query_span(self) -> float:
+        return float(self.query_times[-1] - self.query_times[0])
