@@ -13,16 +13,18 @@ import numpy as np
 import pytest
 
 import audiogen as G
-from reeltrace.audio import config as C
 from reeltrace.audio import landmarks as A
+from reeltrace.audio.config import AudioConfig
 from reeltrace.audio.index import AudioIndex
 from reeltrace.audio.match import search
 from reeltrace.audio.records import AudioSegment
-from reeltrace.audio.score import THRESHOLD
 from reeltrace.media.container import MediaError
 from reeltrace.media.sound import decode_audio
 
 R = G.RATE
+CONFIG = AudioConfig()
+C = CONFIG.spectrum  # rate, n_fft, f_min, f_max
+THRESHOLD = CONFIG.threshold
 WORKS = {  # key: (generator, seed, seconds, container of the registered file)
     1: (G.music, 11, 40.0, "wav"),
     2: (G.music, 12, 40.0, "flac"),
@@ -39,7 +41,7 @@ def lib(tmp_path_factory):
     for key, (gen, seed, seconds, ext) in WORKS.items():
         y = gen(seed, seconds)
         path = G.write(str(folder / f"work{key}.{ext}"), y, channels=2 if ext == "flac" else 1)
-        index.add(key, A.fingerprint(*decode_audio(path, C.RATE)))
+        index.add(key, A.fingerprint(*decode_audio(path, C.rate)))
         samples[key] = y
     return folder, index, samples
 
@@ -47,7 +49,7 @@ def lib(tmp_path_factory):
 def _query(lib, y: np.ndarray, name: str, ext: str = "wav", **kw) -> dict[int, list[AudioSegment]]:
     folder, index, _ = lib
     path = G.write(str(folder / f"{name}.{ext}"), y, **kw)
-    return search(index, A.fingerprint_query(*decode_audio(path, C.RATE)))
+    return search(index, A.fingerprint_query(*decode_audio(path, C.rate)))
 
 
 def _excerpt(lib, key: int, start: float, seconds: float) -> np.ndarray:
@@ -74,8 +76,8 @@ def _assert_found(found, key: int, start: float, speed: float = 1.0, seconds: fl
 def test_decode_formats(lib, ext):
     y = _excerpt(lib, 2, 10.0, 6.0)
     path = G.write(str(lib[0] / f"fmt.{ext}"), y, channels=2)
-    x, rate = decode_audio(path, C.RATE)
-    assert rate == C.RATE and x.dtype == np.float32 and x.ndim == 1
+    x, rate = decode_audio(path, C.rate)
+    assert rate == C.rate and x.dtype == np.float32 and x.ndim == 1
     assert abs(len(x) / rate - 6.0) < 0.1
     found = search(lib[1], A.fingerprint_query(x, rate))
     _assert_found(found, 2, 10.0)
@@ -85,10 +87,10 @@ def test_decode_errors(tmp_path):
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(os.urandom(5000))
     with pytest.raises(MediaError) as err:
-        decode_audio(str(junk), C.RATE)
+        decode_audio(str(junk), C.rate)
     assert "\n" not in str(err.value)
     with pytest.raises(MediaError, match="not found"):
-        decode_audio(str(tmp_path / "missing.wav"), C.RATE)
+        decode_audio(str(tmp_path / "missing.wav"), C.rate)
     silent = tmp_path / "silent.mp4"
     with av.open(str(silent), "w") as out:
         stream = out.add_stream("mpeg4", rate=25)
@@ -98,7 +100,7 @@ def test_decode_errors(tmp_path):
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     with pytest.raises(MediaError, match="no audio stream"):
-        decode_audio(str(silent), C.RATE)
+        decode_audio(str(silent), C.rate)
 
 
 # -- edits -------------------------------------------------------------------------------
@@ -162,13 +164,13 @@ def test_verification_separates_the_true_line_from_chance(lib):
     _, index, _ = lib
     query = A.fingerprint_query(EDITS["voice_over_-6dB"][0](_excerpt(lib, 1, 12.3, 5.0)), R)
     frames, bins = index.peaks(1)
-    true = verify_alignment(query.evidence, frames, bins, 1.0, 12.3, 1.0, 0.0, 5.0)[0]
-    wrong = [verify_alignment(query.evidence, frames, bins, 1.0, 12.3 + d, 1.0, 0.0, 5.0)[0] for d in (-11.0, -3.3, 4.4, 9.7)]
+    true = verify_alignment(query.evidence, frames, bins, 1.0, 12.3, 1.0, 0.0, 5.0).verified
+    wrong = [verify_alignment(query.evidence, frames, bins, 1.0, 12.3 + d, 1.0, 0.0, 5.0).verified for d in (-11.0, -3.3, 4.4, 9.7)]
     assert true > 5 * max(wrong), (true, wrong)
     rng = np.random.default_rng(0)
     for gen in (G.music, G.speech):
         evidence = A.fingerprint_query(G.noise(gen(3, 20.0), 10.0), R).evidence
-        g = evidence.at(rng.integers(0, evidence.n_frames, 5000), rng.integers(C.F_MIN, C.F_MAX + 1, 5000))
+        g = evidence.at(rng.integers(0, evidence.n_frames, 5000), rng.integers(C.f_min, C.f_max + 1, 5000))
         assert 0.9 < g.mean() < 1.1 and 0.03 < np.mean(g > 3) < 0.07, (g.mean(), np.mean(g > 3))
 
 
@@ -227,15 +229,15 @@ def test_codec_holes_do_not_make_peaks():
     """A spectral hole (a low-bitrate codec zeroes a band) must not turn the bins beside it
     into landmarks: the clamp keeps the peaks of a tone with a band cut out of its noise."""
     rng = np.random.default_rng(5)
-    n = 4 * C.RATE
-    t = np.arange(n) / C.RATE
+    n = 4 * C.rate
+    t = np.arange(n) / C.rate
     y = (0.5 * np.sin(2 * np.pi * 1000 * t) + 0.02 * rng.standard_normal(n)).astype(np.float32)
     spec = np.fft.rfft(y)
-    freqs = np.fft.rfftfreq(n, 1 / C.RATE)
+    freqs = np.fft.rfftfreq(n, 1 / C.rate)
     spec[(freqs > 2000) & (freqs < 3000)] = 0  # the hole
     holed = np.fft.irfft(spec, n).astype(np.float32)
-    peaks = A.find_peaks(holed, C.RATE)
-    hz = peaks.f * C.RATE / C.N_FFT
+    peaks = A.find_peaks(holed, C.rate)
+    hz = peaks.f * C.rate / C.n_fft
     edge = (np.abs(hz - 2000) < 100) | (np.abs(hz - 3000) < 100)
     assert edge.mean() < 0.2, f"{edge.sum()} of {len(hz)} peaks at the hole's edges"
 
