@@ -17,7 +17,7 @@ from reeltrace.audio import landmarks as A
 from reeltrace.audio.config import AudioConfig
 from reeltrace.audio.index import AudioIndex
 from reeltrace.audio.match import search
-from reeltrace.audio.records import AudioSegment
+from reeltrace.audio.records import AudioSegment, Peaks
 from reeltrace.media.container import MediaError
 from reeltrace.media.sound import decode_audio
 
@@ -275,3 +275,110 @@ def test_music_file_with_cover_art_is_an_audio_work(lib, tmp_path):
     (match,) = result.matches
     assert match.work.work_id == registered.work.work_id and match.modality == "audio"
     assert abs(match.segments[0].work_start - (12.0 + match.segments[0].query_start)) <= 0.5
+
+
+# -- hash layout, records, configuration -------------------------------------------------
+
+
+def test_hash_layout_round_trips_and_packs_the_documented_formula():
+    from reeltrace.audio.hashes import HASH_LAYOUT
+
+    rng = np.random.default_rng(7)
+    anchor, delta, dt = rng.integers(0, 256, 20000), rng.integers(-32, 32, 20000), rng.integers(1, 64, 20000)
+    packed = HASH_LAYOUT.pack(anchor, delta, dt)
+    assert np.array_equal(packed, (anchor << 13) | ((delta + 32) << 6) | dt)  # landmarks step 5, bit for bit
+    fields = HASH_LAYOUT.unpack(packed.astype(np.uint32))
+    assert np.array_equal(fields.anchor_step, anchor) and np.array_equal(fields.delta_step, delta)
+    assert np.array_equal(fields.dt, dt)
+    assert np.array_equal(A.anchor_steps(packed.astype(np.uint32)), anchor)
+    # Three hand-made peaks (frames, bins): pairs 0-1, 0-2 and 1-2, as the formula packs them.
+    fp = A.hash_peaks(Peaks(np.array([0.0, 10.0, 20.0]), np.array([100.0, 120.0, 90.0]), 1.0))
+    expected = [(50 << 13) | ((10 + 32) << 6) | 10, (50 << 13) | ((-5 + 32) << 6) | 20, (60 << 13) | ((-15 + 32) << 6) | 10]
+    assert fp.hashes.tolist() == expected and fp.hashes.dtype == np.uint32
+    assert np.allclose(fp.times, [0.0, 0.0, 10 * C.frame_seconds])
+
+
+def test_query_hash_variants_change_only_the_time_field(lib):
+    """The dt +- 1 variants of a short query's hashes keep anchor and delta, move dt by one
+    within 1..max_dt, and every work hash unpacks into the layout's ranges."""
+    from reeltrace.audio.hashes import HASH_LAYOUT
+
+    work = A.fingerprint(_excerpt(lib, 1, 0.0, 10.0), R)
+    fields = HASH_LAYOUT.unpack(work.hashes)
+    assert fields.dt.min() >= 1 and fields.dt.max() <= CONFIG.landmarks.max_dt
+    assert fields.delta_step.min() >= -32 and fields.delta_step.max() < 32
+    assert np.array_equal(HASH_LAYOUT.pack(fields.anchor_step, fields.delta_step, fields.dt), work.hashes)
+    n = len(work)
+    both = A._with_neighbours(work, CONFIG.landmarks.max_dt)
+    lower, upper = HASH_LAYOUT.unpack(both.hashes[n : 2 * n]), HASH_LAYOUT.unpack(both.hashes[2 * n :])
+    for moved, step in ((lower, -1), (upper, 1)):
+        assert np.array_equal(moved.anchor_step, fields.anchor_step) and np.array_equal(moved.delta_step, fields.delta_step)
+        assert np.array_equal(moved.dt, np.clip(fields.dt + step, 1, CONFIG.landmarks.max_dt))
+
+
+def _through_json(record):
+    import json
+
+    return type(record).from_dict(json.loads(json.dumps(record.to_dict())))
+
+
+def _same_arrays(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_audio_records_round_trip_losslessly(lib):
+    from reeltrace.audio.records import AudioQuery
+
+    y = _excerpt(lib, 1, 12.3, 5.0)
+    peaks = A.find_peaks(y, R)
+    back = _through_json(peaks)
+    _same_arrays(back.t, peaks.t)
+    _same_arrays(back.f, peaks.f)
+    assert back.duration == peaks.duration
+    fp = A.hash_peaks(peaks, 1.1, 1 / 1.1)
+    back = _through_json(fp)
+    _same_arrays(back.hashes, fp.hashes)
+    _same_arrays(back.times, fp.times)
+    assert (back.duration, back.time_scale, back.freq_scale) == (fp.duration, fp.time_scale, fp.freq_scale)
+    query = A.fingerprint_query(y, R)
+    segments = [s for segs in search(lib[1], query).values() for s in segs]
+    assert segments and all(_through_json(s) == s for s in segments)  # every float kept to the bit
+    # The evidence map is a cache over the samples, not data: it is left out, and a query
+    # rebuilt without it cannot be matched (verification would have nothing to read).
+    assert "evidence" not in query.to_dict()
+    back = _through_json(query)
+    assert isinstance(back, AudioQuery) and back.evidence is None and back.duration == query.duration
+    assert len(back.passes) == len(query.passes)
+    for a, b in zip(back.passes, query.passes):
+        _same_arrays(a.hashes, b.hashes)
+        assert (a.time_scale, a.freq_scale) == (b.time_scale, b.freq_scale)
+    with pytest.raises(ValueError, match="evidence"):
+        search(lib[1], back)
+
+
+def test_the_config_passed_in_is_the_one_used(lib):
+    """Landmark density, speed hypotheses and the threshold come from the config argument:
+    a variant changes what the chain does, and the default instance is what it did."""
+    from dataclasses import replace
+
+    y = _excerpt(lib, 1, 12.3, 5.0)
+    sparse = replace(CONFIG, landmarks=replace(CONFIG.landmarks, peaks_per_block=4))
+    assert len(A.fingerprint(y, R, sparse)) < 0.5 * len(A.fingerprint(y, R))
+    identity_only = replace(CONFIG, landmarks=replace(CONFIG.landmarks, hypotheses=((1.0, 1.0),)))
+    assert len(A.fingerprint_query(y, R, identity_only).passes) == 1
+    query = A.fingerprint_query(y, R)
+    assert 1 in search(lib[1], query) and search(lib[1], query, replace(CONFIG, threshold=1.01)) == {}
+
+
+def test_settings_name_nested_fields():
+    from reeltrace.audio.config import with_settings
+
+    config = with_settings(CONFIG, ["match.max_candidates=400", "landmarks.query_peaks_per_block=32", "threshold=0.6",
+                                    "landmarks.hypotheses=((1.0, 1.0), (1.1, 1.0))"])  # fmt: skip
+    assert config.match.max_candidates == 400 and isinstance(config.match.max_candidates, int)
+    assert config.landmarks.query_peaks_per_block == 32 and config.threshold == 0.6
+    assert config.landmarks.hypotheses == ((1.0, 1.0), (1.1, 1.0))
+    assert config.landmarks.peaks_per_block == CONFIG.landmarks.peaks_per_block and CONFIG.match.max_candidates == 200
+    for bad in ("match.nothing=1", "QUERY_PEAKS_PER_BLOCK=32", "match=3", "match.min_hits=many", "threshold"):
+        with pytest.raises(ValueError):
+            with_settings(CONFIG, [bad])
