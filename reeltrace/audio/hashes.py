@@ -5,7 +5,7 @@ As in Ellis' audfprint, a hash packs three fields of an anchor peak ``(t1, f1)``
 target ``(t2, f2)`` into one integer (21 bit positions of a uint32; the delta field's top
 bit is always 0, so 20 bits carry information)::
 
-    bits 13..20  anchor  f1 // q                    (8 bits: f1 < 256 q bins)
+    bits 13..20  anchor  f1 // q                    (8 bits: f1 < 256 q = 512 bins)
     bits  6..12  delta   (f2 - f1) // q + 32        (|f2 - f1| <= 63 bins: 0..63)
     bits  0..5   dt      t2 - t1 frames             (1..63)
 
