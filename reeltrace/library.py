@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .audio import match as audio_match
-from .audio.config import FINGERPRINT_VERSION, RATE, AudioConfig
+from .audio.config import FINGERPRINT_VERSION, AudioConfig
 from .audio.index import AudioIndex, load_audio_index
 from .audio.landmarks import fingerprint, fingerprint_query
 from .fuse import fuse
@@ -114,7 +114,7 @@ class Library:
     def audio_index(self) -> AudioIndex:
         """The audio fingerprint index, current with the database."""
         if self._audio is None or self._audio_generation != self.store.generation():
-            self._audio, self._audio_generation = load_audio_index(self._index_folder, self.store)
+            self._audio, self._audio_generation = load_audio_index(self._index_folder, self.store, self.audio)
             self._audio_dirty = False
         return self._audio
 
@@ -205,12 +205,11 @@ class Library:
             self._audio_generation = generation
         return RegisterResult(path, stored, created=True)
 
-    @staticmethod
-    def _fingerprint(path: str, required: bool):
+    def _fingerprint(self, path: str, required: bool):
         """The file's audio fingerprint; an unreadable sound track is fatal only when
         there is nothing else to identify the work by."""
         try:
-            return fingerprint(*decode_audio(path, RATE))
+            return fingerprint(*decode_audio(path, self.audio.spectrum.rate), self.audio)
         except MediaError:
             if required:
                 raise
@@ -291,10 +290,10 @@ class Library:
         if len(index) == 0:
             return
         try:
-            samples, rate = decode_audio(path, RATE)
+            samples, rate = decode_audio(path, self.audio.spectrum.rate)
         except MediaError:
             if required:
                 raise
             return
-        for key, segments in audio_match.match(index, fingerprint_query(samples, rate), self.audio.match).items():
+        for key, segments in audio_match.match(index, fingerprint_query(samples, rate, self.audio), self.audio).items():
             seen.audio[key] = [s.to_segment() for s in segments]

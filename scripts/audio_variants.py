@@ -1,15 +1,19 @@
-"""Measure a matcher variant on the queries of a finished audio benchmark run.
+"""Measure an audio chain variant on the queries of a finished audio benchmark run.
 
     .venv/bin/python scripts/audio_variants.py [--run bench-out/audio-quick] [NAME=VALUE ...]
 
-Each NAME=VALUE sets a ``MatchParams`` field (``max_candidates=400``) or a module constant
-of ``reeltrace.audio`` / ``reeltrace.audio_match`` (``QUERY_PEAKS_PER_BLOCK=32``) for this
-run only. The run's registered works are fingerprinted again and its rendered queries are
-matched straight through ``AudioIndex.match`` (no library, about half the time of the
-bench's scan), labelled as the bench labels them (``calibration_rows``), and the score is
-refit by two-fold cross-validation (``cross_validated_fit``). Printed: top-1 per length at
-the refit and at the shipped constants (a query counts when its best segment at 0.5 is
-the right one), the margin the refit needed, and the match time. Docs/audio.md reports
+Each NAME=VALUE sets a field of ``AudioConfig``, dotted for nested fields
+(``match.max_candidates=400``, ``landmarks.query_peaks_per_block=32``, ``threshold=0.6``):
+the variant is built by ``dataclasses.replace`` (``reeltrace.audio.config.with_settings``)
+and nothing is patched. The run's registered works are registered again into a temporary
+library opened with the variant (``Library(folder, audio=variant)``: work-side settings
+change the hashes a work gets), and the run's rendered queries are scanned through
+``Library.scan(..., trace=True)``, so a variant is measured on the production path and
+nothing beside it. Every unthresholded audio segment of each trace is labelled as the
+bench labels it (``calibration_rows``) and the score is refit by two-fold
+cross-validation (``cross_validated_fit``). Printed: top-1 per length at the refit and at
+the variant's own score constants (a query counts when its best segment at the threshold
+is the right one), the margin the refit needed, and the scan time. docs/audio.md reports
 the variants of stop 11 measured with it.
 """
 
@@ -19,35 +23,27 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
 
-from reeltrace.audio import config as audio, landmarks, match as audio_match, score as audio_score
-from reeltrace.bench.audio.run import LENGTHS, Plan, Query, calibration_rows, cross_validated_fit, default_media, select
+from reeltrace.audio.config import AudioConfig, with_settings
+from reeltrace.bench.audio.calibration import calibration_rows, cross_validated_fit
+from reeltrace.bench.audio.dataset import LENGTHS, Plan, Query, select
+from reeltrace.bench.media import default_media
+from reeltrace.library import Library
 
 
-def _apply(settings: list[str]) -> audio_match.MatchParams:
-    fields = {}
-    for item in settings:
-        name, _, value = item.partition("=")
-        if name in audio_match.MatchParams.__dataclass_fields__:
-            fields[name] = type(getattr(audio_match.MatchParams(), name))(value)
-            continue
-        module = next((m for m in (audio_match, audio) if hasattr(m, name)), None)
-        if module is None:
-            raise SystemExit(f"audio_variants: no setting {name}")
-        setattr(module, name, type(getattr(module, name))(value))
-    return audio_match.MatchParams(**fields)
-
-
-def top1(rows: list[dict], queries: list[Query], consts: dict) -> dict[float, float]:
-    """Share of positive queries per length whose best segment at 0.5 is labelled right."""
+def top1(rows: list[dict], queries: list[Query], consts: dict, threshold: float) -> dict[float, float]:
+    """Share of positive queries per length whose best segment scoring at least
+    ``threshold`` under ``consts`` is labelled right."""
+    at_threshold = float(np.log(threshold / (1 - threshold)))  # the logit: 0 at 0.5
     best: dict[str, tuple[float, int]] = {}
     for r in rows:
         z = (consts["C0"] + consts["C_DISTINCT"] * np.log(max(r["distinct"], 1)) + consts["C_DENSITY"] * r["density"]
              + consts["C_VERIFIED"] * r["verified"])  # fmt: skip
-        if z >= 0 and z > best.get(r["query"], (-np.inf, 0))[0]:
+        if z >= at_threshold and z > best.get(r["query"], (-np.inf, 0))[0]:
             best[r["query"]] = (z, r["label"])
     out = {}
     for length in LENGTHS:
@@ -59,36 +55,42 @@ def top1(rows: list[dict], queries: list[Query], consts: dict) -> dict[float, fl
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="audio_variants")
     p.add_argument("--run", default="bench-out/audio-quick", help="a finished `reeltrace bench --audio` run folder")
-    p.add_argument("settings", nargs="*", metavar="NAME=VALUE")
+    p.add_argument("settings", nargs="*", metavar="NAME=VALUE", help="AudioConfig fields, dotted for nested ones")
     args = p.parse_args(argv)
-    params = _apply(args.settings)
+    try:
+        variant = with_settings(AudioConfig(), args.settings)
+    except ValueError as err:
+        raise SystemExit(f"audio_variants: {err}") from None
     with open(os.path.join(args.run, "results.json"), encoding="utf-8") as fh:
         data = json.load(fh)
     quick = bool(data["summary"]["quick"])
     _, reg, _ = select(default_media(), args.run, int(data["summary"]["seed"]), Plan.quick() if quick else Plan.full())
-    index = audio_match.AudioIndex()
-    path_of = {}
-    for key, item in enumerate(reg):
-        index.add(key, audio.fingerprint_file(item.path))
-        path_of[key] = item.path
     queries = [Query(**{k: v for k, v in q.items() if k != "result"}) for q in data["queries"]]
     rows: list[dict] = []
-    started = time.perf_counter()
-    for q in queries:
-        rows += calibration_rows(q, index.match(audio.fingerprint_query(*audio.decode_audio(q.path)), params), path_of)
-    elapsed = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="audio-variant-") as folder, Library(folder, audio=variant) as lib:
+        path_of = {}
+        for n, item in enumerate(reg):
+            registered = lib.register(item.path, category="audio", work_id=f"a{n:04d}")
+            if registered.error:
+                print(f"  register failed: {item.path}: {registered.error}", file=sys.stderr)
+                continue
+            path_of[registered.work.key] = item.path
+        started = time.perf_counter()
+        for q in queries:
+            rows += calibration_rows(q, lib.scan(q.path, trace=True).trace.audio, path_of)
+        elapsed = time.perf_counter() - started
     fit = cross_validated_fit(rows)
-    shipped = {"C0": audio_match.C0, "C_DISTINCT": audio_match.C_DISTINCT, "C_DENSITY": audio_match.C_DENSITY,
-               "C_VERIFIED": audio_match.C_VERIFIED}  # fmt: skip
+    model = variant.score
+    own = {"C0": model.c0, "C_DISTINCT": model.c_distinct, "C_DENSITY": model.c_density, "C_VERIFIED": model.c_verified}
 
     def pct(t: dict[float, float]) -> str:
         return " / ".join(f"{100 * t[length]:.1f}%" for length in LENGTHS)
 
-    print(f"settings: {' '.join(args.settings) or '(none)'}; {len(queries)} queries matched in {elapsed:.0f} s; "
+    print(f"settings: {' '.join(args.settings) or '(none)'}; {len(queries)} queries scanned in {elapsed:.0f} s; "
           f"{len(rows)} segments")  # fmt: skip
     print(f"refit (margin {fit['margin']}, C0 {fit['C0']}, C_DISTINCT {fit['C_DISTINCT']}, "
-          f"C_VERIFIED {fit['C_VERIFIED']}): top-1 {pct(top1(rows, queries, fit))}")  # fmt: skip
-    print(f"shipped constants: top-1 {pct(top1(rows, queries, shipped))}")
+          f"C_VERIFIED {fit['C_VERIFIED']}): top-1 {pct(top1(rows, queries, fit, variant.threshold))}")  # fmt: skip
+    print(f"the variant's score constants: top-1 {pct(top1(rows, queries, own, variant.threshold))}")
     return 0
 
 

@@ -13,16 +13,18 @@ import numpy as np
 import pytest
 
 import audiogen as G
-from reeltrace.audio import config as C
 from reeltrace.audio import landmarks as A
+from reeltrace.audio.config import AudioConfig
 from reeltrace.audio.index import AudioIndex
 from reeltrace.audio.match import search
-from reeltrace.audio.records import AudioSegment
-from reeltrace.audio.score import THRESHOLD
+from reeltrace.audio.records import AudioSegment, Peaks
 from reeltrace.media.container import MediaError
 from reeltrace.media.sound import decode_audio
 
 R = G.RATE
+CONFIG = AudioConfig()
+C = CONFIG.spectrum  # rate, n_fft, f_min, f_max
+THRESHOLD = CONFIG.threshold
 WORKS = {  # key: (generator, seed, seconds, container of the registered file)
     1: (G.music, 11, 40.0, "wav"),
     2: (G.music, 12, 40.0, "flac"),
@@ -39,7 +41,7 @@ def lib(tmp_path_factory):
     for key, (gen, seed, seconds, ext) in WORKS.items():
         y = gen(seed, seconds)
         path = G.write(str(folder / f"work{key}.{ext}"), y, channels=2 if ext == "flac" else 1)
-        index.add(key, A.fingerprint(*decode_audio(path, C.RATE)))
+        index.add(key, A.fingerprint(*decode_audio(path, C.rate)))
         samples[key] = y
     return folder, index, samples
 
@@ -47,7 +49,7 @@ def lib(tmp_path_factory):
 def _query(lib, y: np.ndarray, name: str, ext: str = "wav", **kw) -> dict[int, list[AudioSegment]]:
     folder, index, _ = lib
     path = G.write(str(folder / f"{name}.{ext}"), y, **kw)
-    return search(index, A.fingerprint_query(*decode_audio(path, C.RATE)))
+    return search(index, A.fingerprint_query(*decode_audio(path, C.rate)))
 
 
 def _excerpt(lib, key: int, start: float, seconds: float) -> np.ndarray:
@@ -74,8 +76,8 @@ def _assert_found(found, key: int, start: float, speed: float = 1.0, seconds: fl
 def test_decode_formats(lib, ext):
     y = _excerpt(lib, 2, 10.0, 6.0)
     path = G.write(str(lib[0] / f"fmt.{ext}"), y, channels=2)
-    x, rate = decode_audio(path, C.RATE)
-    assert rate == C.RATE and x.dtype == np.float32 and x.ndim == 1
+    x, rate = decode_audio(path, C.rate)
+    assert rate == C.rate and x.dtype == np.float32 and x.ndim == 1
     assert abs(len(x) / rate - 6.0) < 0.1
     found = search(lib[1], A.fingerprint_query(x, rate))
     _assert_found(found, 2, 10.0)
@@ -85,10 +87,10 @@ def test_decode_errors(tmp_path):
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(os.urandom(5000))
     with pytest.raises(MediaError) as err:
-        decode_audio(str(junk), C.RATE)
+        decode_audio(str(junk), C.rate)
     assert "\n" not in str(err.value)
     with pytest.raises(MediaError, match="not found"):
-        decode_audio(str(tmp_path / "missing.wav"), C.RATE)
+        decode_audio(str(tmp_path / "missing.wav"), C.rate)
     silent = tmp_path / "silent.mp4"
     with av.open(str(silent), "w") as out:
         stream = out.add_stream("mpeg4", rate=25)
@@ -98,7 +100,7 @@ def test_decode_errors(tmp_path):
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     with pytest.raises(MediaError, match="no audio stream"):
-        decode_audio(str(silent), C.RATE)
+        decode_audio(str(silent), C.rate)
 
 
 # -- edits -------------------------------------------------------------------------------
@@ -162,13 +164,13 @@ def test_verification_separates_the_true_line_from_chance(lib):
     _, index, _ = lib
     query = A.fingerprint_query(EDITS["voice_over_-6dB"][0](_excerpt(lib, 1, 12.3, 5.0)), R)
     frames, bins = index.peaks(1)
-    true = verify_alignment(query.evidence, frames, bins, 1.0, 12.3, 1.0, 0.0, 5.0)[0]
-    wrong = [verify_alignment(query.evidence, frames, bins, 1.0, 12.3 + d, 1.0, 0.0, 5.0)[0] for d in (-11.0, -3.3, 4.4, 9.7)]
+    true = verify_alignment(query.evidence, frames, bins, 1.0, 12.3, 1.0, 0.0, 5.0).verified
+    wrong = [verify_alignment(query.evidence, frames, bins, 1.0, 12.3 + d, 1.0, 0.0, 5.0).verified for d in (-11.0, -3.3, 4.4, 9.7)]
     assert true > 5 * max(wrong), (true, wrong)
     rng = np.random.default_rng(0)
     for gen in (G.music, G.speech):
         evidence = A.fingerprint_query(G.noise(gen(3, 20.0), 10.0), R).evidence
-        g = evidence.at(rng.integers(0, evidence.n_frames, 5000), rng.integers(C.F_MIN, C.F_MAX + 1, 5000))
+        g = evidence.at(rng.integers(0, evidence.n_frames, 5000), rng.integers(C.f_min, C.f_max + 1, 5000))
         assert 0.9 < g.mean() < 1.1 and 0.03 < np.mean(g > 3) < 0.07, (g.mean(), np.mean(g > 3))
 
 
@@ -227,15 +229,15 @@ def test_codec_holes_do_not_make_peaks():
     """A spectral hole (a low-bitrate codec zeroes a band) must not turn the bins beside it
     into landmarks: the clamp keeps the peaks of a tone with a band cut out of its noise."""
     rng = np.random.default_rng(5)
-    n = 4 * C.RATE
-    t = np.arange(n) / C.RATE
+    n = 4 * C.rate
+    t = np.arange(n) / C.rate
     y = (0.5 * np.sin(2 * np.pi * 1000 * t) + 0.02 * rng.standard_normal(n)).astype(np.float32)
     spec = np.fft.rfft(y)
-    freqs = np.fft.rfftfreq(n, 1 / C.RATE)
+    freqs = np.fft.rfftfreq(n, 1 / C.rate)
     spec[(freqs > 2000) & (freqs < 3000)] = 0  # the hole
     holed = np.fft.irfft(spec, n).astype(np.float32)
-    peaks = A.find_peaks(holed, C.RATE)
-    hz = peaks.f * C.RATE / C.N_FFT
+    peaks = A.find_peaks(holed, C.rate)
+    hz = peaks.f * C.rate / C.n_fft
     edge = (np.abs(hz - 2000) < 100) | (np.abs(hz - 3000) < 100)
     assert edge.mean() < 0.2, f"{edge.sum()} of {len(hz)} peaks at the hole's edges"
 
@@ -273,3 +275,110 @@ def test_music_file_with_cover_art_is_an_audio_work(lib, tmp_path):
     (match,) = result.matches
     assert match.work.work_id == registered.work.work_id and match.modality == "audio"
     assert abs(match.segments[0].work_start - (12.0 + match.segments[0].query_start)) <= 0.5
+
+
+# -- hash layout, records, configuration -------------------------------------------------
+
+
+def test_hash_layout_round_trips_and_packs_the_documented_formula():
+    from reeltrace.audio.hashes import HASH_LAYOUT
+
+    rng = np.random.default_rng(7)
+    anchor, delta, dt = rng.integers(0, 256, 20000), rng.integers(-32, 32, 20000), rng.integers(1, 64, 20000)
+    packed = HASH_LAYOUT.pack(anchor, delta, dt)
+    assert np.array_equal(packed, (anchor << 13) | ((delta + 32) << 6) | dt)  # landmarks step 5, bit for bit
+    fields = HASH_LAYOUT.unpack(packed.astype(np.uint32))
+    assert np.array_equal(fields.anchor_step, anchor) and np.array_equal(fields.delta_step, delta)
+    assert np.array_equal(fields.dt, dt)
+    assert np.array_equal(A.anchor_steps(packed.astype(np.uint32)), anchor)
+    # Three hand-made peaks (frames, bins): pairs 0-1, 0-2 and 1-2, as the formula packs them.
+    fp = A.hash_peaks(Peaks(np.array([0.0, 10.0, 20.0]), np.array([100.0, 120.0, 90.0]), 1.0))
+    expected = [(50 << 13) | ((10 + 32) << 6) | 10, (50 << 13) | ((-5 + 32) << 6) | 20, (60 << 13) | ((-15 + 32) << 6) | 10]
+    assert fp.hashes.tolist() == expected and fp.hashes.dtype == np.uint32
+    assert np.allclose(fp.times, [0.0, 0.0, 10 * C.frame_seconds])
+
+
+def test_query_hash_variants_change_only_the_time_field(lib):
+    """The dt +- 1 variants of a short query's hashes keep anchor and delta, move dt by one
+    within 1..max_dt, and every work hash unpacks into the layout's ranges."""
+    from reeltrace.audio.hashes import HASH_LAYOUT
+
+    work = A.fingerprint(_excerpt(lib, 1, 0.0, 10.0), R)
+    fields = HASH_LAYOUT.unpack(work.hashes)
+    assert fields.dt.min() >= 1 and fields.dt.max() <= CONFIG.landmarks.max_dt
+    assert fields.delta_step.min() >= -32 and fields.delta_step.max() < 32
+    assert np.array_equal(HASH_LAYOUT.pack(fields.anchor_step, fields.delta_step, fields.dt), work.hashes)
+    n = len(work)
+    both = A._with_neighbours(work, CONFIG.landmarks.max_dt)
+    lower, upper = HASH_LAYOUT.unpack(both.hashes[n : 2 * n]), HASH_LAYOUT.unpack(both.hashes[2 * n :])
+    for moved, step in ((lower, -1), (upper, 1)):
+        assert np.array_equal(moved.anchor_step, fields.anchor_step) and np.array_equal(moved.delta_step, fields.delta_step)
+        assert np.array_equal(moved.dt, np.clip(fields.dt + step, 1, CONFIG.landmarks.max_dt))
+
+
+def _through_json(record):
+    import json
+
+    return type(record).from_dict(json.loads(json.dumps(record.to_dict())))
+
+
+def _same_arrays(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_audio_records_round_trip_losslessly(lib):
+    from reeltrace.audio.records import AudioQuery
+
+    y = _excerpt(lib, 1, 12.3, 5.0)
+    peaks = A.find_peaks(y, R)
+    back = _through_json(peaks)
+    _same_arrays(back.t, peaks.t)
+    _same_arrays(back.f, peaks.f)
+    assert back.duration == peaks.duration
+    fp = A.hash_peaks(peaks, 1.1, 1 / 1.1)
+    back = _through_json(fp)
+    _same_arrays(back.hashes, fp.hashes)
+    _same_arrays(back.times, fp.times)
+    assert (back.duration, back.time_scale, back.freq_scale) == (fp.duration, fp.time_scale, fp.freq_scale)
+    query = A.fingerprint_query(y, R)
+    segments = [s for segs in search(lib[1], query).values() for s in segs]
+    assert segments and all(_through_json(s) == s for s in segments)  # every float kept to the bit
+    # The evidence map is a cache over the samples, not data: it is left out, and a query
+    # rebuilt without it cannot be matched (verification would have nothing to read).
+    assert "evidence" not in query.to_dict()
+    back = _through_json(query)
+    assert isinstance(back, AudioQuery) and back.evidence is None and back.duration == query.duration
+    assert len(back.passes) == len(query.passes)
+    for a, b in zip(back.passes, query.passes):
+        _same_arrays(a.hashes, b.hashes)
+        assert (a.time_scale, a.freq_scale) == (b.time_scale, b.freq_scale)
+    with pytest.raises(ValueError, match="evidence"):
+        search(lib[1], back)
+
+
+def test_the_config_passed_in_is_the_one_used(lib):
+    """Landmark density, speed hypotheses and the threshold come from the config argument:
+    a variant changes what the chain does, and the default instance is what it did."""
+    from dataclasses import replace
+
+    y = _excerpt(lib, 1, 12.3, 5.0)
+    sparse = replace(CONFIG, landmarks=replace(CONFIG.landmarks, peaks_per_block=4))
+    assert len(A.fingerprint(y, R, sparse)) < 0.5 * len(A.fingerprint(y, R))
+    identity_only = replace(CONFIG, landmarks=replace(CONFIG.landmarks, hypotheses=((1.0, 1.0),)))
+    assert len(A.fingerprint_query(y, R, identity_only).passes) == 1
+    query = A.fingerprint_query(y, R)
+    assert 1 in search(lib[1], query) and search(lib[1], query, replace(CONFIG, threshold=1.01)) == {}
+
+
+def test_settings_name_nested_fields():
+    from reeltrace.audio.config import with_settings
+
+    config = with_settings(CONFIG, ["match.max_candidates=400", "landmarks.query_peaks_per_block=32", "threshold=0.6",
+                                    "landmarks.hypotheses=((1.0, 1.0), (1.1, 1.0))"])  # fmt: skip
+    assert config.match.max_candidates == 400 and isinstance(config.match.max_candidates, int)
+    assert config.landmarks.query_peaks_per_block == 32 and config.threshold == 0.6
+    assert config.landmarks.hypotheses == ((1.0, 1.0), (1.1, 1.0))
+    assert config.landmarks.peaks_per_block == CONFIG.landmarks.peaks_per_block and CONFIG.match.max_candidates == 200
+    for bad in ("match.nothing=1", "QUERY_PEAKS_PER_BLOCK=32", "match=3", "match.min_hits=many", "threshold"):
+        with pytest.raises(ValueError):
+            with_settings(CONFIG, [bad])

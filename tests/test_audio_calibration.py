@@ -1,11 +1,11 @@
-"""The audio score's fit (reeltrace.bench.audio): thresholds above every negative, margins
+"""The audio score's fit (reeltrace.bench.audio.calibration): thresholds above every negative, margins
 that hold on the half of the data a fit never saw."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from reeltrace.bench.audio.run import cross_validated_fit, fit_calibration
+from reeltrace.bench.audio.calibration import cross_validated_fit, fit_calibration
 
 
 def _rows(seed: int, n: int = 400) -> list[dict]:
@@ -54,7 +54,7 @@ def test_cross_validated_margin_covers_a_stronger_unseen_negative():
 def test_in_band_level_reads_the_overlay_where_the_fingerprint_listens():
     """A bass work under a bright overlay of the same broadband RMS is far under it in the
     fingerprint's band; the excerpt is found although its start is a few samples off."""
-    from reeltrace.bench.audio.run import aligned_excerpt, in_band_level
+    from reeltrace.bench.audio.levels import aligned_excerpt, in_band_level
 
     rate = 8000
     t = np.arange(20 * rate) / rate
@@ -75,7 +75,8 @@ def test_in_band_level_reads_the_overlay_where_the_fingerprint_listens():
 def test_audfprint_log_is_read_as_work_times_and_labelled_like_our_matches():
     """The landmark baseline's answers: query time t in the work at w means the query
     starts at w - t; a match counts as a segment only if it also covers half the excerpt."""
-    from reeltrace.bench.audio.run import Query, _label_picks, audfprint_picks, parse_audfprint_matches
+    from reeltrace.bench.audio.baselines import _label_picks, audfprint_picks, parse_audfprint_matches
+    from reeltrace.bench.audio.dataset import Query
 
     log = (
         "DEBUG:audfprint2:Matched    3.6 s starting at    0.8 s in /q/a b.wav to time  50.9 s in /w/song one.ogg "

@@ -1,10 +1,19 @@
-"""Audio chain parameters: sampling, spectrum, peaks, landmark pairs, query hypotheses.
+"""Audio chain parameters, one frozen dataclass per concept, gathered in ``AudioConfig``.
 
-Every module of ``reeltrace.audio`` reads its numbers from here (see ``landmarks`` for
-what each one does and the measurement behind it)."""
+Every function of ``reeltrace.audio`` takes the config (or the part it needs) as an
+argument, its default instance as the default; nothing reads a tunable from a module
+global. A variant is ``dataclasses.replace`` (``scripts/audio_variants.py``). The
+reasoning and measurement behind each number sits beside its field (``landmarks`` has the
+whole pipeline).
+
+Units: a frame is one hop, ``hop / rate`` = 128 / 8000 = 16 ms (62.5 frames a second); a
+bin is ``rate / n_fft`` = 15.625 Hz.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,27 +22,24 @@ FINGERPRINT_VERSION = 2
 """Bumped whenever a change alters the hashes a work gets; a library keeps the version its
 works were hashed with, and its audio is not matched against hashes of another version."""
 
-RATE = 8000
-N_FFT = 512
-HOP = 128
-FRAME_SECONDS = HOP / RATE
-F_MIN, F_MAX = 6, 250  # bins: 94 Hz .. 3.9 kHz
-PEAK_DT, PEAK_DF = 8, 6  # half-sizes of the local-maximum neighbourhood (frames, bins)
-WHITEN_HALF = 15  # bins each side in the whitening mean
-FLOOR_DB = 70.0  # peaks this far below the file's loud level are ignored
-CLAMP_DB = 40.0  # bins are raised to at least their frame's maximum minus this (0: off)
-BLOCK = 64  # frames (~1 s) per peak quota block
-PEAKS_PER_BLOCK = 16
-FAN_OUT = 4
-QUERY_PEAKS_PER_BLOCK = 16  # query side (denser query landmarks cost query time only)
-QUERY_FAN_OUT = 4
-MAX_DT = 63  # frames, 2 s: target zone length (6 bits)
-MAX_DF = 63  # bins, 1 kHz: target zone height
-Q = 2  # bins per hash frequency step
-DENSE_QUERY_SECONDS = 20.0  # queries up to this long get the second grid and dt +- 1
-CHUNK = 2048  # frames per spectrogram chunk (65 s): bounds memory for long works
-EVIDENCE_HALF = 32  # frames (0.5 s) each side: the time window a query cell is ranked in
-EVIDENCE_BINS = 1  # bins each side of a cell's frequency that its value is the maximum of
+
+@dataclass(frozen=True)
+class SpectrumParams:
+    """Sampling and the short-time spectrum (steps 1-3 of ``landmarks``)."""
+
+    rate: int = 8000  # Hz: telephone bandwidth, see landmarks step 1
+    n_fft: int = 512  # samples per window (64 ms)
+    hop: int = 128  # samples per frame (16 ms)
+    f_min: int = 6  # bins: 94 Hz, the lowest a peak may lie at
+    f_max: int = 250  # bins: 3.9 kHz, the highest
+    whiten_half: int = 15  # bins each side in the whitening mean
+    clamp_db: float = 40.0  # bins are raised to at least their frame's maximum minus this (0: off)
+    chunk: int = 2048  # frames per spectrogram chunk (32.8 s): bounds memory for long works
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per frame (one hop)."""
+        return self.hop / self.rate
 
 
 def _grid(lo: float, hi: float, step: float) -> np.ndarray:
@@ -41,23 +47,59 @@ def _grid(lo: float, hi: float, step: float) -> np.ndarray:
     return np.geomspace(lo, hi, n + 1)
 
 
-QUERY_HYPOTHESES: tuple[tuple[float, float], ...] = tuple(
-    dict.fromkeys(
-        [(1.0, 1.0)]
-        + [(round(float(a), 4), round(float(1 / a), 4)) for a in _grid(0.8, 1.25, 0.03)]
-        + [(round(float(a), 4), 1.0) for a in _grid(0.9, 1.1, 0.03)]
+def speed_hypotheses() -> tuple[tuple[float, float], ...]:
+    """(time scale a, frequency scale b) per query pass: work time = a * query time, work
+    frequency = b * query frequency. First the identity; then pitch-changing speeds
+    0.8..1.25 (b = 1 / a), then tempo changes 0.9..1.1 (b = 1), on grids about 3% apart:
+    a landmark hash survives about +-1.5% of scale error (docs/audio.md has the
+    measurement), so neighbouring hypotheses overlap."""
+    return tuple(
+        dict.fromkeys(
+            [(1.0, 1.0)]
+            + [(round(float(a), 4), round(float(1 / a), 4)) for a in _grid(0.8, 1.25, 0.03)]
+            + [(round(float(a), 4), 1.0) for a in _grid(0.9, 1.1, 0.03)]
+        )
     )
-)
-"""(time scale a, frequency scale b) per query pass: work time = a * query time, work
-frequency = b * query frequency. First the identity; then pitch-changing speeds, then
-tempo changes."""
+
+
+@dataclass(frozen=True)
+class LandmarkParams:
+    """Peaks and the pairs hashed from them (steps 4-5 of ``landmarks``), work and query side.
+
+    ``max_dt`` must fit the hash's 6-bit time field (``hashes.HASH_LAYOUT``); changing
+    anything here but the query-side fields changes the hashes a work gets
+    (``FINGERPRINT_VERSION``)."""
+
+    peak_dt: int = 8  # frames (128 ms) each side of the local-maximum neighbourhood
+    peak_df: int = 6  # bins (94 Hz) each side of the local-maximum neighbourhood
+    floor_db: float = 70.0  # peaks this far below the file's loud level are ignored
+    block: int = 64  # frames (1.024 s) per peak quota block
+    peaks_per_block: int = 16
+    fan_out: int = 4
+    query_peaks_per_block: int = 16  # query side (denser query landmarks cost query time only)
+    query_fan_out: int = 4
+    max_dt: int = 63  # frames (1.008 s): target zone length (6 bits)
+    max_df: int = 63  # bins (984 Hz): target zone height
+    q: int = 2  # bins (31 Hz) per hash frequency step
+    dense_query_seconds: float = 20.0  # queries up to this long get the second grid and dt +- 1
+    hypotheses: tuple[tuple[float, float], ...] = field(default_factory=speed_hypotheses)
+
+
+@dataclass(frozen=True)
+class EvidenceParams:
+    """The query's evidence map (``evidence.QueryEvidence``)."""
+
+    half: int = 32  # frames (0.512 s) each side: the time window a query cell is ranked in
+    bins: int = 1  # bins each side of a cell's frequency that its value is the maximum of
 
 
 @dataclass(frozen=True)
 class MatchParams:
+    """Offset voting and segment building (``match``)."""
+
     bin_width: float = 0.1  # seconds of offset per vote bin
     min_hits: int = 5  # votes a bin needs to be looked at
-    tolerance: float = 0.08  # seconds a hit may sit off its line (frame jitter, 2.5 hops)
+    tolerance: float = 0.08  # seconds a hit may sit off its line (frame jitter, 5 hops)
     wide: float = 0.3  # first collection around the voted line, before the fit
     speed_slack: float = 0.03  # fitted speed within this fraction of the pass's
     max_gap: float = 3.0  # query seconds without a hit that end a segment
@@ -65,11 +107,84 @@ class MatchParams:
     max_candidates: int = 200  # vote bins examined, fullest first
     bucket_cap: float = 40.0  # skip query hashes held this many times more than average
     min_bucket_cap: int = 32
+    density_span: float = 3.0  # seconds a segment's density is measured over, at least
+
+
+@dataclass(frozen=True)
+class VerifyParams:
+    """Reading a work's peaks on the query along a line (``verify.verify_alignment``)."""
+
+    cost: float = 1.5  # evidence a work peak must beat to lengthen a verified stretch
+    shift: int = 2  # frames (32 ms): the line may sit this far off the true alignment
+    pad: float = 2.0  # query seconds beyond a segment's first and last hit that are verified
+    group: int = 2  # frames (32 ms): work peaks closer than this in time are one instant
+
+
+@dataclass(frozen=True)
+class AudioScoreModel:
+    """Logistic calibration of a segment's evidence (``score.calibrated_score``):
+    score = 1 / (1 + exp(-z)), z = c0 + c_distinct ln(distinct) + c_density density +
+    c_verified verified. Fit by ``reeltrace.bench.audio.calibration.fit_calibration`` on
+    the quick benchmark's segments (docs/audio.md, "Calibration")."""
+
+    c0: float = -37.218
+    c_distinct: float = 7.8
+    c_density: float = 6.0
+    c_verified: float = 0.96
 
 
 @dataclass(frozen=True)
 class AudioConfig:
     """Everything the audio chain can be tuned by, passed in (``Library(audio=...)``)."""
 
+    spectrum: SpectrumParams = field(default_factory=SpectrumParams)
+    landmarks: LandmarkParams = field(default_factory=LandmarkParams)
+    evidence: EvidenceParams = field(default_factory=EvidenceParams)
     match: MatchParams = field(default_factory=MatchParams)
-    threshold: float = 0.5  # segments scoring below this are not reported
+    verify: VerifyParams = field(default_factory=VerifyParams)
+    score: AudioScoreModel = field(default_factory=AudioScoreModel)
+    # Segments scoring below this are not reported: it lies above the strongest unrelated
+    # segment of the benchmark by a margin (docs/audio.md).
+    threshold: float = 0.5
+
+
+def with_settings(config: AudioConfig, settings: list[str]) -> AudioConfig:
+    """``config`` with each ``NAME=VALUE`` of ``settings`` applied by
+    ``dataclasses.replace``; dotted names reach nested fields (``match.max_candidates=400``,
+    ``landmarks.query_peaks_per_block=32``, ``threshold=0.6``). A value is read as the
+    field's current type (a tuple as a Python literal). Raises ValueError for unknown
+    names and unreadable values."""
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{item!r}: expected NAME=VALUE")
+        config = _replace_path(config, name.split("."), value, name)
+    return config
+
+
+def _replace_path(obj, path: list[str], value: str, name: str):
+    head, rest = path[0], path[1:]
+    if head not in {f.name for f in dataclasses.fields(obj)}:
+        raise ValueError(f"no setting {name!r} (no field {head!r} in {type(obj).__name__})")
+    current = getattr(obj, head)
+    if rest:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"no setting {name!r} ({head!r} has no fields)")
+        new = _replace_path(current, rest, value, name)
+    elif dataclasses.is_dataclass(current):
+        raise ValueError(f"{name!r} is a group of settings: name one of its fields")
+    elif isinstance(current, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name!r}: {value!r} is not a boolean")
+        new = value.lower() in ("true", "1")
+    elif isinstance(current, tuple):
+        try:
+            new = tuple(ast.literal_eval(value))
+        except (ValueError, SyntaxError, TypeError):
+            raise ValueError(f"{name!r}: {value!r} is not a tuple literal") from None
+    else:
+        try:
+            new = type(current)(value)
+        except ValueError:
+            raise ValueError(f"{name!r}: {value!r} is not a {type(current).__name__}") from None
+    return dataclasses.replace(obj, **{head: new})

@@ -15,15 +15,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..storage.caches import save_cache
-from .config import FRAME_SECONDS
-from .records import AudioFingerprint
+from .config import AudioConfig, MatchParams
+from .records import AudioFingerprint, Hits
 from .verify import work_peaks
 
 
 class AudioIndex:
-    """In-memory hash index over the fingerprints of all works with sound."""
+    """In-memory hash index over the fingerprints of all works with sound, made under
+    ``config`` (whose frame length and hash step read the stored hashes back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: AudioConfig = AudioConfig()) -> None:
+        self.config = config
         self._works: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._peaks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # work_peaks, when first verified
@@ -56,7 +58,7 @@ class AudioIndex:
         """The work's anchor peaks as (frames, bins), sorted by time (``work_peaks``)."""
         got = self._peaks.get(work_key)
         if got is None:
-            got = self._peaks[work_key] = work_peaks(*self._works[work_key])
+            got = self._peaks[work_key] = work_peaks(*self._works[work_key], self.config)
         return got
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,8 +88,8 @@ class AudioIndex:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> AudioIndex:
-        index = cls()
+    def from_bytes(cls, data: bytes, config: AudioConfig = AudioConfig()) -> AudioIndex:
+        index = cls(config)
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             bounds = np.r_[0, np.cumsum(z["counts"])]
             hashes, times = z["hashes"], z["times"]
@@ -98,23 +100,24 @@ class AudioIndex:
 
     # -- matching ------------------------------------------------------------------------
 
-    def lookup(self, passes: Sequence[AudioFingerprint], bucket_cap: float, min_bucket_cap: int):
-        """All hits of all passes: (pass, work key, query time, work time, index row, query
-        time in half frames), one per (pass, query anchor time, index row).
+    def lookup(self, passes: Sequence[AudioFingerprint], params: MatchParams = MatchParams()) -> Hits | None:
+        """All hits of all passes, one per (pass, query anchor time, index row); None
+        when there are none.
 
-        Hashes held by more than ``bucket_cap`` times the mean bucket size (at least
+        Hashes held by more than ``params.bucket_cap`` times the mean bucket size (at least
         ``min_bucket_cap``) are skipped: they are the repeated bars of loop-based music and
         the commonest low-frequency pairs, which cost most of the lookups and say least.
         """
         table_h, table_w, table_t = self.table()
-        cap = max(min_bucket_cap, int(bucket_cap * len(table_h) / (1 << 20)))
+        frame_seconds = self.config.spectrum.frame_seconds
+        cap = max(params.min_bucket_cap, int(params.bucket_cap * len(table_h) / (1 << 20)))
         cols: list[list[np.ndarray]] = [[], [], [], []]
         for k, fp in enumerate(passes):
             # A hash variant (dt +- 1) can repeat another pair's hash at the same anchor;
             # dropping repeated (hash, anchor) pairs here, on the pass, is what makes the
             # hits unique, and costs far less than sorting the hits (a 60 s query holds
             # ~4k hashes a pass and ~1M hits).
-            qf = np.rint(fp.times / FRAME_SECONDS * 2).astype(np.int64)  # half frames: two grids
+            qf = np.rint(fp.times / frame_seconds * 2).astype(np.int64)  # half frames: two grids
             _, first = np.unique((fp.hashes.astype(np.int64) << 32) | qf, return_index=True)
             hashes, times, qf = fp.hashes[first], fp.times[first], qf[first]
             lo = np.searchsorted(table_h, hashes, "left")
@@ -136,22 +139,22 @@ class AudioIndex:
         k = np.concatenate(cols[0])
         rows = np.concatenate(cols[2])
         q = np.concatenate(cols[1])
-        return k, table_w[rows], q.astype(np.float64), table_t[rows].astype(np.float64), rows, np.concatenate(cols[3])
+        return Hits(k, table_w[rows], q.astype(np.float64), table_t[rows].astype(np.float64), rows, np.concatenate(cols[3]))
 
 
-def load_audio_index(folder: str, store) -> tuple[AudioIndex, int]:
-    """The audio fingerprint index matching the database now, and its generation: from
-    the cache file, else rebuilt from the database (and cached)."""
+def load_audio_index(folder: str, store, config: AudioConfig = AudioConfig()) -> tuple[AudioIndex, int]:
+    """The audio fingerprint index (under ``config``) matching the database now, and its
+    generation: from the cache file, else rebuilt from the database (and cached)."""
     generation = store.generation()
     path = os.path.join(folder, f"audio-{generation}.npz")
     if os.path.exists(path):
         try:
             with open(path, "rb") as fh:
-                return AudioIndex.from_bytes(fh.read()), generation
+                return AudioIndex.from_bytes(fh.read(), config), generation
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: rebuild below
     generation, items = store.audio_features()
-    index = AudioIndex()
+    index = AudioIndex(config)
     for key, fingerprint in items:
         index.add(key, fingerprint)
 

@@ -13,7 +13,7 @@ least ``min_hits`` votes):
 2. split the line's hits, in query order, where the query goes ``max_gap`` seconds
    without one: each run is a segment from its first to its last hit, so a 5 s excerpt
    inside a 60 s query gives a 5 s segment;
-3. verify each segment (``verify_alignment``): read the work's peaks, mapped through the
+3. verify each segment (``verify.verify_alignment``): read the work's peaks, mapped through the
    line, from the query's evidence map; a stretch where the query really plays the work
    holds far more of them than chance, even where an overlay or noise took the landmark
    pairs away;
@@ -25,26 +25,60 @@ it, so the same landmark never counts twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .config import FRAME_SECONDS, MatchParams
+from .config import AudioConfig, MatchParams
 from .index import AudioIndex
 from .records import AudioQuery, AudioSegment
-from .score import THRESHOLD, calibrated_score
-from .verify import VERIFY_PAD, verify_alignment
-
-DENSITY_SPAN = 3.0  # seconds
+from .score import calibrated_score
+from .verify import verify_alignment
 
 
-def match(index: AudioIndex, query: AudioQuery, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
+@dataclass(frozen=True)
+class VoteBin:
+    """One offset bin of one work and pass, and the hits that voted for it."""
+
+    votes: int
+    work_key: int
+    pass_index: int
+    hits: np.ndarray  # indices into the query's Hits
+
+
+@dataclass(frozen=True)
+class Line:
+    """``w = speed * q + offset`` fitted through a vote bin's hits, and the hits on it."""
+
+    speed: float
+    offset: float
+    on: np.ndarray  # indices into the hits the line was fitted to
+
+
+@dataclass(frozen=True)
+class HitRun:
+    """A run of one line's hits between query gaps: a segment before verification."""
+
+    query_start: float
+    query_end: float
+    hits: int  # distinct query anchor times (half frames)
+    density: float  # hits per query anchor time in the span (at least density_span s)
+    distinct: int  # distinct hash values among the hits
+
+
+def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfig()) -> dict[int, list[AudioSegment]]:
     """Segments per work key, strongest first (all of them; filter on ``score``)."""
+    params = config.match
+    frame_seconds = config.spectrum.frame_seconds
     passes = query.passes
     if not passes or not index.work_keys:
         return {}
-    found = index.lookup(passes, params.bucket_cap, params.min_bucket_cap)
+    if query.evidence is None:
+        raise ValueError("the query has no evidence map (rebuilt from a dict?): it cannot be verified")
+    found = index.lookup(passes, params)
     if found is None:
         return {}
-    k, work, q, w, rows, qf = found
+    k, work, q, w, rows, qf = found.pass_index, found.work_key, found.query_time, found.work_time, found.row, found.half_frame
     table_h = index.table()[0]
     scale = np.array([p.time_scale for p in passes])
     pitch = np.array([p.freq_scale for p in passes])
@@ -54,14 +88,14 @@ def match(index: AudioIndex, query: AudioQuery, params: MatchParams = MatchParam
     alive = np.ones(len(q), bool)
     # Each work's hits sorted by offset: a line's neighbourhood is one slice.
     order = np.lexsort((offset, work))
-    bounds = np.searchsorted(work[order], [c[1] for c in candidates] + [c[1] + 1 for c in candidates])
-    by_work = {c[1]: order[bounds[i] : bounds[i + len(candidates)]] for i, c in enumerate(candidates)}
+    bounds = np.searchsorted(work[order], [c.work_key for c in candidates] + [c.work_key + 1 for c in candidates])
+    by_work = {c.work_key: order[bounds[i] : bounds[i + len(candidates)]] for i, c in enumerate(candidates)}
     sorted_offset = {wk: offset[idx] for wk, idx in by_work.items()}
-    anchors = np.unique(np.rint(passes[0].times / FRAME_SECONDS).astype(np.int64)) * FRAME_SECONDS
+    anchors = np.unique(np.rint(passes[0].times / frame_seconds).astype(np.int64)) * frame_seconds
     out: dict[int, list[AudioSegment]] = {}
-    for _, wk, kk, members in candidates:
-        wk = int(wk)
-        members = members[alive[members]]
+    for candidate in candidates:
+        wk, kk = int(candidate.work_key), candidate.pass_index
+        members = candidate.hits[alive[candidate.hits]]
         if len(np.unique(qf[members])) < params.min_hits:
             continue
         o0 = float(np.median(offset[members]))
@@ -74,8 +108,8 @@ def match(index: AudioIndex, query: AudioQuery, params: MatchParams = MatchParam
         if line is None:
             alive[members] = False
             continue
-        a, o, on = line
-        on = pool[on]
+        a, o = line.speed, line.offset
+        on = pool[line.on]
         alive[members] = False
         if len(on):
             # Retire this work's hits on the line within its query span, whichever pass
@@ -84,14 +118,15 @@ def match(index: AudioIndex, query: AudioQuery, params: MatchParams = MatchParam
             qs, qe = q[on].min() - params.max_gap, q[on].max() + params.max_gap
             dist = np.abs(w[near] - (a * q[near] + o))
             alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
-        for seg in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params):
-            qs, qe, n, density, distinct = seg
-            verified, vs, ve = verify_alignment(query.evidence, *index.peaks(wk), a, o, float(pitch[kk]),
-                                                qs - VERIFY_PAD, qe + VERIFY_PAD)  # fmt: skip
+        for run in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params, frame_seconds):
+            qs, qe = run.query_start, run.query_end
+            found_peaks = verify_alignment(query.evidence, *index.peaks(wk), a, o, float(pitch[kk]),
+                                           qs - config.verify.pad, qe + config.verify.pad, config)  # fmt: skip
+            verified = found_peaks.verified
             if verified > 0:
                 # Where hits are sparse (an overlay took most pairs), the peaks show
                 # how far the copy really runs.
-                qs, qe = min(qs, vs), max(qe, ve)
+                qs, qe = min(qs, found_peaks.query_start), max(qe, found_peaks.query_end)
             out.setdefault(wk, []).append(
                 AudioSegment(
                     work_key=int(wk),
@@ -100,26 +135,27 @@ def match(index: AudioIndex, query: AudioQuery, params: MatchParams = MatchParam
                     work_start=a * qs + o,
                     work_end=a * qe + o,
                     speed=a,
-                    score=calibrated_score(distinct, density, verified),
-                    hits=n,
-                    distinct=distinct,
-                    density=density,
+                    score=calibrated_score(run.distinct, run.density, verified, config.score),
+                    hits=run.hits,
+                    distinct=run.distinct,
+                    density=run.density,
                     pitch=float(pitch[kk]),
                     verified=verified,
                 )
             )
     return {key: _distinct(segs) for key, segs in out.items()}
 
-def search(index: AudioIndex, query: AudioQuery, threshold: float = THRESHOLD, params: MatchParams = MatchParams()) -> dict[int, list[AudioSegment]]:
-    """``match`` keeping segments scored at least ``threshold``, works without any dropped."""
-    matched = match(index, query, params)
-    kept = {key: [s for s in segs if s.score >= threshold] for key, segs in matched.items()}
+
+def search(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfig()) -> dict[int, list[AudioSegment]]:
+    """``match`` keeping segments scored at least ``config.threshold``, works without any dropped."""
+    matched = match(index, query, config)
+    kept = {key: [s for s in segs if s.score >= config.threshold] for key, segs in matched.items()}
     return {key: segs for key, segs in kept.items() if segs}
 
 
-def _candidates(k, work, offset, params: MatchParams):
-    """Vote bins with at least ``min_hits`` votes, fullest first: (votes, work, pass, hit indices)."""
-    found = []
+def _candidates(k, work, offset, params: MatchParams) -> list[VoteBin]:
+    """Vote bins with at least ``min_hits`` votes, fullest first."""
+    found: list[VoteBin] = []
     # One sort serves both grids: by (work, pass, half bin), each grid's bins of a (work,
     # pass) follow in order (floor(x) and floor(x + 1/2) are floor(h / 2) and
     # floor((h + 1) / 2) of h = floor(2x)). One int64 key: 1-D sorting is much faster
@@ -134,8 +170,8 @@ def _candidates(k, work, offset, params: MatchParams):
         counts = np.diff(np.r_[starts, len(sk)])
         for c in np.nonzero(counts >= params.min_hits)[0]:
             lo = starts[c]
-            found.append((int(counts[c]), int(sk[lo] >> 40), int((sk[lo] >> 32) & 0xFF), order[lo : lo + counts[c]]))
-    found.sort(key=lambda f: -f[0])
+            found.append(VoteBin(int(counts[c]), int(sk[lo] >> 40), int((sk[lo] >> 32) & 0xFF), order[lo : lo + counts[c]]))
+    found.sort(key=lambda b: -b.votes)
     return found[: params.max_candidates]
 
 
@@ -163,8 +199,8 @@ def _distinct(segs: list[AudioSegment]) -> list[AudioSegment]:
     return sorted(kept, key=lambda s: -s.score)
 
 
-def _fit_line(q, w, a0: float, o0: float, p: MatchParams):
-    """(speed, offset, indices on the line) of the line through ``(a0, o0)``'s hits."""
+def _fit_line(q, w, a0: float, o0: float, p: MatchParams) -> Line | None:
+    """The line through ``(a0, o0)``'s hits, refitted; None when too few hits lie near it."""
     a, o = a0, o0
     near = np.nonzero(np.abs(w - (a * q + o)) <= p.wide)[0]
     for tol in (p.wide, p.tolerance, p.tolerance):
@@ -179,12 +215,11 @@ def _fit_line(q, w, a0: float, o0: float, p: MatchParams):
                 a = fitted
         o = float(np.median(ws - a * qs))
     near = np.nonzero(np.abs(w - (a * q + o)) <= p.tolerance)[0]
-    return a, o, near
+    return Line(a, o, near)
 
 
-def _segments(q, w, qf, rows, hashes, a, o, anchors, p: MatchParams):
-    """Runs of a line's hits split at query gaps > max_gap: (start, end, hits, density,
-    distinct hash values)."""
+def _segments(q, w, qf, rows, hashes, a, o, anchors, p: MatchParams, frame_seconds: float) -> list[HitRun]:
+    """Runs of a line's hits split at query gaps > max_gap."""
     # One hit per (query anchor time, index row), whichever pass found it.
     _, first = np.unique((rows.astype(np.int64) << 26) | qf, return_index=True)
     qh, hh = q[first], hashes[first]
@@ -203,14 +238,14 @@ def _segments(q, w, qf, rows, hashes, a, o, anchors, p: MatchParams):
             run = run[:-1]
         while len(run) > 2 and run[1] - run[0] > 1.0:
             run = run[1:]
-        n = len(np.unique(np.rint(run / FRAME_SECONDS * 2)))
+        n = len(np.unique(np.rint(run / frame_seconds * 2)))
         if n < p.min_segment_hits:
             continue
         qs, qe = float(run[0]), float(run[-1])
-        # Density over at least DENSITY_SPAN seconds: a few hits bunched in a fraction of a
-        # second (a chance chord) must not read as a dense match.
-        pad = max(DENSITY_SPAN - (qe - qs), 0.0) / 2
+        # Density over at least density_span seconds: a few hits bunched in a fraction of
+        # a second (a chance chord) must not read as a dense match.
+        pad = max(p.density_span - (qe - qs), 0.0) / 2
         inside = int(((anchors >= qs - pad - 1e-6) & (anchors <= qe + pad + 1e-6)).sum())
         distinct = len(np.unique(hh[(qh >= qs) & (qh <= qe)]))
-        out.append((qs, qe, n, min(n / max(inside, 1), 1.0), distinct))
+        out.append(HitRun(qs, qe, n, min(n / max(inside, 1), 1.0), distinct))
     return out

@@ -1,17 +1,16 @@
-"""Records of the audio chain: fingerprints, peaks, the query, matched segments."""
+"""Records of the audio chain: fingerprints, peaks, the query, index hits, verification,
+matched segments."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..records import AudioEvidence, Segment
 from ..roundtrip import Record
-
-if TYPE_CHECKING:
-    from .evidence import QueryEvidence
+from .evidence import QueryEvidence
 
 
 @dataclass
@@ -50,14 +49,46 @@ class Peaks(Record):
 @dataclass
 class AudioQuery(Record):
     """What a scan matches: the query's landmark passes (one per speed hypothesis,
-    identity first) and its evidence map for verifying alignments."""
+    identity first) and its evidence map for verifying alignments.
+
+    ``evidence`` is a lazy cache over the query's samples, not data: ``to_dict`` leaves it
+    out, so a query rebuilt by ``from_dict`` has none and cannot be verified (``match``
+    refuses it). Everything else round-trips."""
 
     passes: list[AudioFingerprint]
-    evidence: QueryEvidence
+    duration: float  # seconds of the query
+    evidence: QueryEvidence | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def duration(self) -> float:
-        return self.evidence.duration
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        del data["evidence"]
+        return data
+
+
+@dataclass(frozen=True)
+class Hits(Record):
+    """Every hit of a query's passes in the index (``AudioIndex.lookup``), one per (pass,
+    query anchor time, index row); arrays of one length, in pass order."""
+
+    pass_index: np.ndarray  # (n,) int32: which pass of the query found the hit
+    work_key: np.ndarray  # (n,) int64
+    query_time: np.ndarray  # (n,) float64 seconds, the query's anchor peak
+    work_time: np.ndarray  # (n,) float64 seconds, the work's anchor peak
+    row: np.ndarray  # (n,) int64: the index row (one work hash) hit
+    half_frame: np.ndarray  # (n,) int64: the query time in half frames (two frame grids)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+@dataclass(frozen=True)
+class Verification(Record):
+    """What ``verify_alignment`` found along a line: the largest evidence sum over a
+    stretch, and the query stretch (seconds) it spans; all 0 when nothing was found."""
+
+    verified: float = 0.0
+    query_start: float = 0.0
+    query_end: float = 0.0
 
 
 @dataclass(frozen=True)

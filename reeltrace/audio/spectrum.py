@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import CLAMP_DB, F_MAX, F_MIN, HOP, N_FFT, WHITEN_HALF
-
-WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+from .config import SpectrumParams
 
 
-def spectrum_db(x: np.ndarray) -> np.ndarray:
-    """(frames, N_FFT // 2 + 1) log power in dB of a sample run that spans whole frames."""
-    n = 1 + (len(x) - N_FFT) // HOP
-    frames = np.lib.stride_tricks.as_strided(x, (n, N_FFT), (x.strides[0] * HOP, x.strides[0]))
-    power = np.abs(np.fft.rfft(frames * WINDOW, axis=1)) ** 2
+def spectrum_db(x: np.ndarray, spectrum: SpectrumParams = SpectrumParams()) -> np.ndarray:
+    """(frames, n_fft // 2 + 1) log power in dB of a sample run that spans whole frames."""
+    n_fft, hop = spectrum.n_fft, spectrum.hop
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
+    n = 1 + (len(x) - n_fft) // hop
+    frames = np.lib.stride_tricks.as_strided(x, (n, n_fft), (x.strides[0] * hop, x.strides[0]))
+    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
     return (10.0 * np.log10(power + 1e-10)).astype(np.float32)
 
 
@@ -37,11 +37,11 @@ def running(a: np.ndarray, half: int, axis: int, op) -> np.ndarray:
     return view.max(axis=-1)
 
 
-def whiten(spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(clamped spectrum, whitened spectrum) of a log-power spectrogram (step 3)."""
-    if CLAMP_DB:
+def whiten(spec: np.ndarray, spectrum: SpectrumParams = SpectrumParams()) -> tuple[np.ndarray, np.ndarray]:
+    """(clamped spectrum, whitened spectrum) of a log-power spectrogram (``landmarks`` step 3)."""
+    if spectrum.clamp_db:
         # Spectral holes (a low-bitrate codec zeroes whole bands) would sink the whitening
         # mean and make every bin beside them a "peak": nothing counts as quieter than
-        # CLAMP_DB below its frame's loudest bin.
-        spec = np.maximum(spec, spec[:, F_MIN : F_MAX + 1].max(axis=1, keepdims=True) - CLAMP_DB)
-    return spec, spec - running(spec, WHITEN_HALF, 1, np.mean)
+        # clamp_db below its frame's loudest bin.
+        spec = np.maximum(spec, spec[:, spectrum.f_min : spectrum.f_max + 1].max(axis=1, keepdims=True) - spectrum.clamp_db)
+    return spec, spec - running(spec, spectrum.whiten_half, 1, np.mean)

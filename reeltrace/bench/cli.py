@@ -9,14 +9,9 @@ import shutil
 import sys
 import time
 
+from .media import default_media
 from .video.dataset import BUILDER_VERSION, Plan, build_dataset
 from .video.run import markdown, run_bench
-
-
-def default_media() -> list[str]:
-    folders = [os.path.join(os.getcwd(), "..", "shared", "media"),
-               os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "reeltrace-media")]  # fmt: skip
-    return [f for f in folders if os.path.isdir(f)]
 
 
 def _reusable(out: str, seed: int, plan: Plan) -> bool:
@@ -32,8 +27,8 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
 
 def bench(args: argparse.Namespace) -> int:
     if getattr(args, "audio", False):
-        # The audio fingerprint benchmark (reeltrace/bench/audio.py): real music and speech.
-        from .audio.run import bench_audio
+        # The audio fingerprint benchmark (reeltrace/bench/audio/): real music and speech.
+        from .audio.cli import bench_audio
 
         return bench_audio(args)
     if shutil.which("ffmpeg") is None:
