@@ -1,5 +1,6 @@
-"""Content-region and picture-in-picture detection on generated frames: what a work may have trimmed (dark
-letterbox bars only) and what an upload may (any flat or blurred band)."""
+"""Content-region and picture-in-picture detection on generated frames: what a work may
+have trimmed (dark letterbox bars only), what an upload may (any flat or blurred band), and
+which pasted windows count."""
 
 from __future__ import annotations
 

@@ -42,6 +42,11 @@ DEFAULT_MODEL = "sscd_distilled"
 class ViewParams:
     """Which pictures of a sampled video are embedded (the module docstring gives the views)."""
 
+    analysis_long_side: int = 448
+    """Sampled frames are scaled (aspect kept) so their longer side is this many pixels before
+    analysis. Large enough that a picture-in-picture window or the 16:9 band of a vertical
+    repost still has ~200 px to embed; small enough that scaling and region detection cost
+    little."""
     window: int = 24
     """Frames judged together when detecting the content region and picture-in-picture
     windows (12 s at 2 fps): long enough for motion statistics, short enough to follow a
@@ -159,7 +164,7 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
     times: list[np.ndarray] = []
     vectors: list[np.ndarray] = []
     views: list[np.ndarray] = []
-    for window in _prefetch(_windows(sample_frames(path, fps), p.window)):
+    for window in _prefetch(_windows(sample_frames(path, fps, p.analysis_long_side), p.window)):
         frames = [f for f in window if is_informative(f.rgb, p.min_frame_std)]
         if not frames:
             continue
