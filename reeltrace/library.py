@@ -108,7 +108,7 @@ class Library:
     def background(self) -> Background:
         """Generic pictures that query similarities are normalised against (``background``)."""
         if self._background is None:
-            self._background = Background.load(self._index_folder, self.embedder)
+            self._background = Background.load(self._index_folder, self.embedder, self.video.background)
         return self._background
 
     def audio_index(self) -> AudioIndex:
@@ -152,7 +152,7 @@ class Library:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 sound_job = pool.submit(self._fingerprint, path, not info.has_video) if info.has_audio else None
                 if info.has_video:
-                    features = describe_video(path, self.embedder, self.video.sample_fps, info.duration, query=False)
+                    features = describe_video(path, self.embedder, self.video, info.duration, query=False)
                     if len(features) == 0:
                         features = None  # blank picture: the sound may still identify it
                 sound = sound_job.result() if sound_job is not None else None
@@ -269,7 +269,7 @@ class Library:
 
     def _scan_video(self, path: str, duration: float, seen: ScanTrace) -> None:
         config = self.video
-        features = describe_video(path, self.embedder, config.sample_fps, duration, query=True)
+        features = describe_video(path, self.embedder, config, duration, query=True)
         index = self.index()
         penalty = self.background().penalty(features.embeddings)
         for pair in retrieve(index, features, config.retrieval, penalty):

@@ -20,11 +20,9 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 
 def child(code: str) -> dict:

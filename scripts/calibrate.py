@@ -1,4 +1,4 @@
-"""Fit the segment score (``reeltrace.decide.ScoreModel``) on real clips.
+"""Fit the segment score (``reeltrace.video.score.ScoreModel``) on real clips.
 
     .venv/bin/python scripts/calibrate.py --media /work/shared/media --out /tmp/calib
 
@@ -14,15 +14,19 @@ What it does (``docs/calibration.md`` gives the results and the reasoning):
    numpy/PIL, encode with libx264): positives are excerpts of 3-20 s of registered works
    under one edit or a combination of two; negatives are every unregistered clip, whole and
    unedited, plus one edited excerpt of each.
-4. Runs the matcher's own pieces on every query (``describe_video(query=True)``,
-   ``retrieve``, ``align``) and labels every chain: *true* when it is the source work, and
-   its nodes lie (median) within ``TRUTH_TOLERANCE`` work seconds of the known mapping
-   ``w = start + speed * q``; *misplaced* when it is the source work elsewhere; *false*
-   otherwise (every chain of a negative query, and chains of positives to other works).
-5. Fits a logistic regression (numpy IRLS, small L2) of true vs. not-true over
-   ``ScoreModel.features``, with a grouped cross-validation (folds by family) for honest
-   numbers, and sets the operating point: ``--margin`` logit units above the highest
-   scoring false chain. The bias is shifted so that score 0.5 is that operating point.
+4. Scans every query with ``Library.scan(path, trace=True)``, the production path with its
+   background penalty, and reads every chain the video chain scored, above the threshold
+   or not, from ``trace.video`` (``chain_rows``). A chain is *true* when it is on the
+   source work and the work times it reports lie (median over its query samples) within
+   ``TRUTH_TOLERANCE`` seconds of the known mapping ``w = start + speed * q``; *misplaced*
+   when it is the source work elsewhere; *false* otherwise (every chain of a negative
+   query, and chains of positives to other works).
+5. Fits a logistic regression (numpy IRLS, small L2) of true vs. not-true over the
+   chains' ``VideoEvidence`` (similarity, frames, coverage: what
+   ``ScoreModel.score_evidence`` reads), with a grouped cross-validation (folds by family)
+   for honest numbers, and sets the operating point: ``--margin`` logit units above the
+   highest scoring false chain. The bias is shifted so that score 0.5 is that operating
+   point.
 
 Writes ``chains.tsv`` (every chain, its features, label and out-of-fold score),
 ``queries.tsv`` and ``result.json`` into ``--out``. Deterministic for a given seed.
@@ -48,9 +52,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from reeltrace import Library
 from reeltrace.bench.video.dataset import FAMILY_OVERRIDES, ORIGIN_FAMILY, SAME_FOOTAGE
 from reeltrace.media.container import probe
-from reeltrace.video.align import align
-from reeltrace.video.candidates import retrieve
-from reeltrace.video.embed import describe_video
+from reeltrace.records import ScanTrace, Segment
 from reeltrace.video.score import ScoreModel
 
 TRUTH_TOLERANCE = 2.0  # work seconds between a true chain's nodes and the known mapping
@@ -292,6 +294,54 @@ def make_query(src: str, start: float, length: float, editor: Editor, out_path: 
     return written / fps_out
 
 
+# -- chains -----------------------------------------------------------------------------------
+
+
+def placement_error(segment: Segment, start: float, speed: float, sample_step: float) -> float:
+    """Median, over the query samples a segment covers, of the distance between the work
+    time it reports (its bounds joined by a line) and the true one, ``start + speed * q``."""
+    half = sample_step / 2
+    q = np.arange(segment.query_start + half, segment.query_end - half + 1e-9, sample_step)
+    if len(q) == 0:
+        q = np.array([(segment.query_start + segment.query_end) / 2])
+    span = segment.query_end - segment.query_start
+    rate = (segment.work_end - segment.work_start) / span if span > 0 else segment.speed
+    reported = segment.work_start + rate * (q - segment.query_start)
+    return float(np.median(np.abs(reported - (start + speed * q))))
+
+
+def chain_rows(
+    query: dict, library: str, trace: ScanTrace, works_of: dict[int, Clip], key_of: dict[str, int], sample_step: float
+) -> list[dict]:
+    """One row per chain the scan's video chain scored (``trace.video``): its evidence, its
+    label against the query's known source (``query``: id, kind, edit, family, src, clip,
+    start, speed) and its placement."""
+    source = key_of.get(query["src"], -1) if query["src"] else -1
+    kind = "pos" if source >= 0 else "neg"
+    rows = []
+    for work_key, segments in trace.video.items():
+        other = works_of[work_key]
+        for segment in segments:
+            evidence = segment.video
+            label = "false"
+            err = float("nan")
+            if work_key != source and (
+                other.family == query["family"] or frozenset({other.rel, query["clip"]}) in SAME_FOOTAGE
+            ):
+                # Another work of the query's own family: preview GIFs cut from the
+                # registered mp4, one signer in one room: copy or not is unknown.
+                label = "sibling"
+            elif work_key == source:
+                err = placement_error(segment, query["start"], query["speed"], sample_step)
+                label = "true" if err <= TRUTH_TOLERANCE else "misplaced"
+            rows.append(dict(query=query["id"], library=library, kind=kind, edit=query["edit"], family=query["family"],
+                             work=work_key, label=label, mean_sim=evidence.similarity, frames=evidence.frames,
+                             coverage=evidence.coverage, q0=segment.query_start, q1=segment.query_end,
+                             speed=segment.speed, offset=segment.work_start - segment.speed * segment.query_start,
+                             err=err))  # fmt: skip
+    return rows
+
+
 # -- fitting ---------------------------------------------------------------------------------
 
 
@@ -436,37 +486,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"registered {len(reg_b)} swap works at {time.perf_counter() - started:.0f} s", flush=True)
 
     # -- chains --
-    model = ScoreModel()
-    step = 1.0 / lib.sample_fps
+    model = lib.video.scoring
     rows = []
     for q in queries:
-        feats = describe_video(q["path"], lib.embedder, lib.sample_fps, q["duration"], query=True)
-        q["frames"] = int(len(np.unique(feats.timestamps)))
+        # Samples the query's length holds: the scan's own features are not in its trace.
+        q["frames"] = int(q["duration"] * lib.video.sample_fps)
         q["true_chains"] = 0
         for libname, library, works_of, key_of in libraries:
-            source = key_of.get(q["src"], -1) if q["src"] else -1
-            kind = "pos" if source >= 0 else "neg"
-            for pair in retrieve(library.index(), feats, library.retrieval):
-                for chain in align(pair, library.alignment):
-                    mean_sim, frames, coverage = model.features(chain, step)
-                    label = "false"
-                    err = float("nan")
-                    other = works_of[pair.work_key]
-                    if pair.work_key != source and (
-                        other.family == q["family"] or frozenset({other.rel, q["clip"]}) in SAME_FOOTAGE
-                    ):
-                        # Another work of the query's own family: preview GIFs cut from
-                        # the registered mp4, one signer in one room: copy or not is unknown.
-                        label = "sibling"
-                    elif pair.work_key == source:
-                        truth = q["start"] + q["speed"] * chain.query_times
-                        err = float(np.median(np.abs(chain.work_times - truth)))
-                        label = "true" if err <= TRUTH_TOLERANCE else "misplaced"
-                    q["true_chains"] += label == "true"
-                    rows.append(dict(query=q["id"], library=libname, kind=kind, edit=q["edit"], family=q["family"],
-                                     work=pair.work_key, label=label, mean_sim=mean_sim, frames=frames,
-                                     coverage=coverage, q0=float(chain.query_times[0]), q1=float(chain.query_times[-1]),
-                                     speed=chain.speed, offset=chain.offset, err=err))
+            scanned = library.scan(q["path"], trace=True)
+            if scanned.trace is None:
+                print(f"  not scanned: {q['id']}: {scanned.error}", flush=True)
+                continue
+            found = chain_rows(q, libname, scanned.trace, works_of, key_of, library.video.sample_step)
+            q["true_chains"] += sum(r["label"] == "true" for r in found)
+            rows += found
     for _, library, _, _ in libraries:
         library.close()
     print(f"{len(rows)} chains at {time.perf_counter() - started:.0f} s", flush=True)

@@ -280,5 +280,5 @@ def test_index_cache_from_registration_equals_the_rebuilt_index(library):
         store.close()
     queries = np.concatenate(queries)[::7]
     sims_cached, _ = cached.search(queries, 16)
-    sims_rebuilt, _, _ = rebuilt.search(queries, 16)
+    sims_rebuilt = rebuilt.search(queries, 16).similarities
     assert np.array_equal(sims_cached, sims_rebuilt), f"max difference {np.abs(sims_cached - sims_rebuilt).max()}"

@@ -1,12 +1,15 @@
-"""Content-region detection on generated frames: what a work may have trimmed (dark
-letterbox bars only) and what an upload may (any flat or blurred band)."""
+"""Content-region and picture-in-picture detection on generated frames: what a work may
+have trimmed (dark letterbox bars only), what an upload may (any flat or blurred band), and
+which pasted windows count."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reeltrace.video.regions import detect_content_box
+from reeltrace.video.regions import Box, RegionParams, WindowParams, detect_content_box, detect_windows
+
+PARAMS = RegionParams()
 
 
 def _framed(bar_level: int, bar: int = 40, n: int = 8, size: tuple[int, int] = (240, 320)) -> np.ndarray:
@@ -18,7 +21,7 @@ def _framed(bar_level: int, bar: int = 40, n: int = 8, size: tuple[int, int] = (
 
 
 def test_work_trims_black_letterbox():
-    box = detect_content_box(_framed(0), bands_only=True)
+    box = detect_content_box(_framed(0), PARAMS, bands_only=True)
     assert box.top == pytest.approx(40, abs=4) and box.bottom == pytest.approx(200, abs=4)
     assert (box.left, box.right) == (0, 320)
 
@@ -26,11 +29,37 @@ def test_work_trims_black_letterbox():
 @pytest.mark.parametrize("level", [255, 128])
 def test_work_keeps_light_flat_margins(level):
     # A slide's white margin or a flat-coloured background is part of the picture.
-    box = detect_content_box(_framed(level), bands_only=True)
+    box = detect_content_box(_framed(level), PARAMS, bands_only=True)
     assert (box.top, box.bottom, box.left, box.right) == (0, 240, 0, 320)
 
 
 @pytest.mark.parametrize("level", [0, 255])
 def test_upload_trims_any_flat_band(level):
-    box = detect_content_box(_framed(level), bands_only=False)
+    box = detect_content_box(_framed(level), PARAMS, bands_only=False)
     assert box.top == pytest.approx(40, abs=4) and box.bottom == pytest.approx(200, abs=4)
+
+
+def test_region_parameters_are_read_from_the_params():
+    """No trimming allowed (``max_trim=0``): the letterboxed window keeps its bars."""
+    box = detect_content_box(_framed(0), RegionParams(max_trim=0.0), bands_only=True)
+    assert (box.top, box.bottom, box.left, box.right) == (0, 240, 0, 320)
+
+
+def _picture_in_picture(n: int = 8, size: tuple[int, int] = (240, 320)) -> np.ndarray:
+    """Smooth moving footage with a brighter window of other moving footage pasted at
+    rows 60-180, columns 80-240 (a quarter of the frame)."""
+    y, x = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
+    frames = []
+    for t in range(n):
+        picture = 60 + 40 * np.sin((x + 7 * t) / 37) + 30 * np.cos((y - 5 * t) / 23)
+        inner = 170 + 40 * np.sin((x - 9 * t) / 19) * np.cos((y + 4 * t) / 29)
+        picture[60:180, 80:240] = inner[60:180, 80:240]
+        frames.append(np.repeat(picture[..., None], 3, axis=2))
+    return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
+
+
+def test_a_pasted_window_is_found_within_its_size_limits():
+    frames = _picture_in_picture()
+    assert detect_windows(frames, WindowParams()) == [Box(60, 180, 80, 240)]
+    # A quarter of the frame is above a 20% size limit: not a window then.
+    assert detect_windows(frames, WindowParams(area=(0.06, 0.2))) == []

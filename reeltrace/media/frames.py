@@ -10,11 +10,6 @@ import numpy as np
 
 from .container import MediaError, one_line, open_media, picture_stream, stream_duration
 
-ANALYSIS_LONG_SIDE = 448
-"""Frames are scaled (aspect kept) so their longer side is this many pixels before analysis.
-Large enough that a picture-in-picture window or the 16:9 band of a vertical repost still
-has ~200 px to embed; small enough that scaling and region detection cost little."""
-
 
 @dataclass(frozen=True)
 class SampledFrame:
@@ -22,8 +17,7 @@ class SampledFrame:
     rgb: np.ndarray  # (h, w, 3) uint8 at analysis size
 
 
-
-def analysis_size(width: int, height: int, long_side: int = ANALYSIS_LONG_SIDE) -> tuple[int, int]:
+def analysis_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     """(w, h) with the longer side scaled to ``long_side``, both even, aspect kept."""
     scale = long_side / max(width, height, 1)
     if scale > 1:
@@ -33,8 +27,9 @@ def analysis_size(width: int, height: int, long_side: int = ANALYSIS_LONG_SIDE) 
     return w, h
 
 
-def sample_frames(path: str, fps: float) -> Iterator[SampledFrame]:
-    """Yield one frame per 1/fps seconds of the video stream, scaled to analysis size.
+def sample_frames(path: str, fps: float, long_side: int) -> Iterator[SampledFrame]:
+    """Yield one frame per 1/fps seconds of the video stream, scaled (aspect kept, never
+    up) so that its longer side is ``long_side`` pixels (``ViewParams.analysis_long_side``).
 
     Every frame is decoded (frame-threaded): seeking would be slower than decoding at the
     rates we sample, and keyframes alone are too sparse to localise to a second.
@@ -65,7 +60,7 @@ def sample_frames(path: str, fps: float) -> Iterator[SampledFrame]:
                 if t < next_time - 1e-6:
                     continue
                 if size is None:
-                    size = analysis_size(frame.width, frame.height)
+                    size = analysis_size(frame.width, frame.height, long_side)
                 rgb = frame.to_ndarray(width=size[0], height=size[1], format="rgb24")
                 rotation = getattr(frame, "rotation", 0) or 0
                 if rotation % 360:

@@ -16,6 +16,10 @@ and one work reused in several places thereby each give their own segment.
 A chaining dynamic programme (the temporal network of VCSL) was tried first: with a
 per-step speed window it bridged adjacent shots of one work through weak matches, and
 reported the trailer's intro and the next shot as one segment at speed 1.44.
+
+Inside this module nodes travel as parallel arrays ``(q, w, s)`` and helpers return short
+tuples of them (a run's nodes and speed, a refit's speed and offset, an extended chain's
+arrays): the formulas read them as the symbols above, and only ``Chain`` leaves the module.
 """
 
 from __future__ import annotations
@@ -49,9 +53,18 @@ def _speeds(p: AlignParams) -> np.ndarray:
     return np.unique(np.r_[grid, 1.0])  # speed 1 exactly: the common case should not drift
 
 
-def _vote(q: np.ndarray, w: np.ndarray, s: np.ndarray, speeds: np.ndarray, p: AlignParams) -> tuple[float, float, float]:
-    """(weight, speed, offset) of the heaviest line."""
-    best = (0.0, 1.0, 0.0)
+@dataclass(frozen=True)
+class Line:
+    """A voted line w = speed q + offset and the vote it collected."""
+
+    weight: float
+    speed: float
+    offset: float
+
+
+def _vote(q: np.ndarray, w: np.ndarray, s: np.ndarray, speeds: np.ndarray, p: AlignParams) -> Line:
+    """The heaviest line."""
+    best = Line(0.0, 1.0, 0.0)
     qi = np.unique(q, return_inverse=True)[1]
     for a in speeds:
         # Static shots fit many speeds equally well; the prior for native speed breaks
@@ -72,9 +85,9 @@ def _vote(q: np.ndarray, w: np.ndarray, s: np.ndarray, speeds: np.ndarray, p: Al
             uniq, inv = np.unique(bins[chosen], return_inverse=True)
             weight = np.bincount(inv, weights=s[chosen]) * prior
             top = int(weight.argmax())
-            if weight[top] > best[0]:
+            if weight[top] > best.weight:
                 centre = (uniq[top] + 0.5 - shift) * p.bin_width
-                best = (float(weight[top]), float(a), float(centre))
+                best = Line(float(weight[top]), float(a), float(centre))
     return best
 
 
@@ -104,7 +117,8 @@ def _on_line(q, w, s, speed, offset, tol):
 
 def _strongest_run(q, w, s, speeds, params) -> tuple[np.ndarray, float]:
     """Nodes (in query order) of the heaviest run on the heaviest line, and its speed."""
-    _, speed, offset = _vote(q, w, s, speeds, params)
+    line = _vote(q, w, s, speeds, params)
+    speed, offset = line.speed, line.offset
     members = _on_line(q, w, s, speed, offset, params.tolerance)
     if len(members) == 0:
         return members, speed

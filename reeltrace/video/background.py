@@ -8,14 +8,16 @@ normalisation of the VSC22 baseline (Pizzi et al.), each query descriptor ``x`` 
 with a background set ``B`` of such generic pictures and its similarities are lowered by
 how generic it is:
 
-    g(x)       = mean of the BACKGROUND_K largest cosine similarities of x to B
-    s'(x, y)   = s(x, y) - BETA * max(0, g(x) - G0)
+    g(x)       = mean of the k largest cosine similarities of x to B
+    s'(x, y)   = s(x, y) - beta * max(0, g(x) - g0)
+
+(``BackgroundParams``, ``VideoConfig.background``.)
 
 Measured on real uploads: frames of ordinary footage have g(x) of 0.1-0.25 (5th-95th
 percentile over the trailer's shots) and keep their similarities; title cards and
 distressed-text intros have 0.25-0.5 and lose up to a third of theirs.
 
-``B`` is *generated*, not shipped: ``BACKGROUND_COUNT`` pictures drawn deterministically
+``B`` is *generated*, not shipped: ``count`` pictures drawn deterministically
 with Pillow (text cards and credits in its built-in scalable font, logos, plain and
 gradient frames, subtitles over smooth dark noise), embedded once per library and model
 and cached in the library folder. No media is downloaded or bundled.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import os
 import random
 import string
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -33,11 +36,23 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from ..storage.caches import save_cache
 from .embed import INPUT_SIZE, FrameEmbedder
 
-BACKGROUND_COUNT = 600
-BACKGROUND_K = 3
-BETA = 1.5
-G0 = 0.25
 VERSION = 1  # bump when the generator changes: cached sets are then rebuilt
+
+
+@dataclass(frozen=True)
+class BackgroundParams:
+    """The background set and how strongly genericness lowers a query's similarities."""
+
+    count: int = 600
+    """Generated pictures in ``B`` (drawn with seed 0)."""
+    k: int = 3
+    """g(x) averages the k closest pictures of ``B``: one look-alike is not enough."""
+    beta: float = 1.5
+    """Similarity lost per unit of genericness above ``g0``: title cards and distressed-text
+    intros (g 0.25-0.5) lose up to a third of their similarity."""
+    g0: float = 0.25
+    """Genericness that costs nothing: ordinary footage has g(x) of 0.1-0.25 (5th-95th
+    percentile over the trailer's shots)."""
 
 _WORDS = ("the and of a to in presents with by film studio director music production team starring "
           "episode season chapter part one two three love night city story end credits copyright "
@@ -127,7 +142,7 @@ def _subtitle(rng: random.Random) -> Image.Image:
     return image
 
 
-def background_images(count: int = BACKGROUND_COUNT, seed: int = 0) -> np.ndarray:
+def background_images(count: int, seed: int = 0) -> np.ndarray:
     """(count, INPUT_SIZE, INPUT_SIZE, 3) uint8 generic pictures, the same for a seed."""
     rng = random.Random(seed)
     makers = [(_text_card, 0.55), (_logo, 0.15), (_subtitle, 0.1), (lambda r: _ground(r, r.random() < 0.6), 0.2)]
@@ -145,35 +160,40 @@ def background_images(count: int = BACKGROUND_COUNT, seed: int = 0) -> np.ndarra
 class Background:
     """The embedded background set, and the genericness g(x) of query descriptors."""
 
-    def __init__(self, vectors: np.ndarray):
+    def __init__(self, vectors: np.ndarray, params: BackgroundParams):
         self.vectors = np.ascontiguousarray(vectors, np.float32)
+        self.params = params
 
     @classmethod
-    def load(cls, folder: str, embedder: FrameEmbedder) -> Background:
-        """From the library's cache, else generated, embedded and cached (a few seconds)."""
+    def load(cls, folder: str, embedder: FrameEmbedder, params: BackgroundParams) -> Background:
+        """From the library's cache, else generated, embedded and cached (a few seconds).
+        A cached set of another size than ``params.count`` is rebuilt."""
         kind = f"background-{embedder.model}-v{VERSION}"
         path = os.path.join(folder, f"{kind}-0.npy")
         if os.path.exists(path):
             try:
-                return cls(np.load(path).astype(np.float32))
+                cached = np.load(path)
+                if len(cached) == params.count:
+                    return cls(cached.astype(np.float32), params)
             except (OSError, ValueError):
                 pass
-        vectors = embedder.embed(background_images())
+        vectors = embedder.embed(background_images(params.count))
+
         def write(tmp: str) -> None:
             with open(tmp, "wb") as fh:
                 np.save(fh, vectors.astype(np.float16))
 
         save_cache(folder, kind, ".npy", 0, write)
-        return cls(vectors)
+        return cls(vectors, params)
 
     def genericness(self, queries: np.ndarray) -> np.ndarray:
         """g(x) for each row of ``queries`` (n, d)."""
         if len(queries) == 0:
             return np.zeros(0, np.float32)
         sims = queries @ self.vectors.T
-        k = min(BACKGROUND_K, sims.shape[1])
+        k = min(self.params.k, sims.shape[1])
         return np.sort(np.partition(sims, -k, axis=1)[:, -k:], axis=1).mean(axis=1)
 
     def penalty(self, queries: np.ndarray) -> np.ndarray:
-        """BETA * max(0, g(x) - G0): what to subtract from each row's similarities."""
-        return BETA * np.maximum(0.0, self.genericness(queries) - G0)
+        """beta * max(0, g(x) - g0): what to subtract from each row's similarities."""
+        return self.params.beta * np.maximum(0.0, self.genericness(queries) - self.params.g0)

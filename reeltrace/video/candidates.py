@@ -21,8 +21,12 @@ from .records import PairMatches, VideoFeatures
 @dataclass(frozen=True)
 class RetrievalParams:
     k: int = 64
+    """Nearest work frames asked of the index per query descriptor."""
     min_similarity: float = 0.35
+    """Neighbours below this similarity (after the background penalty) are dropped."""
     per_work: int = 64
+    """Best frames kept per query instant and work (24 before): in self-similar works
+    (slides, a static set) the true frame was crowded out by look-alikes."""
 
 
 def retrieve(
@@ -37,7 +41,8 @@ def retrieve(
     descriptor's similarities before anything else looks at them."""
     if len(query) == 0 or len(index) == 0:
         return []
-    sims, keys, frames = index.search(query.embeddings, params.k)
+    found = index.search(query.embeddings, params.k)
+    sims, keys, frames = found.similarities, found.work_keys, found.frames
     if penalty is not None:
         sims = sims - penalty[:, None]
     keep = (keys >= 0) & (sims >= params.min_similarity)

@@ -20,6 +20,8 @@ import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
@@ -29,13 +31,30 @@ from ..media.frames import SampledFrame, sample_frames
 from .records import VideoFeatures
 from .regions import Box, detect_content_box, detect_windows, is_informative
 
-INPUT_SIZE = 224
+if TYPE_CHECKING:
+    from .config import VideoConfig
+
+INPUT_SIZE = 224  # the SSCD models' input side: a fact of the model, not a tunable
 DEFAULT_MODEL = "sscd_distilled"
-WINDOW = 24
-"""Frames judged together when detecting the content region (12 s at 2 fps): long enough
-for motion statistics, short enough to follow a compilation's changing layouts."""
-REGION_MIN_CHANGE = 0.05
-"""A detected region that keeps more than 95% of the frame is treated as the full frame."""
+
+
+@dataclass(frozen=True)
+class ViewParams:
+    """Which pictures of a sampled video are embedded (the module docstring gives the views)."""
+
+    analysis_long_side: int = 448
+    """Sampled frames are scaled (aspect kept) so their longer side is this many pixels before
+    analysis. Large enough that a picture-in-picture window or the 16:9 band of a vertical
+    repost still has ~200 px to embed; small enough that scaling and region detection cost
+    little."""
+    window: int = 24
+    """Frames judged together when detecting the content region and picture-in-picture
+    windows (12 s at 2 fps): long enough for motion statistics, short enough to follow a
+    compilation's changing layouts."""
+    region_min_change: float = 0.05
+    """A detected region that keeps more than 95% of the frame is treated as the full frame."""
+    min_frame_std: float = 6.0
+    """Grey levels: frames of less contrast are not embedded (``regions.is_informative``)."""
 
 
 class View(enum.IntEnum):
@@ -135,22 +154,24 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
         stop.set()
 
 
-def describe_video(path: str, embedder: FrameEmbedder, fps: float, duration: float, query: bool) -> VideoFeatures:
-    """Sample ``path`` at ``fps`` and embed its frames (see the module docstring for views).
+def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, duration: float, query: bool) -> VideoFeatures:
+    """Sample ``path`` at ``config.sample_fps`` and embed its frames (see the module
+    docstring for views): a work's content region, or a query's views.
 
     Near-uniform frames (black, fades, flat colour) are skipped: they carry no identity.
     """
+    fps, p = config.sample_fps, config.views
     times: list[np.ndarray] = []
     vectors: list[np.ndarray] = []
     views: list[np.ndarray] = []
-    for window in _prefetch(_windows(sample_frames(path, fps), WINDOW)):
-        frames = [f for f in window if is_informative(f.rgb)]
+    for window in _prefetch(_windows(sample_frames(path, fps, p.analysis_long_side), p.window)):
+        frames = [f for f in window if is_informative(f.rgb, p.min_frame_std)]
         if not frames:
             continue
         h, w, _ = frames[0].rgb.shape
-        box = detect_content_box(np.stack([f.rgb for f in window]), bands_only=not query)
-        use_region = box.area_fraction(h, w) < 1.0 - REGION_MIN_CHANGE
-        windows = detect_windows(np.stack([f.rgb for f in window])) if query else []
+        box = detect_content_box(np.stack([f.rgb for f in window]), config.regions, bands_only=not query)
+        use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
+        windows = detect_windows(np.stack([f.rgb for f in window]), config.windows) if query else []
         batch: list[np.ndarray] = []
         batch_views: list[int] = []
         batch_times: list[float] = []

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..storage.caches import save_cache
 from ..storage.store import Store
+from .records import Neighbours
 
 FRAME_BITS = 24  # 16.7 M frames per work: over 2000 hours at 2 frames/s
 FACTORY = "IDMap2,SQfp16"
@@ -91,14 +92,13 @@ class VisualIndex:
         """Write atomically as this generation's cache file and drop older ones."""
         return save_cache(folder, "visual", ".faiss", self.generation, lambda tmp: faiss.write_index(self._index, tmp))
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top-k neighbours of each row: (similarity, work_key, frame_number), each (n, k).
-        Missing neighbours have work_key -1."""
+    def search(self, vectors: np.ndarray, k: int) -> Neighbours:
+        """The top-k neighbours of each row of ``vectors``."""
         k = min(k, max(self._index.ntotal, 1))
         if self._index.ntotal == 0 or len(vectors) == 0:
             empty = np.zeros((len(vectors), 0))
-            return empty, empty.astype(np.int64), empty.astype(np.int64)
+            return Neighbours(empty, empty.astype(np.int64), empty.astype(np.int64))
         sims, ids = self._index.search(np.ascontiguousarray(vectors, np.float32), k)
         keys = np.where(ids >= 0, ids >> FRAME_BITS, -1)
         frames = np.where(ids >= 0, ids & ((1 << FRAME_BITS) - 1), -1)
-        return sims, keys, frames
+        return Neighbours(sims, keys, frames)

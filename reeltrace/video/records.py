@@ -1,7 +1,7 @@
 """Records of the video chain: frame descriptors, frame matches, aligned chains.
 
-embed -> ``VideoFeatures`` -> candidates -> ``PairMatches`` -> align -> ``Chain`` -> score
--> ``Segment`` (``reeltrace.records``).
+embed -> ``VideoFeatures`` -> index -> ``Neighbours`` -> candidates -> ``PairMatches`` ->
+align -> ``Chain`` -> score -> ``Segment`` (``reeltrace.records``).
 """
 
 from __future__ import annotations
@@ -24,12 +24,26 @@ class VideoFeatures(Record):
 
     timestamps: np.ndarray  # (n,) float64 seconds
     embeddings: np.ndarray  # (n, d) float32
-    views: np.ndarray  # (n,) int8, see visual.View
+    views: np.ndarray  # (n,) int8, see embed.View
     duration: float
     sample_fps: float
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+
+@dataclass(frozen=True)
+class Neighbours(Record):
+    """The nearest work frames of each query descriptor (``VisualIndex.search``): row ``i``
+    holds descriptor ``i``'s neighbours, most similar first; a missing neighbour (fewer
+    indexed frames than asked for) has work key -1."""
+
+    similarities: np.ndarray  # (n, k) float32 inner products (cosine similarity)
+    work_keys: np.ndarray  # (n, k) int64
+    frames: np.ndarray  # (n, k) int64 frame numbers within the work
+
+    def __len__(self) -> int:
+        return len(self.similarities)
 
 
 @dataclass

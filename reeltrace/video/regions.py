@@ -12,12 +12,13 @@ such bands from each edge inwards, judging rows (and columns) over a window of f
   Black bars and static graphics have none while the content moves.
 
 A row at the edge is trimmed while ``detail`` (or, when the picture moves at all,
-``motion``) is below ``BAND_RATIO`` of its ``REFERENCE_PERCENTILE``-th percentile over all
+``motion``) is below ``band_ratio`` of its ``reference_percentile``-th percentile over all
 rows: the sharpest rows are content whatever share of the frame the bands take (a vertical
-repost can be two thirds band). At most ``MAX_TRIM`` of each side goes; columns are judged
-the same way within the kept rows.
+repost can be two thirds band). At most ``max_trim`` of each side goes; columns are judged
+the same way within the kept rows. The thresholds are the fields of ``RegionParams``
+(``VideoConfig.regions``); those of picture-in-picture windows, ``WindowParams``.
 Sky and other smooth content can look like a band in a single static shot, which is why
-scanning also embeds the full frame beside this crop (see ``visual``).
+scanning also embeds the full frame beside this crop (see ``embed``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BAND_RATIO = 0.25
-REFERENCE_PERCENTILE = 90
-MIN_DETAIL = 1.0  # grey levels
-MIN_MOTION = 1.5  # grey levels: below this the window is treated as a still picture
-MAX_TRIM = 0.42
-MIN_BAND = 0.02  # bands thinner than this fraction are left alone (compression noise)
-DARK_BAR = 40.0  # grey level: a registered original's bars are black (or nearly)
+
+@dataclass(frozen=True)
+class RegionParams:
+    """How bands are told from content (the module docstring gives the rule)."""
+
+    band_ratio: float = 0.25
+    """A row is band while its detail (or motion) is below this share of the reference."""
+    reference_percentile: int = 90
+    """The reference: this percentile of the rows' detail (motion), i.e. the sharpest rows,
+    which are content whatever share of the frame the bands take."""
+    min_detail: float = 1.0
+    """Grey levels: the reference is never below this, and a work's bar has less."""
+    min_motion: float = 1.5
+    """Grey levels: below this the window is treated as a still picture (no motion test)."""
+    max_trim: float = 0.42
+    """At most this share of each side is trimmed (a vertical repost is up to two thirds band)."""
+    min_band: float = 0.02
+    """Bands thinner than this share of the side are left alone (compression noise)."""
+    dark_bar: float = 40.0
+    """Grey level: a registered original's bars are black (or nearly)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,9 @@ def _close_gaps(band: np.ndarray, gap: int) -> np.ndarray:
     return closed
 
 
-def _edge_trim(detail: np.ndarray, motion: np.ndarray | None, level: np.ndarray, bands_only: bool) -> tuple[int, int]:
+def _edge_trim(
+    detail: np.ndarray, motion: np.ndarray | None, level: np.ndarray, bands_only: bool, p: RegionParams
+) -> tuple[int, int]:
     """Number of band rows to drop at the start and at the end of row profiles."""
     n = len(detail)
     if bands_only:
@@ -75,24 +91,24 @@ def _edge_trim(detail: np.ndarray, motion: np.ndarray | None, level: np.ndarray,
         # coloured flat margin is how slides, title cards and flat-background animation
         # look; trimming it stored a picture that a plain copy of the full frame did not
         # resemble (0.5-0.7 similarity instead of 0.9 for a slide with a caption on it).
-        band = (detail < MIN_DETAIL) & (level < DARK_BAR)
+        band = (detail < p.min_detail) & (level < p.dark_bar)
         if motion is not None:
-            band &= motion < MIN_MOTION
+            band &= motion < p.min_motion
     else:
-        band = detail < BAND_RATIO * max(float(np.percentile(detail, REFERENCE_PERCENTILE)), MIN_DETAIL)
+        band = detail < p.band_ratio * max(float(np.percentile(detail, p.reference_percentile)), p.min_detail)
         if motion is not None:
-            ref_motion = float(np.percentile(motion, REFERENCE_PERCENTILE))
-            if ref_motion >= MIN_MOTION:
-                band |= motion < BAND_RATIO * ref_motion
-        band = _close_gaps(band, max(1, int(n * MIN_BAND)))
-    limit = int(n * MAX_TRIM)
+            ref_motion = float(np.percentile(motion, p.reference_percentile))
+            if ref_motion >= p.min_motion:
+                band |= motion < p.band_ratio * ref_motion
+        band = _close_gaps(band, max(1, int(n * p.min_band)))
+    limit = int(n * p.max_trim)
     head = 0
     while head < limit and band[head]:
         head += 1
     tail = 0
     while tail < limit and band[n - 1 - tail]:
         tail += 1
-    min_band = int(np.ceil(n * MIN_BAND))
+    min_band = int(np.ceil(n * p.min_band))
     return (head if head >= min_band else 0), (tail if tail >= min_band else 0)
 
 
@@ -112,7 +128,7 @@ def _profiles(maps: tuple, axis: int) -> tuple:
     return tuple(np.median(m, axis=axis) if m is not None else None for m in maps)
 
 
-def detect_content_box(frames: np.ndarray, bands_only: bool = False) -> Box:
+def detect_content_box(frames: np.ndarray, params: RegionParams, bands_only: bool = False) -> Box:
     """Content rectangle of a window of frames ``(n, h, w, 3)`` uint8 of one video.
 
     ``bands_only`` trims flat, still, dark bars only (letterbox and pillarbox): what a
@@ -122,31 +138,42 @@ def detect_content_box(frames: np.ndarray, bands_only: bool = False) -> Box:
     n, h, w, _ = frames.shape
     maps = _maps(frames)
     detail = maps[0]
-    top, bottom_trim = _edge_trim(*_profiles(maps, axis=1), bands_only)
+    top, bottom_trim = _edge_trim(*_profiles(maps, axis=1), bands_only, params)
     bottom = detail.shape[0] - bottom_trim
     # Columns are judged only within the kept rows, so a wide band does not hide a narrow one.
     kept = tuple(m[top:bottom] if m is not None else None for m in maps)
-    left, right_trim = _edge_trim(*_profiles(kept, axis=0), bands_only)
+    left, right_trim = _edge_trim(*_profiles(kept, axis=0), bands_only, params)
     right = detail.shape[1] - right_trim
     return Box(2 * top, h if bottom_trim == 0 else 2 * bottom, 2 * left, w if right_trim == 0 else 2 * right)
 
 
-def is_informative(rgb: np.ndarray, min_std: float = 6.0) -> bool:
+def is_informative(rgb: np.ndarray, min_std: float) -> bool:
     """False for near-uniform frames (black, fades, flat colour): their descriptors all look
-    alike, so matching them would link any two videos that fade to black. The bar is low
-    (std 6 grey levels): low-contrast footage such as an empty road still identifies a
-    work, and frames that are merely plain are handled by ``background`` normalisation."""
+    alike, so matching them would link any two videos that fade to black. The bar
+    (``ViewParams.min_frame_std``) is low, 6 grey levels: low-contrast footage such as an
+    empty road still identifies a work, and frames that are merely plain are handled by
+    ``background`` normalisation."""
     return float(rgb[::4, ::4, 1].std()) >= min_std
 
 
-WINDOW_EDGE_RATIO = 3.0  # a window border is this many times the picture's typical edge
-WINDOW_MIN_SIDE = 0.2  # border lines at least this fraction of the frame's side
-WINDOW_AREA = (0.06, 0.7)  # windows smaller or larger than this (fraction of frame) are ignored
+@dataclass(frozen=True)
+class WindowParams:
+    """What a picture-in-picture window's border must be (``detect_windows``)."""
+
+    edge_ratio: float = 3.0
+    """A border is this many times the picture's typical (median) persistent edge."""
+    min_side: float = 0.2
+    """Border lines are at least this share of the frame's side."""
+    area: tuple[float, float] = (0.06, 0.7)
+    """Windows smaller or larger than these shares of the frame are ignored."""
+    slack: int = 3
+    """Half-resolution pixels by which the four lines of one rectangle may miss each other."""
 
 
-def _lines(edge: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
-    """Long straight runs of strong persistent edge along axis 1: (position, start, end)."""
-    strong = edge > WINDOW_EDGE_RATIO * max(float(np.median(edge)), 0.5)
+def _lines(edge: np.ndarray, min_len: int, edge_ratio: float) -> list[tuple[int, int, int]]:
+    """Long straight runs of strong persistent edge along axis 1: (position, start, end).
+    A module-internal triple, unpacked right where it is made."""
+    strong = edge > edge_ratio * max(float(np.median(edge)), 0.5)
     found = []
     for pos in range(strong.shape[0]):
         row = np.r_[False, strong[pos], False]
@@ -157,7 +184,7 @@ def _lines(edge: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
     return found
 
 
-def detect_windows(frames: np.ndarray, slack: int = 3) -> list[Box]:
+def detect_windows(frames: np.ndarray, params: WindowParams) -> list[Box]:
     """Picture-in-picture windows in a window of frames ``(n, h, w, 3)``.
 
     A video pasted over another keeps a straight border that stays put while the pictures
@@ -174,12 +201,13 @@ def detect_windows(frames: np.ndarray, slack: int = 3) -> list[Box]:
     hh, ww = grey.shape[1:]
     across_rows = np.abs(np.diff(grey, axis=1)).mean(axis=0)  # (hh-1, ww): horizontal borders
     across_cols = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (hh, ww-1): vertical borders
-    horizontal = _lines(across_rows, int(WINDOW_MIN_SIDE * ww))
-    vertical = _lines(across_cols.T, int(WINDOW_MIN_SIDE * hh))
+    horizontal = _lines(across_rows, int(params.min_side * ww), params.edge_ratio)
+    vertical = _lines(across_cols.T, int(params.min_side * hh), params.edge_ratio)
+    slack = params.slack
     boxes: list[Box] = []
     for i, (y1, a1, b1) in enumerate(horizontal):
         for y2, a2, b2 in horizontal[i + 1 :]:
-            if y2 - y1 < WINDOW_MIN_SIDE * hh or abs(a1 - a2) > slack or abs(b1 - b2) > slack:
+            if y2 - y1 < params.min_side * hh or abs(a1 - a2) > slack or abs(b1 - b2) > slack:
                 continue
             left, right = max(a1, a2), min(b1, b2)
             sides = [
@@ -189,7 +217,7 @@ def detect_windows(frames: np.ndarray, slack: int = 3) -> list[Box]:
             if not any(abs(x + 1 - left) <= slack for x in sides) or not any(abs(x + 1 - right) <= slack for x in sides):
                 continue
             box = Box(2 * (y1 + 1), 2 * (y2 + 1), 2 * left, 2 * right)
-            if WINDOW_AREA[0] <= box.area_fraction(h, w) <= WINDOW_AREA[1]:
+            if params.area[0] <= box.area_fraction(h, w) <= params.area[1]:
                 boxes.append(box)
     # Keep the largest of overlapping candidates (double lines at a border give several).
     boxes.sort(key=lambda b: -b.height * b.width)

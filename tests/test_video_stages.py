@@ -1,0 +1,222 @@
+"""The video chain's stages on hand-made inputs: alignment, merging, scoring and retrieval
+on frame matches and descriptors built here (no model, no media), the background penalty
+on a generated title card (the real model), and the records' lossless round trips."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+import mediagen
+
+from reeltrace.video.align import AlignParams, align
+from reeltrace.video.background import Background, BackgroundParams
+from reeltrace.video.candidates import RetrievalParams, retrieve
+from reeltrace.video.config import VideoConfig
+from reeltrace.video.embed import INPUT_SIZE, FrameEmbedder, View, describe_video
+from reeltrace.video.index import VisualIndex
+from reeltrace.video.records import Chain, Neighbours, PairMatches, VideoFeatures
+from reeltrace.video.score import ScoreModel, decide, score_chains
+
+STEP = 0.5  # seconds between samples at the default 2 frames per second
+
+
+def _line(q0: float, q1: float, speed: float, w0: float, score: float = 0.9) -> tuple[np.ndarray, ...]:
+    """Matches of the query samples in [q0, q1] to work ``w0 + speed (q - q0)``."""
+    q = np.arange(q0, q1 + 1e-9, STEP)
+    return q, w0 + speed * (q - q0), np.full(len(q), score)
+
+
+def _pair(*lines: tuple[np.ndarray, ...], work_key: int = 1) -> PairMatches:
+    q, w, s = (np.concatenate(parts) for parts in zip(*lines))
+    order = np.argsort(q, kind="stable")
+    return PairMatches(work_key, q[order], w[order], s[order])
+
+
+def _noise(rng: np.random.Generator, q0: float, q1: float, work_length: float, score: float) -> tuple[np.ndarray, ...]:
+    """A weaker look-alike match at a random work time for every query sample."""
+    q = np.arange(q0, q1 + 1e-9, STEP)
+    return q, rng.uniform(0, work_length, len(q)), np.full(len(q), score)
+
+
+# -- align ------------------------------------------------------------------------------------
+
+
+def test_two_lines_at_two_speeds_give_two_chains_with_those_speeds():
+    """Query 0-10 s shows work 30-40 s at 1x, query 12-22 s shows work 100-120 s at 2x;
+    weaker look-alikes elsewhere in the work do not pull either line."""
+    rng = np.random.default_rng(5)
+    pair = _pair(_line(0, 10, 1.0, 30.0), _line(12, 22, 2.0, 100.0), _noise(rng, 0, 22, 200.0, 0.6))
+    chains = sorted(align(pair, AlignParams()), key=lambda c: c.query_times[0])
+    assert len(chains) == 2, [(c.query_times[0], c.query_times[-1], c.speed) for c in chains]
+    slow, fast = chains
+    assert slow.speed == pytest.approx(1.0, rel=0.02) and fast.speed == pytest.approx(2.0, rel=0.02)
+    assert (slow.query_times[0], slow.query_times[-1]) == (0.0, 10.0)
+    assert (fast.query_times[0], fast.query_times[-1]) == (12.0, 22.0)
+    assert slow.speed * 5.0 + slow.offset == pytest.approx(35.0, abs=0.5)
+    assert fast.speed * 17.0 + fast.offset == pytest.approx(110.0, abs=0.5)
+
+
+def test_a_short_chain_of_the_same_shot_beside_a_long_one_is_absorbed():
+    """Three samples after a 15 s chain match its shot 5.5 s off its line (a static shot
+    matched at the wrong moment): the long chain takes them, on its own line. Without
+    absorption (``absorb_frames=0``) they stay a chain of their own."""
+    pair = _pair(_line(0, 15, 1.0, 50.0), _line(15.5, 16.5, 1.0, 71.0))
+    params = AlignParams()
+    (chain,) = align(pair, params)
+    assert (chain.query_times[0], chain.query_times[-1]) == (0.0, 16.5)
+    assert chain.speed == 1.0 and chain.offset == pytest.approx(50.0)
+    assert np.allclose(chain.work_times, 50.0 + chain.query_times)
+
+    apart = sorted(align(pair, replace(params, absorb_frames=0)), key=lambda c: c.query_times[0])
+    assert [len(c.query_times) for c in apart] == [31, 3]
+
+
+# -- score ------------------------------------------------------------------------------------
+
+
+def _chain(q0: float, q1: float, similarity: float, speed: float = 1.0, offset: float = 10.0) -> Chain:
+    q = np.arange(q0, q1 + 1e-9, STEP)
+    return Chain(q, speed * q + offset, np.full(len(q), similarity), speed, offset)
+
+
+def test_scoring_keeps_a_long_similar_chain_and_drops_a_short_weak_one():
+    model = ScoreModel()
+    long_ = _chain(0.0, 19.5, 0.9)  # 40 samples
+    short = _chain(30.0, 31.0, 0.5, offset=60.0)  # 3 samples
+    scored = score_chains([short, long_], STEP, query_duration=40.0, work_duration=100.0, model=model)
+    assert [s.query_start for s in scored] == [0.0, 29.75]  # query order; half a step each side
+    first, second = scored
+    assert (first.video.frames, first.video.similarity, first.video.coverage) == (40, pytest.approx(0.9), 1.0)
+    assert first.work_start == pytest.approx(10.0) and first.work_end == pytest.approx(29.75)
+    assert first.score > 0.95 and second.score < 0.3
+    assert first.score == model.score_evidence(first.video)
+    assert decide(scored, model) == [first]
+
+
+def test_the_similarity_floor_zeroes_a_chain_however_long():
+    """At 0.44 mean similarity a 40-sample chain would score 0.99 on the logistic model
+    alone; below ``min_similarity`` it scores 0."""
+    model = ScoreModel()
+    (segment,) = score_chains([_chain(0.0, 19.5, 0.44)], STEP, 40.0, 100.0, model)
+    assert segment.score == 0.0 and segment.video.similarity < model.min_similarity
+    assert replace(model, min_similarity=0.4).score_evidence(segment.video) > 0.95
+    assert decide([segment], model) == []
+
+
+# -- candidates -------------------------------------------------------------------------------
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_retrieve_groups_by_work_keeps_the_best_view_and_applies_the_penalty():
+    """Two works of 20 random unit descriptors. The query's instants 0-5 s copy work 1's
+    frames 4-9 (its full view exact, its mirrored view a noisy copy), instant 6 s copies
+    work 2's frame 3, and instant 7 s copies work 1's frame 0 but is so generic that the
+    penalty takes it below the similarity floor."""
+    rng = np.random.default_rng(11)
+    dim = 256  # random unit vectors in 256 dimensions are nearly orthogonal (std 0.06)
+    work1, work2 = _unit(rng, 20, dim), _unit(rng, 20, dim)
+    index = VisualIndex.empty(dim)
+    index.add(1, np.arange(20) * STEP, work1)
+    index.add(2, 100.0 + np.arange(20) * STEP, work2)
+
+    copies = [work1[f] for f in range(4, 10)] + [work2[3], work1[0]]
+    times, vectors, views = [], [], []
+    for i, exact in enumerate(copies):
+        noisy = exact + 0.6 * _unit(rng, 1, dim)[0]
+        for view, vector in ((View.FULL, exact), (View.FULL_MIRROR, noisy / np.linalg.norm(noisy))):
+            times.append(float(i))
+            vectors.append(vector)
+            views.append(int(view))
+    query = VideoFeatures(np.array(times), np.array(vectors, np.float32), np.array(views, np.int8), 8.0, 2.0)
+    penalty = np.where(np.array(times) == 7.0, 0.7, 0.05)
+
+    found = index.search(query.embeddings, 4)
+    assert isinstance(found, Neighbours) and found.similarities.shape == (16, 4)
+    assert np.array_equal(found.work_keys[0::2, 0], [1] * 6 + [2, 1])
+
+    pairs = {p.work_key: p for p in retrieve(index, query, RetrievalParams(), penalty)}
+    assert set(pairs) == {1, 2}
+    one, two = pairs[1], pairs[2]
+    assert np.array_equal(one.query_times, np.arange(6.0))  # instant 7 s is gone
+    assert np.array_equal(one.work_times, np.arange(4, 10) * STEP)
+    # The exact view won over the noisy one (0.86), less the penalty (fp16 index: 1e-3).
+    assert np.allclose(one.scores, 1.0 - 0.05, atol=2e-3)
+    assert (two.query_times.tolist(), two.work_times.tolist()) == ([6.0], [101.5])
+
+    unpenalised = {p.work_key: p for p in retrieve(index, query, RetrievalParams())}
+    assert 7.0 in unpenalised[1].query_times and np.allclose(unpenalised[1].scores, 1.0, atol=2e-3)
+
+
+# -- background (real model) ------------------------------------------------------------------
+
+
+def _title_card() -> np.ndarray:
+    image = Image.new("RGB", (398, 224), (8, 8, 12))
+    draw = ImageDraw.Draw(image)
+    for y, (text, size) in enumerate((("A FILM BY", 14), ("Marta Lindqvist", 30), ("coming soon", 16))):
+        font = ImageFont.load_default(size=size)
+        draw.text(((398 - draw.textlength(text, font=font)) / 2, 50 + 45 * y), text, font=font, fill=(235, 235, 235))
+    return np.asarray(image.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR))
+
+
+def test_background_penalty_lowers_a_title_card_and_spares_footage(tmp_path):
+    """A text-on-dark title card, drawn here and not one of the background's own pictures,
+    is generic (penalised); a generated natural picture is not."""
+    embedder = FrameEmbedder()
+    background = Background.load(str(tmp_path), embedder, BackgroundParams())
+    assert len(background.vectors) == BackgroundParams().count
+    footage = np.asarray(mediagen.make_world(np.random.default_rng(3), "leaves").resize((INPUT_SIZE, INPUT_SIZE)))
+    card_penalty, footage_penalty = background.penalty(embedder.embed(np.stack([_title_card(), footage])))
+    assert card_penalty > 0.05, card_penalty
+    assert footage_penalty < card_penalty / 2, (footage_penalty, card_penalty)
+    # The cache is read back on the next load: same set, within float16.
+    again = Background.load(str(tmp_path), embedder, BackgroundParams())
+    assert np.allclose(again.vectors, background.vectors, atol=1e-3)
+
+
+def test_describe_video_reads_its_parameters_from_the_config(unrelated_file):
+    """The blank-frame bar comes from ``VideoConfig.views``: raised above any picture's
+    contrast, nothing is embedded."""
+    embedder = FrameEmbedder()
+    config = VideoConfig()
+    plain = describe_video(unrelated_file, embedder, config, 20.0, query=False)
+    assert len(plain) == 40 and set(plain.views.tolist()) == {int(View.REGION)}
+    blind = replace(config, views=replace(config.views, min_frame_std=1e6))
+    assert len(describe_video(unrelated_file, embedder, blind, 20.0, query=False)) == 0
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def _through_json(record):
+    return type(record).from_dict(json.loads(json.dumps(record.to_dict())))
+
+
+def _same_arrays(a, b) -> None:
+    for name, value in vars(a).items():
+        other = getattr(b, name)
+        if isinstance(value, np.ndarray):
+            assert other.dtype == value.dtype and other.shape == value.shape, name
+            assert np.array_equal(other, value), name
+        else:
+            assert other == value and type(other) is type(value), name
+
+
+def test_video_records_round_trip_with_dtype_and_shape():
+    rng = np.random.default_rng(2)
+    features = VideoFeatures(np.array([0.0, 0.0, 0.5]), _unit(rng, 3, 8), np.array([0, 1, 0], np.int8), 12.345678901, 2.0)
+    pair = PairMatches(7, np.array([0.0, 0.5]), np.array([1.0 / 3, 2.0]), np.array([0.91234567, 0.4], np.float64))
+    chain = Chain(np.array([0.0, 0.5]), np.array([1.0, 1.5]), np.array([0.9, 0.8]), 1.0 / 0.9, -0.123456789)
+    neighbours = Neighbours(rng.random((2, 3), dtype=np.float32), np.array([[1, 1, -1], [2, 1, 1]]), np.zeros((2, 3), np.int64))
+    empty = VideoFeatures(np.zeros(0), np.zeros((0, 512), np.float32), np.zeros(0, np.int8), 0.0, 2.0)
+    for record in (features, pair, chain, neighbours, empty):
+        _same_arrays(record, _through_json(record))
