@@ -49,8 +49,10 @@ def bench(args: argparse.Namespace) -> int:
     if args.rebuild or not _reusable(out, args.seed, plan):
         # Without a single video the builder has no work to cut queries from; say so
         # rather than fail deep inside it.
-        if not any(os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES for folder in media for _, _, names in os.walk(folder) for name in names):
-            print(f"reeltrace: no video files in {', '.join(media)}; bench builds its data set from folders of real video clips (--media DIR)", file=sys.stderr)
+        names = (name for folder in media for _, _, files in os.walk(folder) for name in files)
+        if not any(os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES for name in names):
+            print(f"reeltrace: no video files in {', '.join(media)}; bench builds its data set"
+                  " from folders of real video clips (--media DIR)", file=sys.stderr)  # fmt: skip
             return 2
         shutil.rmtree(out, ignore_errors=True)
         print(f"building data set in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
