@@ -1,12 +1,13 @@
-# Fresh machine: `make demo` (set up, fetch the film and its trailer, register, scan) and
-# `make test` (set up, run the test suite).
+# Fresh machine: `make demo` (set up, fetch the film and its trailer, register, scan),
+# `make test` (set up, run the test suite) and `make wheel-check` (build the wheel, install
+# it into a fresh venv, use the installed CLI).
 PYTHON ?= $(shell scripts/find_python.sh || echo python3.12)
 VENV := .venv
 BIN := $(VENV)/bin
 MEDIA ?= $(HOME)/.cache/reeltrace-media/film
 DEMO := demo-out
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test wheel-check demo bench clean
 
 $(BIN)/reeltrace: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ setup: $(BIN)/reeltrace
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+wheel-check: setup
+	scripts/wheel_check.sh $(BIN)/python
 
 demo: setup
 	PYTHON=$(BIN)/python scripts/fetch_demo_media.sh $(MEDIA)

@@ -20,6 +20,7 @@ from .audio.config import FINGERPRINT_VERSION, AudioConfig
 from .audio.index import AudioIndex, load_audio_index
 from .audio.landmarks import fingerprint, fingerprint_query
 from .fuse import fuse
+from .holds import hold_at
 from .media.container import MediaError, file_hash, probe
 from .media.sound import decode_audio
 from .records import CATEGORIES, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
@@ -155,6 +156,7 @@ class Library:
                     features = describe_video(path, self.embedder, self.video, info.duration, query=False)
                     if len(features) == 0:
                         features = None  # blank picture: the sound may still identify it
+                hold_at("register:extracting")
                 sound = sound_job.result() if sound_job is not None else None
             if features is None and sound is None:
                 raise MediaError("no usable frames (blank or uniform picture) and no sound")
@@ -175,6 +177,7 @@ class Library:
             )
             index = self.index() if features is not None else None
             audio_index = self.audio_index() if sound is not None else None
+            hold_at("register:before-write")
             stored, generation = self.store.add_work(
                 work,
                 self.model,
@@ -189,6 +192,7 @@ class Library:
             if str(err) == "same content already registered":
                 return RegisterResult(path, self.store.work_by_hash(digest), created=False)
             raise LibraryError(str(err)) from None
+        hold_at("register:after-commit")
         # Keep the in-memory indexes current when nobody else changed the library meanwhile;
         # otherwise the next use rebuilds them from the database.
         if index is not None and index.generation == generation - 1:

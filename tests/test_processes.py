@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -23,22 +24,16 @@ from helpers import (
     reeltrace_command,
     retarget,
     run_cli,
+    run_subprocess,
     subprocess_env,
     work_ids,
 )
 
+from reeltrace import holds
 from reeltrace.storage.store import Store
 from reeltrace.video.index import VisualIndex
 
 FIRST_ID = "first-work"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process, all its threads (from /proc)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _wal(lib: str) -> str:
@@ -66,27 +61,13 @@ def first_library(tmp_path_factory, work_files, unrelated_file) -> str:
 
 @pytest.fixture(scope="module")
 def reference_register(tmp_path_factory, first_library, long_file) -> dict:
-    """A complete, uninterrupted ``register`` of the long video in a child process: the CPU
-    seconds it spends before its transaction starts writing (kill points "during
-    extraction" are placed at fractions of it, whatever the machine's speed; fractions of
-    the whole run's CPU, which includes the write and the exit, sometimes landed after
-    the write had begun) and the work it stores."""
+    """The work that a complete, uninterrupted ``register`` of the long video (in a child
+    process, as the killed ones run) stores."""
     lib = str(tmp_path_factory.mktemp("reference") / "library")
     shutil.copytree(first_library, lib)
-    proc = subprocess.Popen(reeltrace_command("--library", lib, "register", long_file),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env())  # fmt: skip
-    cpu_before_write = 0.0
-    while proc.poll() is None and _wal_size(lib) == 0:
-        try:
-            cpu_before_write = _cpu_seconds(proc.pid)
-        except (OSError, IndexError, ValueError):
-            break
-        time.sleep(0.005)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err.decode()
-    assert cpu_before_write > 0, "the reference register wrote before it could be measured"
-    work = run_cli("--library", lib, "works", "--format", "json").json()["works"][-1]
-    return {"cpu_before_write": cpu_before_write, "work": work}
+    done = run_subprocess("--library", lib, "register", long_file)
+    assert done.returncode == 0, done.stderr
+    return run_cli("--library", lib, "works", "--format", "json").json()["works"][-1]
 
 
 @pytest.fixture(scope="module")
@@ -101,39 +82,58 @@ def _db_stamp(lib: str) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _kill_register(lib: str, long_file: str, phase: str, cpu_budget: float) -> dict:
-    """Start ``register long_file`` in a child, SIGKILL it at ``phase``, return what was seen.
+@dataclass(frozen=True)
+class KillPoint:
+    """Where a ``register`` is killed, and what the library must hold afterwards."""
 
-    ``late``: the kill came after the write had begun (the write-ahead log holds it) or
-    was over (the log is checkpointed into the database file and removed at close)."""
+    hold_at: str | None  # a reeltrace.holds point; None: as soon as the write-ahead log grows
+    registered: bool | None  # the long video is in the library after the kill (None: either)
+    written: bool  # the database may have been written to before the kill
+
+
+KILL_POINTS = {
+    "extracting": KillPoint("register:extracting", registered=False, written=False),
+    "before write": KillPoint("register:before-write", registered=False, written=False),
+    "before commit": KillPoint("register:before-commit", registered=False, written=True),
+    "after commit": KillPoint("register:after-commit", registered=True, written=True),
+    # Between the two above, while SQLite writes the transaction to the log: a torn write.
+    # Where in the write the kill lands varies, so either outcome is whole.
+    "log being written": KillPoint(None, registered=None, written=True),
+}
+
+
+def _kill_register(lib: str, long_file: str, point: KillPoint, hold_file: str) -> dict:
+    """Start ``register long_file`` in a child, SIGKILL it at ``point``, return what was seen."""
     stamp = _db_stamp(lib)
-    proc = subprocess.Popen(
-        reeltrace_command("--library", lib, "register", long_file),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(),
-    )  # fmt: skip
-    seen = {"wal_before_kill": 0, "cpu_at_kill": 0.0}
+    env = subprocess_env()
+    if point.hold_at is not None:
+        with open(hold_file, "w", encoding="utf-8"):
+            pass
+        env |= {holds.HOLD_AT_ENV: point.hold_at, holds.HOLD_FILE_ENV: hold_file}
+    marker = holds.reached_marker(hold_file)
+    proc = subprocess.Popen(reeltrace_command("--library", lib, "register", long_file),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
+    seen: dict = {"reached": False}
     try:
         deadline = time.monotonic() + 300
         while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                cpu = _cpu_seconds(proc.pid)
-            except (OSError, IndexError, ValueError):
-                break
-            wal = _wal_size(lib)
-            if phase == "commit":
-                fire = wal > 0  # the work's transaction is being written
+            if point.hold_at is not None:
+                fire = os.path.exists(marker)
             else:
-                fire = cpu >= cpu_budget
+                fire = _wal_size(lib) > 0  # the work's transaction is being written
             if fire:
-                seen = {"wal_before_kill": wal, "cpu_at_kill": cpu, "late": wal > 0 or _db_stamp(lib) != stamp}
+                seen = {"reached": True, "wal_before_kill": _wal_size(lib), "db_changed": _db_stamp(lib) != stamp}
+                if point.hold_at is not None:
+                    with open(marker, encoding="utf-8") as fh:
+                        seen["held_pid"] = int(fh.read())
                 os.kill(proc.pid, signal.SIGKILL)
                 break
-            time.sleep(0.0005 if phase == "commit" else 0.01)
+            time.sleep(0.01 if point.hold_at is not None else 0.0005)
     finally:
-        if proc.poll() is None and time.monotonic() >= deadline:
+        if proc.poll() is None:
             proc.kill()
         out, err = proc.communicate(timeout=60)
-    seen.update(returncode=proc.returncode, out=out.decode(), err=err.decode())
+    seen.update(pid=proc.pid, returncode=proc.returncode, out=out.decode(), err=err.decode())
     return seen
 
 
@@ -154,45 +154,32 @@ def _check_database(lib: str) -> list[str]:
         db.close()
 
 
-KILL_PHASES = {
-    # phase: fraction of a registration's CPU time before its write at which to kill
-    "early extraction": 0.35,
-    "late extraction": 0.8,
-    "commit": None,  # as soon as the work's transaction reaches the write-ahead log
-}
-
-
-LATE_RETRIES = 2  # a kill meant for extraction that lands after the write is tried again, earlier
-
-
-@pytest.mark.parametrize("phase", list(KILL_PHASES))
+@pytest.mark.parametrize("where", list(KILL_POINTS))
 def test_register_killed_part_way_leaves_the_library_whole(
-    tmp_path, first_library, long_file, reference_register, short_query, long_clip_query, phase
+    tmp_path, first_library, long_file, reference_register, short_query, long_clip_query, where
 ):
-    """SIGKILL a ``register`` of a long video part-way (while extracting descriptors, or as
-    its transaction is written): the database passes PRAGMA integrity_check, the first work
-    is still listed and found by a scan, the long video is either wholly registered or not
-    at all (never while still extracting), and registering it again succeeds and makes it
+    """SIGKILL a ``register`` of a long video part-way (while extracting descriptors, before
+    its write, inside its transaction, after its commit, or as the transaction is written):
+    the database passes PRAGMA integrity_check, the first work is still listed and found by
+    a scan, the long video is either wholly registered or not at all (registered exactly
+    when the kill came after the commit), and registering it again succeeds and makes it
     findable."""
+    point = KILL_POINTS[where]
     lib = str(tmp_path / "library")
-    budget = (KILL_PHASES[phase] or 0) * reference_register["cpu_before_write"]
-    for _ in range(LATE_RETRIES + 1):
-        shutil.rmtree(lib, ignore_errors=True)
-        shutil.copytree(first_library, lib)
-        seen = _kill_register(lib, long_file, phase, budget)
-        if phase == "commit" or not (seen.get("late") or seen["returncode"] == 0):  # 0: it finished first
-            break
-        # This run needed less CPU than the reference before its write (machines share
-        # cores, CPU time varies by a fifth): the kill came too late to test extraction.
-        budget *= 0.7
+    shutil.copytree(first_library, lib)
+    seen = _kill_register(lib, long_file, point, str(tmp_path / "hold"))
+    assert seen["reached"], f"register never reached {where}: {seen}"
     assert seen["returncode"] == -signal.SIGKILL, f"register was not killed part-way: {seen}"
-    if phase != "commit":
-        assert seen["wal_before_kill"] == 0, f"killed after the write began: {seen}"
-        assert seen["out"] == ""
+    assert seen.get("held_pid", seen["pid"]) == seen["pid"]
+    assert seen["out"] == ""  # nothing reported as registered: the CLI prints after register returns
+    if not point.written:
+        assert seen["wal_before_kill"] == 0 and not seen["db_changed"], f"killed after the write began: {seen}"
 
     ids = _check_database(lib)
-    if phase == "commit":
+    if point.registered is None:
         assert ids in ([FIRST_ID], [FIRST_ID, ids[-1]])
+    elif point.registered:
+        assert ids == [FIRST_ID, reference_register["work_id"]]
     else:
         assert ids == [FIRST_ID]
     assert work_ids(lib) == ids
@@ -209,10 +196,9 @@ def test_register_killed_part_way_leaves_the_library_whole(
     assert status == ("already registered" if len(ids) == 2 else "registered")
     assert _check_database(lib) == [FIRST_ID, long_id]
     works = run_cli("--library", lib, "works", "--format", "json").json()["works"]
-    reference = reference_register["work"]
-    assert long_id == reference["work_id"]
+    assert long_id == reference_register["work_id"]
     for key in ("duration", "frames", "content_hash", "has_video", "has_audio"):
-        assert works[1][key] == reference[key], key
+        assert works[1][key] == reference_register[key], key
     assert works[1]["duration"] == pytest.approx(LONG.duration, abs=0.6)
 
     path, truths = long_clip_query

@@ -10,7 +10,7 @@ import sys
 import time
 
 from .media import default_media
-from .video.dataset import BUILDER_VERSION, Plan, build_dataset
+from .video.dataset import BUILDER_VERSION, VIDEO_SUFFIXES, Plan, build_dataset
 from .video.run import markdown, run_bench
 
 
@@ -42,6 +42,13 @@ def bench(args: argparse.Namespace) -> int:
     out = os.path.join(args.out, "quick" if args.quick else "full")
     started = time.perf_counter()
     if args.rebuild or not _reusable(out, args.seed, plan):
+        # Without a single video the builder has no work to cut queries from; say so
+        # rather than fail deep inside it.
+        names = (name for folder in media for _, _, files in os.walk(folder) for name in files)
+        if not any(os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES for name in names):
+            print(f"reeltrace: no video files in {', '.join(media)}; bench builds its data set"
+                  " from folders of real video clips (--media DIR)", file=sys.stderr)  # fmt: skip
+            return 2
         shutil.rmtree(out, ignore_errors=True)
         print(f"building data set in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
         build_dataset(media, out, seed=args.seed, quick=args.quick)

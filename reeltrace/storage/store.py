@@ -18,6 +18,7 @@ import numpy as np
 
 from ..audio.config import FINGERPRINT_VERSION
 from ..audio.records import AudioFingerprint
+from ..holds import hold_at
 from ..records import Work
 
 SCHEMA_VERSION = 2  # 2: audio_features
@@ -239,6 +240,7 @@ class Store:
 
     def _finish_add(self, key: int) -> tuple[Work, int]:
         generation = self._bump_generation()
+        hold_at("register:before-commit")
         return self.work_by_key(key), generation
 
     def remove_work(self, work_id: str) -> tuple[Work, int]:
