@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, UploadFile
+from fastapi import Depends, Form, HTTPException, Request, UploadFile
 
 from ..library import Library
 from ..records import ScanResult, Segment, Work, WorkMatch, valid_work_id
@@ -37,6 +37,11 @@ MATCH_FIELDS = (
     "work_start", "work_end", "score", "found_at",
 )  # fmt: skip
 """A match record as the API shows it (JSON keys, CSV columns): one per segment."""
+
+
+ServerPath = Annotated[str | None, Form(description="or a file under a server folder the admin allows")]
+"""The form field naming a server-side file to register or scan instead of an upload
+(``Service.take_input``)."""
 
 
 @dataclass

@@ -6,13 +6,13 @@ Admins see every scan, a scanner its own; another scanner's answer 404.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from ...report.evidence import render_report
 from ..auth import AdminOrScanner
 from ..db import Account, Job
-from ..state import Service, ServiceDep
+from ..state import ServerPath, Service, ServiceDep
 
 router = APIRouter(tags=["scans"])
 
@@ -56,7 +56,7 @@ def submit_scan(
     service: ServiceDep,
     acct: AdminOrScanner,
     file: UploadFile | None = File(None, description="the video to scan"),
-    path: str | None = Form(None, description="or a file under a server folder the admin allows"),
+    path: ServerPath = None,
 ):
     stored, name, uploaded = service.take_input(file, path, service.queries_root)
     job = service.db.add_job("scan", acct.id, name, {"path": stored, "uploaded": uploaded})

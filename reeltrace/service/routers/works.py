@@ -17,7 +17,7 @@ from ...library import LibraryError
 from ...records import CATEGORIES, valid_work_id
 from ...report.formats import work_public
 from ..auth import AdminOrOwner
-from ..state import ServiceDep
+from ..state import ServerPath, ServiceDep
 from ..usage import work_usage
 
 POSTER_AT = 0.10  # poster frame at 10% of the duration
@@ -49,7 +49,7 @@ def register_work(
     service: ServiceDep,
     acct: AdminOrOwner,
     file: UploadFile | None = File(None, description="the work's media file"),
-    path: str | None = Form(None, description="or a file under a server folder the admin allows"),
+    path: ServerPath = None,
     title: str | None = Form(None),
     category: str = Form("film"),
     work_id: str | None = Form(None),
