@@ -195,10 +195,10 @@ class ServiceDB:
 
     def __init__(self, path: str):
         self.path = path
-        self.db = Database(path, _SCHEMA)
+        self.database = Database(path, _SCHEMA)
 
     def close(self) -> None:
-        self.db.close()
+        self.database.close()
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class ServiceDB:
             raise ServiceError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
         token = token or new_token()
         try:
-            with self.db.transaction() as tx:
+            with self.database.transaction() as tx:
                 cur = tx.execute(
                     "INSERT INTO accounts (name, role, owner_name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                     (name, role, owner_name, hash_token(token), now()),
@@ -220,49 +220,49 @@ class ServiceDB:
 
     def set_token(self, account_id: int, token: str | None = None) -> str:
         token = token or new_token()
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("UPDATE accounts SET token_hash = ? WHERE id = ?", (hash_token(token), account_id))
         return token
 
     def account_by_token(self, token: str) -> Account | None:
         if not token:
             return None
-        row = self.db.execute("SELECT * FROM accounts WHERE token_hash = ?", (hash_token(token),)).fetchone()
+        row = self.database.execute("SELECT * FROM accounts WHERE token_hash = ?", (hash_token(token),)).fetchone()
         return _account(row) if row else None
 
     def account(self, account_id: int) -> Account | None:
-        row = self.db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        row = self.database.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
         return _account(row) if row else None
 
     def account_by_name(self, name: str) -> Account | None:
-        row = self.db.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        row = self.database.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
         return _account(row) if row else None
 
     def accounts(self) -> list[Account]:
-        return [_account(r) for r in self.db.execute("SELECT * FROM accounts ORDER BY id")]
+        return [_account(r) for r in self.database.execute("SELECT * FROM accounts ORDER BY id")]
 
     def delete_account(self, account_id: int) -> None:
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
 
     def has_admin(self) -> bool:
-        return self.db.execute("SELECT 1 FROM accounts WHERE role = 'admin' LIMIT 1").fetchone() is not None
+        return self.database.execute("SELECT 1 FROM accounts WHERE role = 'admin' LIMIT 1").fetchone() is not None
 
     # -- work attribution --------------------------------------------------------------------
 
     def set_work_account(self, work_id: str, account_id: int) -> None:
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)", (work_id, account_id))
 
     def work_account(self, work_id: str) -> int | None:
-        row = self.db.execute("SELECT account_id FROM work_accounts WHERE work_id = ?", (work_id,)).fetchone()
+        row = self.database.execute("SELECT account_id FROM work_accounts WHERE work_id = ?", (work_id,)).fetchone()
         return row[0] if row else None
 
     def work_accounts(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self.db.execute("SELECT work_id, account_id FROM work_accounts")}
+        return {r[0]: r[1] for r in self.database.execute("SELECT work_id, account_id FROM work_accounts")}
 
     def forget_work(self, work_id: str) -> None:
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("DELETE FROM work_accounts WHERE work_id = ?", (work_id,))
             tx.execute("DELETE FROM matches WHERE work_id = ?", (work_id,))
 
@@ -270,7 +270,7 @@ class ServiceDB:
 
     def add_job(self, kind: str, account_id: int, name: str, params: dict) -> Job:
         job_id = ("s-" if kind == "scan" else "r-") + secrets.token_hex(6)
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
                 "INSERT INTO jobs (id, kind, account_id, name, status, params, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
                 (job_id, kind, account_id, name, json.dumps(params), now()),
@@ -278,16 +278,16 @@ class ServiceDB:
         return self.job(job_id)
 
     def job(self, job_id: str) -> Job | None:
-        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.database.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
     def jobs(self, kind: str | None = None, account_id: int | None = None, limit: int = 200) -> list[Job]:
         sql, args = _select("jobs", {"kind": kind or None, "account_id": account_id}, "seq DESC", limit)
-        return [_job(r) for r in self.db.execute(sql, args)]
+        return [_job(r) for r in self.database.execute(sql, args)]
 
     def claim_job(self) -> Job | None:
         """Atomically take the oldest queued job; it becomes ``running`` with attempts+1."""
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             row = tx.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
@@ -312,7 +312,7 @@ class ServiceDB:
         stored = result
         if result is not None and record is not None:
             stored = {**result, RECORD_KEY: record}
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             cur = tx.execute(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ? "
                 "WHERE id = ? AND status = 'running' AND attempts = ?",
@@ -335,7 +335,7 @@ class ServiceDB:
 
     def requeue_running(self) -> tuple[int, int]:
         """On start: jobs a dead server left running go back to the queue (requeued, failed)."""
-        with self.db.transaction() as tx:
+        with self.database.transaction() as tx:
             failed = tx.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running' AND attempts >= ?",
                 (now(), f"interrupted {MAX_ATTEMPTS} times; given up", MAX_ATTEMPTS),
@@ -358,4 +358,4 @@ class ServiceDB:
             return []
         equal = {"scan_id": scan_id, "scan_account_id": scan_account_id, "owner": owner}
         sql, args = _select("matches", equal, "id DESC", limit, work_id=work_ids)
-        return [dict(r) for r in self.db.execute(sql, args)]
+        return [dict(r) for r in self.database.execute(sql, args)]

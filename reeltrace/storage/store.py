@@ -95,48 +95,48 @@ class Store:
 
     def __init__(self, path: str):
         self.path = path
-        self.db = Database(
+        self.database = Database(
             path, _SCHEMA, on_open=_check_version, locked=lambda: StoreError("library is locked by another process")
         )
 
     def close(self) -> None:
-        self.db.close()
+        self.database.close()
 
     def _bump_generation(self) -> int:
-        generation = int(self.db.meta("generation") or 0) + 1
-        self.db.set_meta("generation", str(generation))
+        generation = int(self.database.meta("generation") or 0) + 1
+        self.database.set_meta("generation", str(generation))
         return generation
 
     def generation(self) -> int:
-        return int(self.db.meta("generation") or 0)
+        return int(self.database.meta("generation") or 0)
 
     def audio_version(self) -> int | None:
         """The fingerprint version of the audio works stored (None while there are none)."""
-        if self.db.execute("SELECT 1 FROM audio_features LIMIT 1").fetchone() is None:
+        if self.database.execute("SELECT 1 FROM audio_features LIMIT 1").fetchone() is None:
             return None
-        value = self.db.meta("audio_version")
+        value = self.database.meta("audio_version")
         return int(value) if value else 1
 
     def model(self) -> str | None:
         """The descriptor model this library was built with (None while empty)."""
-        return self.db.meta("model")
+        return self.database.meta("model")
 
     # -- works ---------------------------------------------------------------------------
 
     def works(self) -> list[Work]:
-        rows = self.db.execute("SELECT * FROM works ORDER BY key").fetchall()
+        rows = self.database.execute("SELECT * FROM works ORDER BY key").fetchall()
         return [_work(r) for r in rows]
 
     def work(self, work_id: str) -> Work | None:
-        row = self.db.execute("SELECT * FROM works WHERE work_id=?", (work_id,)).fetchone()
+        row = self.database.execute("SELECT * FROM works WHERE work_id=?", (work_id,)).fetchone()
         return _work(row) if row else None
 
     def work_by_key(self, key: int) -> Work | None:
-        row = self.db.execute("SELECT * FROM works WHERE key=?", (key,)).fetchone()
+        row = self.database.execute("SELECT * FROM works WHERE key=?", (key,)).fetchone()
         return _work(row) if row else None
 
     def work_by_hash(self, content_hash: str) -> Work | None:
-        row = self.db.execute("SELECT * FROM works WHERE content_hash=?", (content_hash,)).fetchone()
+        row = self.database.execute("SELECT * FROM works WHERE content_hash=?", (content_hash,)).fetchone()
         return _work(row) if row else None
 
     def add_work(
@@ -150,10 +150,10 @@ class Store:
     ) -> tuple[Work, int]:
         """Insert a work with its frame descriptors and/or audio fingerprint, in one
         transaction; returns it (with its key) and the new generation."""
-        with self.db.transaction() as db:
-            library_model = self.db.meta("model")
+        with self.database.transaction() as db:
+            library_model = self.database.meta("model")
             if embeddings is not None and library_model is None:
-                self.db.set_meta("model", model)
+                self.database.set_meta("model", model)
             elif embeddings is not None and library_model != model:
                 raise StoreError(f"library uses model {library_model!r}, not {model!r}")
             if self.work_by_hash(work.content_hash) is not None:
@@ -179,7 +179,7 @@ class Store:
             )
             key = int(cursor.lastrowid)
             if audio is not None:
-                self.db.set_meta("audio_version", str(FINGERPRINT_VERSION))
+                self.database.set_meta("audio_version", str(FINGERPRINT_VERSION))
                 db.execute(
                     "INSERT INTO audio_features(work_key, hashes, times, duration) VALUES(?,?,?,?)",
                     (
@@ -210,7 +210,7 @@ class Store:
         return self.work_by_key(key), generation
 
     def remove_work(self, work_id: str) -> tuple[Work, int]:
-        with self.db.transaction() as db:
+        with self.database.transaction() as db:
             work = self.work(work_id)
             if work is None:
                 raise StoreError(f"no work with id {work_id!r}")
@@ -219,12 +219,12 @@ class Store:
         return work, generation
 
     def all_work_times(self) -> dict[int, np.ndarray]:
-        rows = self.db.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
+        rows = self.database.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
         return {key: np.frombuffer(times, np.float32).astype(np.float64) for key, times in rows}
 
     def audio_features(self) -> tuple[int, list[tuple[int, AudioFingerprint]]]:
         """(generation, [(work_key, fingerprint)]), read in one snapshot."""
-        with self.db.snapshot() as db:
+        with self.database.snapshot() as db:
             generation = self.generation()
             rows = db.execute("SELECT work_key, hashes, times, duration FROM audio_features ORDER BY work_key").fetchall()
         return generation, [
@@ -233,7 +233,7 @@ class Store:
 
     def visual_features(self) -> tuple[int, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
         """(generation, iterator of (work_key, timestamps, float32 embeddings)), read in one snapshot."""
-        with self.db.snapshot() as db:
+        with self.database.snapshot() as db:
             generation = self.generation()
             rows = db.execute(
                 "SELECT work_key, dim, timestamps, embeddings FROM visual_features ORDER BY work_key"
