@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .intervals import union_length
 from .records import Segment
 
 AGREE_SECONDS = 1.5
@@ -44,14 +45,9 @@ def agree(v: Segment, a: Segment) -> bool:
 
 def _covered(seg: Segment, others: list[Segment]) -> float:
     """Fraction of ``seg``'s query stretch that ``others`` cover."""
-    spans = sorted((max(o.query_start, seg.query_start), min(o.query_end, seg.query_end)) for o in others)
-    covered, end = 0.0, seg.query_start
-    for lo, hi in spans:
-        if hi > max(lo, end):
-            covered += hi - max(lo, end)
-            end = hi
+    spans = [(max(o.query_start, seg.query_start), min(o.query_end, seg.query_end)) for o in others]
     length = seg.query_end - seg.query_start
-    return covered / length if length > 0 else 1.0
+    return union_length(spans) / length if length > 0 else 1.0
 
 
 def _one_place_per_instant(audio: list[Segment], video: list[Segment]) -> list[Segment]:

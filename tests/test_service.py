@@ -7,6 +7,7 @@ the restart test runs its own server on its own library. Media is generated with
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -20,9 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import audiogen
 import mediagen
-from reeltrace.report import evidence
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
+from reeltrace.report import evidence
+from reeltrace.report.formats import result_public
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_TOKEN = "rt_test-admin-token-0123456789abcdef"
@@ -111,11 +114,7 @@ def wait_job(c: httpx.Client, url: str) -> dict:
         time.sleep(0.2)
 
 
-# Media: the suite's generator (tests/mediagen.py).
-
-def write_audio_only(path: str, duration: float) -> str:
-    return mediagen.write_audio_only(path, duration, codec="aac")
-
+# Media: the suite's generators (tests/mediagen.py, tests/audiogen.py).
 
 def synth_frames(seed: int, duration: float, style: str, size: tuple[int, int] = mediagen.WORK_SIZE):
     """A generated work (tests/mediagen.py): each video here gets its own picture family,
@@ -301,6 +300,24 @@ def test_scan_status_and_results(world):
     assert [s["id"] for s in listed] == [scan["id"]]
 
 
+def test_scan_keeps_its_lossless_record(world, server):
+    """Beside what the API shows, a scan's job keeps the scan's lossless record; the API's
+    JSON is ``result_public`` of that record, and the record itself is in no answer."""
+    sid = world["scan_a"]["id"]
+    c = world["c"]["platform-a"]
+    db = sqlite3.connect(os.path.join(server.library, "service.sqlite"))
+    (stored,) = db.execute("SELECT result FROM jobs WHERE id = ?", (sid,)).fetchone()
+    db.close()
+    record = ScanResult.from_dict(json.loads(stored)["record"])
+    assert record.query == "repost clip.mp4" and record.trace is None
+    (shown,) = c.get(f"/api/scans/{sid}/result").json()["results"]
+    assert result_public(record) == shown
+    segment = record.matches[0].segments[0]
+    assert segment.modality == "video" and segment.video is not None and segment.video.frames > 0
+    assert "record" not in c.get(f"/api/scans/{sid}").json()["result"]
+    assert "record" not in c.get(f"/api/jobs/{sid}").json()["result"]
+
+
 def test_scan_detail_and_frames(world):
     c = world["c"]["platform-a"]
     sid, wid = world["scan_a"]["id"], world["work_a"]
@@ -330,9 +347,6 @@ def test_scan_of_bad_content_is_refused(world, tmp_path):
     fake.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(5000))
     r = upload(c, "/api/scans", str(fake))
     assert r.status_code == 415, r.text
-    audio = write_audio_only(str(tmp_path / "song.m4a"), 2.0)
-    r = upload(c, "/api/scans", audio, name="song.mp4")
-    assert r.status_code == 415 and "no video" in r.json()["detail"]
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     assert upload(c, "/api/scans", str(empty)).status_code == 400
@@ -586,6 +600,84 @@ def test_write_report_self_contained(media, tmp_path):
     assert html.count("data:image/jpeg;base64,") == 2 * 3 * 2
     assert "not a readable media file" in html and "0:03.00" in html
     assert "src=\"http" not in html and "href=\"http" not in html
+
+
+def test_scans_stored_before_records_still_render(world, server):
+    """A scan job stored with only what the API shows (as before the lossless record was
+    kept) still answers its result, match detail, match page and evidence report."""
+    c, sid, wid = world["c"]["admin"], world["scan_a"]["id"], world["work_a"]
+    legacy = "s-legacy000001"
+    columns = "kind, account_id, name, status, params, result, error, attempts, created_at, started_at, finished_at"
+    db = sqlite3.connect(os.path.join(server.library, "service.sqlite"), timeout=60)
+    row = list(db.execute(f"SELECT {columns} FROM jobs WHERE id = ?", (sid,)).fetchone())
+    shown = json.loads(row[5])
+    del shown["record"]
+    row[1], row[5] = c.get("/api/me").json()["id"], json.dumps(shown)  # the admin's: no one else's lists change
+    with db:
+        db.execute(f"INSERT INTO jobs (id, {columns}) VALUES (?, {', '.join('?' * len(row))})", [legacy, *row])
+    db.close()
+    assert c.get(f"/api/scans/{legacy}/result").json() == c.get(f"/api/scans/{sid}/result").json()
+    old, new = (c.get(f"/api/scans/{s}/matches/{wid}").json() for s in (legacy, sid))
+    assert old["segments"] and len(old["segments"]) == len(new["segments"])
+    for a, b in zip(old["segments"], new["segments"]):
+        assert {k: v for k, v in a.items() if k != "pairs"} == {k: v for k, v in b.items() if k != "pairs"}
+        # Rebuilt from times rounded to the millisecond: the pairs agree to about that.
+        for p, q in zip(a["pairs"], b["pairs"], strict=True):
+            assert abs(p["query_time"] - q["query_time"]) <= 0.002 and abs(p["work_time"] - q["work_time"]) <= 0.002
+    assert c.get(f"/scans/{legacy}/matches/{wid}").status_code == 200
+    report = c.get(f"/api/scans/{legacy}/report.html")
+    assert report.status_code == 200 and "Harbour Lights" in report.text and "Studio-A" in report.text
+    assert report.text.count("data:image/jpeg;base64,") >= 6
+
+
+def test_audio_only_work_and_scan(world, server, tmp_path):
+    """An audio-only work (generated music) registered by upload, and an audio-only excerpt
+    of it scanned through the API: the work is found by its sound. Its own accounts, and
+    placed after the tests that count the shared world's works and matches."""
+    admin = world["c"]["admin"]
+    accounts = {}
+    for name, role in (("label-c", "owner"), ("radio-c", "scanner")):
+        r = admin.post("/api/accounts", json={"name": name, "role": role, "owner_name": "Label C"})
+        assert r.status_code == 201, r.text
+        accounts[role] = client(server, r.json()["token"])
+    owner, scanner = accounts["owner"], accounts["scanner"]
+    song = audiogen.music(31, 30.0)
+    work_file = audiogen.write(str(tmp_path / "night-song.wav"), song)
+    start = 8.0
+    excerpt = song[int(start * audiogen.RATE) : int((start + 12.0) * audiogen.RATE)]
+    query = audiogen.write(str(tmp_path / "radio excerpt.m4a"), excerpt)
+
+    with open(work_file, "rb") as fh:
+        r = owner.post("/api/works", files={"file": ("night-song.wav", fh, "audio/wav")},
+                       data={"title": "Night Song", "category": "audio"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    job = wait_job(owner, f"/api/jobs/{r.json()['job']['id']}")
+    assert job["status"] == "done", job
+    work = job["result"]["work"]
+    assert (work["has_video"], work["has_audio"], work["owner"]) == (False, True, "Label C")
+    assert abs(work["duration"] - 30.0) < 0.5
+
+    with open(query, "rb") as fh:
+        r = scanner.post("/api/scans", files={"file": ("radio excerpt.m4a", fh, "audio/mp4")})
+    assert r.status_code == 202, r.text
+    scan = wait_job(scanner, f"/api/scans/{r.json()['scan']['id']}")
+    assert scan["status"] == "done", scan
+    (result,) = scanner.get(f"/api/scans/{scan['id']}/result").json()["results"]
+    assert [m["work_id"] for m in result["matches"]] == [work["work_id"]]
+    match = result["matches"][0]
+    assert match["modality"] == "audio" and {s["modality"] for s in match["segments"]} == {"audio"}
+    segment = match["segments"][0]
+    assert abs(segment["work_start"] - (start + segment["query_start"])) < 0.5
+    assert segment["query_end"] - segment["query_start"] > 6.0
+
+    # Its pages answer too; where a picture would be, a placeholder.
+    detail = scanner.get(f"/api/scans/{scan['id']}/matches/{work['work_id']}")
+    assert detail.status_code == 200 and detail.json()["modality"] == "audio"
+    assert owner.get(f"/scans/{scan['id']}/matches/{work['work_id']}").status_code == 200
+    report = scanner.get(f"/api/scans/{scan['id']}/report.html")
+    assert report.status_code == 200 and "Night Song" in report.text
+    poster = owner.get(f"/api/works/{work['work_id']}/poster.jpg", follow_redirects=False)
+    assert poster.status_code == 307 and poster.headers["location"] == "/static/placeholder.svg"
 
 
 # -- the job queue across a crash --------------------------------------------------------------

@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 from ..media.container import picture_stream
 from ..records import CATEGORIES, ScanResult, Segment
 from ..storage.files import atomic_write_text
+from .formats import clock
 
 THUMB_WIDTH = 320
 FRAMES_PER_SEGMENT = 3
@@ -37,13 +38,6 @@ WORK_COLOURS = [
 
 def work_colour(index: int) -> str:
     return WORK_COLOURS[index % len(WORK_COLOURS)]
-
-
-def clock(seconds: float) -> str:
-    """h:mm:ss.ss or m:ss.ss."""
-    minutes, secs = divmod(max(float(seconds), 0.0), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
 
 
 # -- frames -------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ def display(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(max(seconds, 0.0), 60)
+def clock(seconds: float) -> str:
+    """h:mm:ss.ss or m:ss.ss."""
+    minutes, secs = divmod(max(float(seconds), 0.0), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
 
@@ -108,15 +109,15 @@ def scan_table(results: list[ScanResult]) -> str:
             lines.append(f"{display(r.query)}: ERROR {r.error}")
             continue
         if not r.matches:
-            lines.append(f"{display(r.query)} ({_clock(r.duration)}): no registered work found")
+            lines.append(f"{display(r.query)} ({clock(r.duration)}): no registered work found")
             continue
-        lines.append(f"{display(r.query)} ({_clock(r.duration)}): {len(r.matches)} work(s)")
+        lines.append(f"{display(r.query)} ({clock(r.duration)}): {len(r.matches)} work(s)")
         for m in r.matches:
             lines.append(f"  {m.work.work_id}  {display(m.work.title)!r} [{m.work.category}] owner={display(m.work.owner) or '-'}"
                          f"  {m.modality}  score {m.score:.3f}")  # fmt: skip
             for s in m.segments:
-                lines.append(f"    query {_clock(s.query_start)}-{_clock(s.query_end)}"
-                             f"  <-  work {_clock(s.work_start)}-{_clock(s.work_end)}  score {s.score:.3f}"
+                lines.append(f"    query {clock(s.query_start)}-{clock(s.query_end)}"
+                             f"  <-  work {clock(s.work_start)}-{clock(s.work_end)}  score {s.score:.3f}"
                              f"  {s.modality}")  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -129,6 +130,6 @@ def works_table(works: list[Work]) -> str:
     if not works:
         return "no works registered\n"
     rows = [("ID", "CATEGORY", "DURATION", "OWNER", "TITLE")]
-    rows += [(w.work_id, w.category, _clock(w.duration), display(w.owner) or "-", display(w.title)) for w in works]
+    rows += [(w.work_id, w.category, clock(w.duration), display(w.owner) or "-", display(w.title)) for w in works]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:4])) + "  " + r[4] + "\n" for r in rows)

@@ -19,16 +19,18 @@ import hashlib
 import json
 import secrets
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from ..storage.sqlite import Database
 
 ROLES = ("admin", "owner", "scanner")
 MAX_ATTEMPTS = 3
 TOKEN_PREFIX = "rt_"
+RECORD_KEY = "record"
+"""The key of a scan's lossless record inside the stored result (the ``result`` column keeps
+its place in the schema); ``Job.result`` never holds it. Jobs stored before records were
+kept have none."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -128,6 +130,7 @@ class Job:
     started_at: str | None
     finished_at: str | None
     seq: int = 0
+    record: dict | None = None  # a scan's lossless ``ScanResult.to_dict()``; None before it was kept
 
     def to_dict(self) -> dict:
         return {
@@ -148,6 +151,8 @@ def _account(row) -> Account:
 
 
 def _job(row) -> Job:
+    stored = json.loads(row["result"]) if row["result"] else None
+    record = stored.pop(RECORD_KEY, None) if stored is not None else None
     return Job(
         id=row["id"],
         kind=row["kind"],
@@ -155,13 +160,14 @@ def _job(row) -> Job:
         name=row["name"],
         status=row["status"],
         params=json.loads(row["params"]),
-        result=json.loads(row["result"]) if row["result"] else None,
+        result=stored,
         error=row["error"],
         attempts=row["attempts"],
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         seq=row["seq"],
+        record=record,
     )
 
 
@@ -185,53 +191,14 @@ def _select(table: str, equal: dict, order: str, limit: int, **within: list | No
 
 
 class ServiceDB:
-    """Thread-safe handle: one SQLite connection per thread."""
+    """The service's tables over one ``Database`` (one SQLite connection per thread)."""
 
     def __init__(self, path: str):
         self.path = path
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
-        with self.transaction() as tx:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    tx.execute(statement)
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout=60000")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-            with self._lock:
-                self._all.append(db)
-        return db
+        self.database = Database(path, _SCHEMA)
 
     def close(self) -> None:
-        with self._lock:
-            for db in self._all:
-                try:
-                    db.close()
-                except sqlite3.Error:
-                    pass
-            self._all.clear()
-        self._local = threading.local()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        self.database.close()
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -241,7 +208,7 @@ class ServiceDB:
             raise ServiceError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
         token = token or new_token()
         try:
-            with self.transaction() as tx:
+            with self.database.transaction() as tx:
                 cur = tx.execute(
                     "INSERT INTO accounts (name, role, owner_name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                     (name, role, owner_name, hash_token(token), now()),
@@ -253,49 +220,49 @@ class ServiceDB:
 
     def set_token(self, account_id: int, token: str | None = None) -> str:
         token = token or new_token()
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("UPDATE accounts SET token_hash = ? WHERE id = ?", (hash_token(token), account_id))
         return token
 
     def account_by_token(self, token: str) -> Account | None:
         if not token:
             return None
-        row = self._db.execute("SELECT * FROM accounts WHERE token_hash = ?", (hash_token(token),)).fetchone()
+        row = self.database.execute("SELECT * FROM accounts WHERE token_hash = ?", (hash_token(token),)).fetchone()
         return _account(row) if row else None
 
     def account(self, account_id: int) -> Account | None:
-        row = self._db.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
+        row = self.database.execute("SELECT * FROM accounts WHERE id = ?", (account_id,)).fetchone()
         return _account(row) if row else None
 
     def account_by_name(self, name: str) -> Account | None:
-        row = self._db.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        row = self.database.execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
         return _account(row) if row else None
 
     def accounts(self) -> list[Account]:
-        return [_account(r) for r in self._db.execute("SELECT * FROM accounts ORDER BY id")]
+        return [_account(r) for r in self.database.execute("SELECT * FROM accounts ORDER BY id")]
 
     def delete_account(self, account_id: int) -> None:
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
 
     def has_admin(self) -> bool:
-        return self._db.execute("SELECT 1 FROM accounts WHERE role = 'admin' LIMIT 1").fetchone() is not None
+        return self.database.execute("SELECT 1 FROM accounts WHERE role = 'admin' LIMIT 1").fetchone() is not None
 
     # -- work attribution --------------------------------------------------------------------
 
     def set_work_account(self, work_id: str, account_id: int) -> None:
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)", (work_id, account_id))
 
     def work_account(self, work_id: str) -> int | None:
-        row = self._db.execute("SELECT account_id FROM work_accounts WHERE work_id = ?", (work_id,)).fetchone()
+        row = self.database.execute("SELECT account_id FROM work_accounts WHERE work_id = ?", (work_id,)).fetchone()
         return row[0] if row else None
 
     def work_accounts(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._db.execute("SELECT work_id, account_id FROM work_accounts")}
+        return {r[0]: r[1] for r in self.database.execute("SELECT work_id, account_id FROM work_accounts")}
 
     def forget_work(self, work_id: str) -> None:
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute("DELETE FROM work_accounts WHERE work_id = ?", (work_id,))
             tx.execute("DELETE FROM matches WHERE work_id = ?", (work_id,))
 
@@ -303,7 +270,7 @@ class ServiceDB:
 
     def add_job(self, kind: str, account_id: int, name: str, params: dict) -> Job:
         job_id = ("s-" if kind == "scan" else "r-") + secrets.token_hex(6)
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             tx.execute(
                 "INSERT INTO jobs (id, kind, account_id, name, status, params, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
                 (job_id, kind, account_id, name, json.dumps(params), now()),
@@ -311,16 +278,16 @@ class ServiceDB:
         return self.job(job_id)
 
     def job(self, job_id: str) -> Job | None:
-        row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.database.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row else None
 
     def jobs(self, kind: str | None = None, account_id: int | None = None, limit: int = 200) -> list[Job]:
         sql, args = _select("jobs", {"kind": kind or None, "account_id": account_id}, "seq DESC", limit)
-        return [_job(r) for r in self._db.execute(sql, args)]
+        return [_job(r) for r in self.database.execute(sql, args)]
 
     def claim_job(self) -> Job | None:
         """Atomically take the oldest queued job; it becomes ``running`` with attempts+1."""
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             row = tx.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
             if row is None:
                 return None
@@ -330,13 +297,26 @@ class ServiceDB:
             )
             return _job(tx.execute("SELECT * FROM jobs WHERE seq = ?", (row[0],)).fetchone())
 
-    def finish_job(self, job: Job, result: dict | None, error: str | None, matches: list[dict] | None = None) -> bool:
-        """Complete a claimed job once. False when the claim is no longer current."""
-        with self.transaction() as tx:
+    def finish_job(
+        self,
+        job: Job,
+        result: dict | None,
+        error: str | None,
+        matches: list[dict] | None = None,
+        record: dict | None = None,
+    ) -> bool:
+        """Complete a claimed job once. False when the claim is no longer current.
+
+        ``result`` is what the API shows; ``record``, a scan's lossless result, is kept
+        beside it (see ``RECORD_KEY``)."""
+        stored = result
+        if result is not None and record is not None:
+            stored = {**result, RECORD_KEY: record}
+        with self.database.transaction() as tx:
             cur = tx.execute(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ? "
                 "WHERE id = ? AND status = 'running' AND attempts = ?",
-                ("failed" if error else "done", json.dumps(result) if result is not None else None, error, now(),
+                ("failed" if error else "done", json.dumps(stored) if stored is not None else None, error, now(),
                  job.id, job.attempts),
             )  # fmt: skip
             if cur.rowcount != 1:
@@ -355,18 +335,13 @@ class ServiceDB:
 
     def requeue_running(self) -> tuple[int, int]:
         """On start: jobs a dead server left running go back to the queue (requeued, failed)."""
-        with self.transaction() as tx:
+        with self.database.transaction() as tx:
             failed = tx.execute(
                 "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running' AND attempts >= ?",
                 (now(), f"interrupted {MAX_ATTEMPTS} times; given up", MAX_ATTEMPTS),
             ).rowcount
             requeued = tx.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'").rowcount
         return requeued, failed
-
-    def delete_job(self, job_id: str) -> None:
-        with self.transaction() as tx:
-            tx.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-            tx.execute("DELETE FROM matches WHERE scan_id = ?", (job_id,))
 
     # -- matches -----------------------------------------------------------------------------
 
@@ -383,23 +358,4 @@ class ServiceDB:
             return []
         equal = {"scan_id": scan_id, "scan_account_id": scan_account_id, "owner": owner}
         sql, args = _select("matches", equal, "id DESC", limit, work_id=work_ids)
-        return [dict(r) for r in self._db.execute(sql, args)]
-
-    def work_stats(self) -> dict[str, dict]:
-        """Per work: videos it was found in, seconds matched, first and last seen."""
-        out = {}
-        for r in self._db.execute(
-            "SELECT work_id, COUNT(DISTINCT scan_id) AS videos, SUM(query_end - query_start) AS seconds, "
-            "MIN(found_at) AS first_seen, MAX(found_at) AS last_seen FROM matches GROUP BY work_id"
-        ):
-            out[r["work_id"]] = dict(r)
-        return out
-
-    def wait_idle(self, timeout: float) -> bool:
-        """True once no job is queued or running (for tests and shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._db.execute("SELECT 1 FROM jobs WHERE status IN ('queued', 'running') LIMIT 1").fetchone() is None:
-                return True
-            time.sleep(0.1)
-        return False
+        return [dict(r) for r in self.database.execute(sql, args)]

@@ -17,7 +17,7 @@ import re
 import secrets
 import unicodedata
 
-from ..media.container import MEDIA_SUFFIXES, MediaError, probe
+from ..media.container import MEDIA_SUFFIXES, MediaError, probe, walk_media
 from ..report.evidence import grab_frame
 
 DEFAULT_MAX_UPLOAD = 4 << 30  # 4 GiB
@@ -62,8 +62,10 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def check_media(path: str, need_video: bool = True) -> str:
-    """Sniff and probe a file; its container kind, or FileRejected (415)."""
+def check_media(path: str) -> str:
+    """Sniff and probe a file; its container kind, or FileRejected (415). Video and
+    audio-only files are both accepted: the library matches either by its picture or by
+    its sound."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(SNIFF_BYTES)
@@ -75,11 +77,9 @@ def check_media(path: str, need_video: bool = True) -> str:
     if kind is None:
         raise FileRejected(415, "unsupported file type: the content is not a known audio/video container")
     try:
-        info = probe(path)
+        probe(path)  # a file with neither picture nor sound raises too
     except MediaError as err:
         raise FileRejected(415, f"unsupported file: {err}") from None
-    if need_video and not info.has_video:
-        raise FileRejected(415, "the file has no video stream (audio-only media is not supported yet)")
     return kind
 
 
@@ -157,14 +157,9 @@ def list_allowed(roots: list[str], limit: int = 500) -> list[str]:
     """Media files under the allowed roots (sorted, no hidden files), at most ``limit``."""
     out: list[str] = []
     for root in roots:
-        root_real = os.path.realpath(root)
-        for folder, dirs, files in os.walk(root_real):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if not name.startswith(".") and os.path.splitext(name)[1].lower() in MEDIA_SUFFIXES:
-                    out.append(os.path.join(folder, name))
-                    if len(out) >= limit:
-                        return out
+        out += walk_media(os.path.realpath(root), limit - len(out))
+        if len(out) >= limit:
+            break
     return out
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, replace
 
 from ..library import Library, LibraryError
 from ..records import ScanResult
@@ -36,7 +37,20 @@ def scan_matches(result: dict) -> list[dict]:
     return rows
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What running a job gave: the result the API shows or the error, the match rows of a
+    scan, and a scan's lossless record."""
+
+    result: dict | None = None
+    error: str | None = None
+    matches: list[dict] | None = None
+    record: dict | None = None
+
+
 class Workers:
+    """``count`` background threads running the queue of ``db`` over the library in ``folder``."""
+
     def __init__(self, folder: str, db: ServiceDB, count: int = 1, model: str | None = None):
         self.folder = folder
         self.db = db
@@ -86,30 +100,30 @@ class Workers:
                     return  # left running: the next start queues it again
                 try:
                     if job.kind == "register":
-                        result, error, matches = self._register(lib, job)
+                        outcome = self._register(lib, job)
                     elif job.kind == "scan":
-                        result, error, matches = self._scan(lib, job)
+                        outcome = self._scan(lib, job)
                     else:
-                        result, error, matches = None, f"unknown job kind {job.kind!r}", None
+                        outcome = Outcome(error=f"unknown job kind {job.kind!r}")
                 except Exception as err:  # a bug must not kill the worker
                     log.exception("job %s failed", job.id)
-                    result, error, matches = None, f"internal error: {type(err).__name__}: {err}", None
-                if not self.db.finish_job(job, result, error, matches):
+                    outcome = Outcome(error=f"internal error: {type(err).__name__}: {err}")
+                if not self.db.finish_job(job, outcome.result, outcome.error, outcome.matches, outcome.record):
                     log.warning("job %s: claim lost; result discarded", job.id)
         finally:
             lib.close()
 
-    def _register(self, lib: Library, job: Job):
+    def _register(self, lib: Library, job: Job) -> Outcome:
         p = job.params
         try:
             res = lib.register(p["path"], title=p.get("title") or None, owner=p.get("owner", ""),
                                category=p.get("category", "film"), work_id=p.get("work_id") or None)  # fmt: skip
         except LibraryError as err:
             self._drop_upload(p)
-            return None, str(err), None
+            return Outcome(error=str(err))
         if res.error:
             self._drop_upload(p)
-            return None, res.error, None
+            return Outcome(error=res.error)
         work = res.work
         attributed = self.db.work_account(work.work_id)
         account = p.get("account_id")
@@ -117,11 +131,11 @@ class Workers:
             # New, or registered by an earlier attempt of this very job that was interrupted.
             if account is not None:
                 self.db.set_work_account(work.work_id, account)
-            return {"work": work_public(work), "created": True}, None, None
+            return Outcome({"work": work_public(work), "created": True})
         self._drop_upload(p)
         if p.get("admin") or (account is not None and attributed == account):
-            return {"work": work_public(work), "created": False}, None, None
-        return None, "the same content is already registered by another account", None
+            return Outcome({"work": work_public(work), "created": False})
+        return Outcome(error="the same content is already registered by another account")
 
     @staticmethod
     def _drop_upload(params: dict) -> None:
@@ -132,9 +146,10 @@ class Workers:
             except OSError:
                 pass
 
-    def _scan(self, lib: Library, job: Job):
+    def _scan(self, lib: Library, job: Job) -> Outcome:
         res: ScanResult = lib.scan(job.params["path"])
-        result = result_public(res)
-        result["query"] = job.name
+        # The query is named as the user submitted it (the file on the server is in params).
+        record = replace(res, query=job.name, trace=None)
+        result = result_public(record)
         result["elapsed"] = round(res.elapsed, 3)
-        return result, res.error, scan_matches(result) if not res.error else None
+        return Outcome(result, res.error, scan_matches(result) if not res.error else None, record.to_dict())

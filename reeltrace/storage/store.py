@@ -9,9 +9,7 @@ and checked against ``generation``, a counter bumped by every change to the cata
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import numpy as np
@@ -20,6 +18,7 @@ from ..audio.config import FINGERPRINT_VERSION
 from ..audio.records import AudioFingerprint
 from ..holds import hold_at
 from ..records import Work
+from .sqlite import Database
 
 SCHEMA_VERSION = 2  # 2: audio_features
 
@@ -64,6 +63,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _check_version(db: Database) -> None:
+    version = db.meta("schema_version")
+    if version is None:
+        db.set_meta("schema_version", str(SCHEMA_VERSION))
+        db.set_meta("generation", "0")
+    elif int(version) > SCHEMA_VERSION:
+        raise StoreError(f"library was written by a newer reeltrace (schema {version})")
+    elif int(version) < SCHEMA_VERSION:
+        db.set_meta("schema_version", str(SCHEMA_VERSION))  # new tables only: nothing to convert
+
+
 def _work(row: sqlite3.Row) -> Work:
     return Work(
         work_id=row["work_id"],
@@ -86,90 +96,48 @@ class Store:
 
     def __init__(self, path: str):
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        with self.transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            version = self._get_meta("schema_version")
-            if version is None:
-                self._set_meta("schema_version", str(SCHEMA_VERSION))
-                self._set_meta("generation", "0")
-            elif int(version) > SCHEMA_VERSION:
-                raise StoreError(f"library was written by a newer reeltrace (schema {version})")
-            elif int(version) < SCHEMA_VERSION:
-                self._set_meta("schema_version", str(SCHEMA_VERSION))  # new tables only: nothing to convert
+        self.database = Database(
+            path, _SCHEMA, on_open=_check_version, locked=lambda: StoreError("library is locked by another process")
+        )
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, retried while another process holds the write lock."""
-        for attempt in range(600):
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err):
-                    raise
-                time.sleep(0.1)
-        else:
-            raise StoreError("library is locked by another process")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
-
-    def _get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (key, value))
+        self.database.close()
 
     def _bump_generation(self) -> int:
-        generation = int(self._get_meta("generation") or 0) + 1
-        self._set_meta("generation", str(generation))
+        generation = int(self.database.meta("generation") or 0) + 1
+        self.database.set_meta("generation", str(generation))
         return generation
 
     def generation(self) -> int:
-        return int(self._get_meta("generation") or 0)
+        return int(self.database.meta("generation") or 0)
 
     def audio_version(self) -> int | None:
         """The fingerprint version of the audio works stored (None while there are none)."""
-        if self._db.execute("SELECT 1 FROM audio_features LIMIT 1").fetchone() is None:
+        if self.database.execute("SELECT 1 FROM audio_features LIMIT 1").fetchone() is None:
             return None
-        value = self._get_meta("audio_version")
+        value = self.database.meta("audio_version")
         return int(value) if value else 1
 
     def model(self) -> str | None:
         """The descriptor model this library was built with (None while empty)."""
-        return self._get_meta("model")
+        return self.database.meta("model")
 
     # -- works ---------------------------------------------------------------------------
 
     def works(self) -> list[Work]:
-        rows = self._db.execute("SELECT * FROM works ORDER BY key").fetchall()
+        rows = self.database.execute("SELECT * FROM works ORDER BY key").fetchall()
         return [_work(r) for r in rows]
 
     def work(self, work_id: str) -> Work | None:
-        row = self._db.execute("SELECT * FROM works WHERE work_id=?", (work_id,)).fetchone()
+        row = self.database.execute("SELECT * FROM works WHERE work_id=?", (work_id,)).fetchone()
         return _work(row) if row else None
 
     def work_by_key(self, key: int) -> Work | None:
-        row = self._db.execute("SELECT * FROM works WHERE key=?", (key,)).fetchone()
+        row = self.database.execute("SELECT * FROM works WHERE key=?", (key,)).fetchone()
         return _work(row) if row else None
 
     def work_by_hash(self, content_hash: str) -> Work | None:
-        row = self._db.execute("SELECT * FROM works WHERE content_hash=?", (content_hash,)).fetchone()
+        row = self.database.execute("SELECT * FROM works WHERE content_hash=?", (content_hash,)).fetchone()
         return _work(row) if row else None
 
     def add_work(
@@ -183,10 +151,10 @@ class Store:
     ) -> tuple[Work, int]:
         """Insert a work with its frame descriptors and/or audio fingerprint, in one
         transaction; returns it (with its key) and the new generation."""
-        with self.transaction() as db:
-            library_model = self._get_meta("model")
+        with self.database.transaction() as db:
+            library_model = self.database.meta("model")
             if embeddings is not None and library_model is None:
-                self._set_meta("model", model)
+                self.database.set_meta("model", model)
             elif embeddings is not None and library_model != model:
                 raise StoreError(f"library uses model {library_model!r}, not {model!r}")
             if self.work_by_hash(work.content_hash) is not None:
@@ -212,7 +180,7 @@ class Store:
             )
             key = int(cursor.lastrowid)
             if audio is not None:
-                self._set_meta("audio_version", str(FINGERPRINT_VERSION))
+                self.database.set_meta("audio_version", str(FINGERPRINT_VERSION))
                 db.execute(
                     "INSERT INTO audio_features(work_key, hashes, times, duration) VALUES(?,?,?,?)",
                     (
@@ -244,7 +212,7 @@ class Store:
         return self.work_by_key(key), generation
 
     def remove_work(self, work_id: str) -> tuple[Work, int]:
-        with self.transaction() as db:
+        with self.database.transaction() as db:
             work = self.work(work_id)
             if work is None:
                 raise StoreError(f"no work with id {work_id!r}")
@@ -253,31 +221,25 @@ class Store:
         return work, generation
 
     def all_work_times(self) -> dict[int, np.ndarray]:
-        rows = self._db.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
+        rows = self.database.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
         return {key: np.frombuffer(times, np.float32).astype(np.float64) for key, times in rows}
 
     def audio_features(self) -> tuple[int, list[tuple[int, AudioFingerprint]]]:
         """(generation, [(work_key, fingerprint)]), read in one snapshot."""
-        self._db.execute("BEGIN")
-        try:
+        with self.database.snapshot() as db:
             generation = self.generation()
-            rows = self._db.execute("SELECT work_key, hashes, times, duration FROM audio_features ORDER BY work_key").fetchall()
-        finally:
-            self._db.execute("COMMIT")
+            rows = db.execute("SELECT work_key, hashes, times, duration FROM audio_features ORDER BY work_key").fetchall()
         return generation, [
             (key, AudioFingerprint(np.frombuffer(h, np.uint32), np.frombuffer(t, np.float32), d)) for key, h, t, d in rows
         ]
 
     def visual_features(self) -> tuple[int, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
         """(generation, iterator of (work_key, timestamps, float32 embeddings)), read in one snapshot."""
-        self._db.execute("BEGIN")
-        try:
+        with self.database.snapshot() as db:
             generation = self.generation()
-            rows = self._db.execute(
+            rows = db.execute(
                 "SELECT work_key, dim, timestamps, embeddings FROM visual_features ORDER BY work_key"
             ).fetchall()
-        finally:
-            self._db.execute("COMMIT")
 
         def items() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
             for key, dim, times, vectors in rows:

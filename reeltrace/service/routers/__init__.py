@@ -1,0 +1,13 @@
+"""The service's routes, one ``APIRouter`` per resource.
+
+``ROUTERS`` is the order ``create_app`` includes them in: it is the order of the OpenAPI
+schema's tags (and so of the groups on ``/docs``).
+"""
+
+from __future__ import annotations
+
+from . import accounts, console, files, jobs, matches, scans, works
+
+ROUTERS = [accounts.router, works.router, matches.router, scans.router, jobs.router, files.router, console.router]
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,118 @@
+"""The web console: server-rendered pages over the same state and rules as the API.
+
+Signing in sets the HttpOnly, SameSite=Strict cookie that ``auth.current`` reads; every
+other page needs it (a missing one redirects to ``/login``). Pages are not part of the
+OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException
+from fastapi.responses import RedirectResponse
+
+from ...records import CATEGORIES
+from ...report.evidence import pair_times, work_colour
+from ..auth import COOKIE, CurrentAccount
+from ..pages import Pages, get_pages
+from ..state import ServiceDep
+from ..usage import work_usage
+from .scans import evidence_report
+
+router = APIRouter(include_in_schema=False)
+
+PagesDep = Annotated[Pages, Depends(get_pages)]
+
+
+@router.get("/login")
+def login_page(pages: PagesDep, error: str | None = None):
+    return pages.render("login.html", None, error=error)
+
+
+@router.post("/login")
+def login(service: ServiceDep, pages: PagesDep, token: str = Form("")):
+    acct = service.db.account_by_token(token.strip())
+    if acct is None:
+        return pages.render("login.html", None, status_code=401, error="Unknown token.")
+    resp = RedirectResponse("/scans" if acct.role == "scanner" else "/", status_code=303)
+    resp.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", secure=service.config.secure_cookie,
+                    path="/", max_age=30 * 24 * 3600)  # fmt: skip
+    return resp
+
+
+@router.post("/logout")
+def logout():
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return resp
+
+
+@router.get("/")
+def catalogue(service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    if acct.role == "scanner":
+        return RedirectResponse("/scans", status_code=303)
+    works = service.visible_works(acct)
+    by_work: dict[str, list[dict]] = {}
+    for r in service.visible_matches(acct):
+        by_work.setdefault(r["work_id"], []).append(r)
+    halls = []
+    for cat, label in CATEGORIES.items():
+        items = [(w, work_usage(by_work.get(w.work_id, []), w.duration)) for w in works if w.category == cat]
+        halls.append({"category": cat, "label": label, "works": items})
+    return pages.render("catalogue.html", acct, halls=halls, total=len(works),
+                        allowed=bool(service.config.allowed_paths), nav="catalogue")  # fmt: skip
+
+
+@router.get("/works/{work_id}")
+def work_page(work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    work = service.work_for(acct, work_id)
+    rows = service.visible_matches(acct, work_id=work_id)
+    videos: dict[str, dict] = {}
+    for r in rows:
+        v = videos.setdefault(r["scan_id"], {"scan_id": r["scan_id"], "query": r["query"], "segments": [],
+                                             "first_seen": r["found_at"], "last_seen": r["found_at"]})  # fmt: skip
+        v["segments"].append(r)
+        v["first_seen"] = min(v["first_seen"], r["found_at"])
+        v["last_seen"] = max(v["last_seen"], r["found_at"])
+    for v in videos.values():
+        v["segments"].sort(key=lambda r: r["query_start"])
+        v["seconds"] = sum(r["query_end"] - r["query_start"] for r in v["segments"])
+        v["best"] = max(r["score"] for r in v["segments"])
+    return pages.render("work.html", acct, work=work, usage=work_usage(rows, work.duration),
+                        videos=sorted(videos.values(), key=lambda v: v["last_seen"], reverse=True),
+                        nav="catalogue")  # fmt: skip
+
+
+@router.get("/scans")
+def scans_page(service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    if acct.role == "owner":
+        return RedirectResponse("/", status_code=303)
+    jobs = service.db.jobs(kind="scan", account_id=None if acct.role == "admin" else acct.id, limit=50)
+    return pages.render("scans.html", acct, scans=jobs, allowed=bool(service.config.allowed_paths), nav="scans")
+
+
+@router.get("/scans/{scan_id}")
+def scan_page(scan_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    return pages.render("scan.html", acct, scan=service.scan_for(acct, scan_id), nav="scans")
+
+
+@router.get("/scans/{scan_id}/matches/{work_id}")
+def match_page(scan_id: str, work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    found = service.match_for(acct, scan_id, work_id)
+    job, work = found.job, service.lib.work(work_id)
+    record = service.match_record(found)
+    segs = [{**shown, "pairs": pair_times(seg)}
+            for shown, seg in zip(found.shown["segments"], record.segments, strict=True)]  # fmt: skip
+    can_scan = acct.role == "admin" or job.account_id == acct.id
+    return pages.render("match.html", acct, scan=job, match=found.shown, work=work, segments=segs,
+                        work_file=bool(work and os.path.isfile(work.source_path)), colour=work_colour(found.index),
+                        can_scan=can_scan, nav="scans" if can_scan else "catalogue")  # fmt: skip
+
+
+@router.get("/scans/{scan_id}/report.html")
+def report_page(scan_id: str, service: ServiceDep, acct: CurrentAccount):
+    if acct.role not in ("admin", "scanner"):
+        raise HTTPException(403, "evidence reports are for the scan's account")
+    return evidence_report(service, acct, scan_id)

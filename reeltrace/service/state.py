@@ -1,0 +1,223 @@
+"""The state one service app shares between its requests: configuration, the service
+database, the job workers, one read-only ``Library`` per thread, and the visibility rules
+(who may see which work, scan and match).
+
+Routers reach it through the ``get_service`` dependency (``request.app.state.service``).
+Objects an account may not read raise 404, so that another account's ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Form, HTTPException, Request, UploadFile
+
+from ..library import Library
+from ..records import ScanResult, Segment, Work, WorkMatch, valid_work_id
+from .db import Account, Job, ServiceDB
+from .files import (
+    DEFAULT_MAX_UPLOAD,
+    FileRejected,
+    FrameCache,
+    check_media,
+    display_name,
+    new_upload_folder,
+    resolve_allowed,
+    safe_name,
+    save_stream,
+)
+from .jobs import Workers
+
+MATCH_FIELDS = (
+    "scan_id", "query", "work_id", "title", "owner", "modality", "match_score", "query_start", "query_end",
+    "work_start", "work_end", "score", "found_at",
+)  # fmt: skip
+"""A match record as the API shows it (JSON keys, CSV columns): one per segment."""
+
+
+ServerPath = Annotated[str | None, Form(description="or a file under a server folder the admin allows")]
+"""The form field naming a server-side file to register or scan instead of an upload
+(``Service.take_input``)."""
+
+
+@dataclass
+class ServiceConfig:
+    """What ``create_app`` was given (paths made absolute)."""
+
+    library_folder: str
+    allowed_paths: list[str] = field(default_factory=list)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    workers: int = 1
+    model: str | None = None
+    secure_cookie: bool = False
+
+
+@dataclass(frozen=True)
+class FoundMatch:
+    """One scan's match against one work, as a caller may see it."""
+
+    job: Job
+    index: int  # the match's place in the scan's result (the console colours works by it)
+
+    @property
+    def shown(self) -> dict:
+        """The match as the API shows it."""
+        return self.job.result["matches"][self.index]
+
+
+def match_row(row: dict) -> dict:
+    """A stored match row (``ServiceDB.matches``) as the API shows it."""
+    return {name: row["query_name" if name == "query" else name] for name in MATCH_FIELDS}
+
+
+class Service:
+    """Shared state of one app: config, service DB, workers, per-thread read-only libraries."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.folder = config.library_folder
+        os.makedirs(self.folder, exist_ok=True)
+        self.db = ServiceDB(os.path.join(self.folder, "service.sqlite"))
+        self.root = os.path.join(self.folder, "service")
+        self.works_root = os.path.join(self.root, "works")
+        self.queries_root = os.path.join(self.root, "queries")
+        for d in (self.works_root, self.queries_root):
+            os.makedirs(d, exist_ok=True)
+        self.frames = FrameCache(os.path.join(self.root, "cache"))
+        self.workers = Workers(self.folder, self.db, config.workers, config.model)
+        self._local = threading.local()
+        self._libs: list[Library] = []
+        self._lock = threading.Lock()
+
+    @property
+    def lib(self) -> Library:
+        """This thread's Library, for catalogue reads and removals (never embeds)."""
+        lib = getattr(self._local, "lib", None)
+        if lib is None:
+            lib = Library(self.folder, model=self.config.model)
+            self._local.lib = lib
+            with self._lock:
+                self._libs.append(lib)
+        return lib
+
+    def close(self) -> None:
+        self.workers.stop()
+        with self._lock:
+            for lib in self._libs:
+                try:
+                    lib.store.close()
+                except Exception:
+                    pass
+            self._libs.clear()
+        self.db.close()
+
+    # -- visibility ----------------------------------------------------------------------
+
+    def visible_works(self, acct: Account) -> list[Work]:
+        works = self.lib.works()
+        if acct.role == "admin":
+            return works
+        if acct.role == "owner":
+            mine = {w for w, a in self.db.work_accounts().items() if a == acct.id}
+            return [w for w in works if w.work_id in mine]
+        return []
+
+    def can_see_work(self, acct: Account, work_id: str) -> bool:
+        if acct.role == "admin":
+            return True
+        return acct.role == "owner" and self.db.work_account(work_id) == acct.id
+
+    def work_for(self, acct: Account, work_id: str) -> Work:
+        work = self.lib.work(work_id) if valid_work_id(work_id) else None
+        if work is None or not self.can_see_work(acct, work_id):
+            raise HTTPException(404, f"no work {work_id!r}")
+        return work
+
+    def scan_for(self, acct: Account, scan_id: str) -> Job:
+        job = self.db.job(scan_id)
+        if job is None or job.kind != "scan" or (acct.role != "admin" and job.account_id != acct.id):
+            raise HTTPException(404, f"no scan {scan_id!r}")
+        return job
+
+    def match_for(self, acct: Account, scan_id: str, work_id: str) -> FoundMatch:
+        """A scan's match against one work, for the scan's account, admins and the work's owner."""
+        job = self.db.job(scan_id)
+        if job is None or job.kind != "scan" or job.result is None:
+            raise HTTPException(404, f"no match of work {work_id!r} in scan {scan_id!r}")
+        allowed = acct.role == "admin" or job.account_id == acct.id or self.can_see_work(acct, work_id)
+        index = next((i for i, m in enumerate(job.result.get("matches", [])) if m["work_id"] == work_id), None)
+        if not allowed or index is None:
+            raise HTTPException(404, f"no match of work {work_id!r} in scan {scan_id!r}")
+        return FoundMatch(job, index)
+
+    def visible_matches(self, acct: Account, work_id=None, scan_id=None, owner=None) -> list[dict]:
+        if acct.role == "admin":
+            rows = self.db.matches(work_ids=[work_id] if work_id else None, scan_id=scan_id, owner=owner)
+        elif acct.role == "owner":
+            mine = [w for w, a in self.db.work_accounts().items() if a == acct.id]
+            if work_id:
+                mine = [w for w in mine if w == work_id]
+            rows = self.db.matches(work_ids=mine, scan_id=scan_id, owner=owner)
+        else:
+            rows = self.db.matches(work_ids=[work_id] if work_id else None, scan_id=scan_id,
+                                   scan_account_id=acct.id, owner=owner)  # fmt: skip
+        return [match_row(r) for r in rows]
+
+    # -- results as records ----------------------------------------------------------------
+
+    def scan_record(self, job: Job) -> ScanResult:
+        """A scan's stored result as records (for the evidence report and frame pairs).
+
+        Scans finished before the lossless record was kept have only what the API shows:
+        their segments are rebuilt from it, without speed or evidence, and each work is
+        read from the library (or made from the shown fields once it is gone)."""
+        if job.record is not None:
+            return ScanResult.from_dict(job.record)
+        shown = job.result or {"query": job.name, "duration": 0.0, "error": job.error, "matches": []}
+        result = ScanResult(query=shown["query"], duration=shown.get("duration", 0.0), error=shown.get("error"))
+        for m in shown.get("matches", []):
+            work = self.lib.work(m["work_id"]) or Work(m["work_id"], m["title"], m["owner"], m["category"], 0.0, "", "",
+                                                       "", True, False)  # fmt: skip
+            segments = [Segment.from_dict(s) for s in m["segments"]]
+            result.matches.append(WorkMatch(work, m["modality"], m["score"], segments))
+        return result
+
+    def match_record(self, found: FoundMatch) -> WorkMatch:
+        """The record of a match that ``match_for`` found (its segments in the order shown)."""
+        return self.scan_record(found.job).matches[found.index]
+
+    # -- submissions -----------------------------------------------------------------------
+
+    def take_input(self, upload: UploadFile | None, path: str | None, dest_root: str) -> tuple[str, str, bool]:
+        """(file on the server, display name, uploaded?) from an upload or an allowed path."""
+        if (upload is None or not upload.filename) == (not path):
+            raise FileRejected(400, "give exactly one of 'file' (an upload) or 'path' (a server-side path)")
+        if path:
+            real = resolve_allowed(path, self.config.allowed_paths)
+            check_media(real)
+            return real, path, False
+        folder = new_upload_folder(dest_root)
+        dest = os.path.join(folder, safe_name(upload.filename))
+        try:
+            save_stream(upload.file, dest, self.config.max_upload_bytes)
+            check_media(dest)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return dest, display_name(upload.filename), True
+
+    def frame(self, path: str, t: float, width: int = 320) -> bytes | None:
+        return self.frames.get(path, t, width)
+
+
+def get_service(request: Request) -> Service:
+    """The app's ``Service`` (a FastAPI dependency)."""
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+"""A route parameter typed ``ServiceDep`` receives the app's ``Service``."""
