@@ -31,6 +31,10 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
 
 
 def bench(args: argparse.Namespace) -> int:
+    if getattr(args, "fuzz", None):
+        from .fuzz import bench_fuzz
+
+        return bench_fuzz(args.fuzz, args.seed, args.out)
     if getattr(args, "audio", False):
         # The audio fingerprint benchmark (reeltrace/bench/audio.py): real music and speech.
         from .audio.run import bench_audio
