@@ -41,6 +41,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from PIL import Image, ImageDraw
 
 from ..report.formats import display
 
@@ -81,25 +82,48 @@ FPS = 10
 RATE = 48000
 
 
+def _world(rng: np.random.Generator) -> np.ndarray:
+    """A picture twice the frame size: a smooth colour field under random shapes, lines and
+    text. Random shapes make descriptors that tell two seeds apart; random pixel blocks do
+    not (they all look like 'noise' to SSCD)."""
+    w, h = 2 * SIZE[0], 2 * SIZE[1]
+    corners = rng.uniform(0, 255, (2, 2, 3))
+    y, x = np.mgrid[0:1:h * 1j, 0:1:w * 1j]
+    field = (corners[0, 0] * ((1 - x) * (1 - y))[..., None] + corners[0, 1] * (x * (1 - y))[..., None]
+             + corners[1, 0] * ((1 - x) * y)[..., None] + corners[1, 1] * (x * y)[..., None])  # fmt: skip
+    picture = Image.fromarray(np.clip(field + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(int(rng.integers(25, 40))):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        x0, y0 = int(rng.integers(-20, w)), int(rng.integers(-20, h))
+        x1, y1 = x0 + int(rng.integers(10, w // 3)), y0 + int(rng.integers(10, h // 3))
+        kind = int(rng.integers(0, 4))
+        if kind == 0:
+            draw.ellipse((x0, y0, x1, y1), fill=colour)
+        elif kind == 1:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+        elif kind == 2:
+            draw.line((x0, y0, x1, y1), fill=colour, width=int(rng.integers(2, 9)))
+        else:
+            draw.text((x0, y0), "".join(chr(int(c)) for c in rng.integers(65, 91, 6)), fill=colour)
+    return np.asarray(picture)
+
+
 def _pictures(seed: int, seconds: float) -> list[np.ndarray]:
-    """Shots of 1.5 s, each a pan across its own smooth random picture: textured enough to
-    be indexed (flat or dark frames are not) and unlike any other seed's."""
+    """Shots of 1.5 s, each a pan across its own random picture (``_world``): textured
+    enough to be indexed (flat or dark frames are not) and unlike any other seed's."""
     rng = np.random.default_rng(seed)
     w, h = SIZE
     frames: list[np.ndarray] = []
-    world = None
+    shot = int(1.5 * FPS)
     for i in range(int(seconds * FPS)):
-        if i % int(1.5 * FPS) == 0:
-            coarse = rng.uniform(0, 255, (9, 16, 3))
-            fine = rng.uniform(-40, 40, (2 * h, 2 * w, 3))
-            world = np.kron(coarse, np.ones((2 * h // 9 + 1, 2 * w // 16 + 1, 1)))[: 2 * h, : 2 * w] + fine
-            world = np.clip(world, 0, 255).astype(np.uint8)
-            dx, dy = rng.integers(-6, 7, 2)
+        if i % shot == 0:
+            world = _world(rng)
+            dx, dy = (int(v) for v in rng.integers(-6, 7, 2))
             x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
-            k = 0
+        k = i % shot
         x, y = int(np.clip(x0 + dx * k, 0, w)), int(np.clip(y0 + dy * k, 0, h))
         frames.append(np.ascontiguousarray(world[y : y + h, x : x + w]))
-        k += 1
     return frames
 
 
