@@ -13,7 +13,7 @@ The runner registers the seeds into a fresh library and then, through ``python -
 reeltrace`` in child processes (what users run, tracebacks and all):
 
 * ``scan`` of batches of mutants with a byte copy of a registered seed in the middle;
-* ``register`` of the same batches;
+* ``register`` of the same batches, the copy first (it must come out as already registered);
 * ``works`` and a last ``scan`` of the copy.
 
 It checks that each command printed one JSON result (scan) or one line (register) per
@@ -52,7 +52,7 @@ seconds long and take well under one, so only a hang reaches this, on a loaded m
 STARTUP_BOUND = 120.0
 """Seconds a command may take on top of its files: interpreter, model and index loading."""
 
-BATCH = 6
+BATCH = 8
 """Mutants per command: a crash or hang names few suspects, and start-up stays a small part."""
 
 
@@ -449,6 +449,10 @@ def run_command(argv: list[str], bound: float) -> Run:
 # -- the runner --------------------------------------------------------------------------------
 
 
+class FuzzSetupError(Exception):
+    """The fuzzer could not start: its own seed media did not register."""
+
+
 @dataclass
 class FuzzReport:
     seed: int
@@ -461,7 +465,7 @@ class FuzzReport:
     hangs: list[str] = field(default_factory=list)
     copy_found: int = 0  # batches in which the real copy was found
     batches: int = 0
-    slowest_register: tuple[float, str] = (0.0, "")  # seconds, input
+    slowest_register: tuple[float, str] = (0.0, "")  # seconds, input (see _register_phase)
     slowest_scan_batch: tuple[float, int] = (0.0, 0)  # seconds, inputs
     seconds: float = 0.0
     mutant_list: list[Mutant] = field(default_factory=list)
@@ -566,6 +570,110 @@ def _works(library: str, bound: float) -> tuple[list[str], dict[str, dict]]:
         return [f"works: output is not JSON: {run.out[:500]!r}"], {}
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every phase of a run works on."""
+
+    library: str
+    copy: str  # a byte copy of the first seed, under another name
+    copy_work: str  # its work id
+    seed_works: dict[str, dict]  # work id -> public JSON, as registered
+    groups: list[list[Mutant]]
+    file_bound: float
+    note: Callable[[str], None]
+
+    def bound(self, files: int) -> float:
+        return STARTUP_BOUND + self.file_bound * files
+
+
+def _setup(folder: str, mutants: list[Mutant], seed_files: list[str], batch: int, file_bound: float, note) -> Setup:
+    library = os.path.join(folder, "library")
+    shutil.rmtree(library, ignore_errors=True)
+    note(f"registering {len(seed_files)} seed works in {library}")
+    first = run_command(["--library", library, "register", *seed_files], STARTUP_BOUND + file_bound * len(seed_files))
+    if first.code != 0:
+        raise FuzzSetupError(f"the seed media did not register: {' '.join(first.err.split())[-500:]}")
+    problems, seed_works = _works(library, STARTUP_BOUND)
+    if problems:
+        raise FuzzSetupError("; ".join(problems))
+    copy = os.path.join(folder, "real copy " + os.path.basename(seed_files[0]))
+    shutil.copyfile(seed_files[0], copy)
+    copy_work = first.out.splitlines()[0].split("\t")[0]
+    # The first scan of a library writes its caches (vector index, generic pictures for the
+    # background penalty): done here, the batches' times are their files' own.
+    warm = run_command(["--library", library, "scan", copy, "--format", "json"], STARTUP_BOUND * 2 + file_bound)
+    problems, _, _ = check_scan(warm, [copy], copy, copy_work)
+    if warm.hung or problems:
+        raise FuzzSetupError(f"the copy of a seed was not found: {'; '.join(problems) or 'hung'}")
+    groups = [mutants[i : i + batch] for i in range(0, len(mutants), batch)]
+    return Setup(library, copy, copy_work, seed_works, groups, file_bound, note)
+
+
+def _scan_phase(setup: Setup, report: FuzzReport) -> None:
+    """Each batch of mutants, the real copy in the middle, through one ``scan``."""
+    for n, group in enumerate(setup.groups):
+        inputs = [m.path for m in group]
+        inputs.insert(len(inputs) // 2, setup.copy)
+        run = run_command(["--library", setup.library, "scan", *inputs, "--format", "json"], setup.bound(len(inputs)))
+        report.batches += 1
+        if run.hung:
+            report.hangs.append(f"scan of {inputs}")
+        problems, results, found = check_scan(run, inputs, setup.copy, setup.copy_work)
+        report.crashes += problems
+        report.copy_found += found
+        report.scan_errors += sum(1 for r in results if r["error"] and r["query"] != setup.copy)
+        if run.seconds > report.slowest_scan_batch[0]:
+            report.slowest_scan_batch = (run.seconds, len(inputs))
+        setup.note(f"scan batch {n + 1}/{len(setup.groups)}: {run.seconds:.1f} s, "
+                   f"{len(problems)} problems{', HUNG' if run.hung else ''}")  # fmt: skip
+
+
+def _register_phase(setup: Setup, report: FuzzReport) -> set[str]:
+    """Each batch through one ``register``, the real copy first: it must come out as
+    already registered, and its line ends the start-up, so that the gap before each later
+    line times one mutant (the first of a batch also loads the model). The ids created."""
+    created: set[str] = set()
+    for n, group in enumerate(setup.groups):
+        inputs = [setup.copy, *(m.path for m in group)]
+        run = run_command(["--library", setup.library, "register", *inputs], setup.bound(len(inputs)))
+        if run.hung:
+            report.hangs.append(f"register of {inputs}")
+        problems, _, failed = check_register(run, inputs)
+        expected = f"{setup.copy_work}\talready registered\t{display(setup.copy)}"
+        if not run.hung and not problems and run.out.splitlines()[:1] != [expected]:
+            problems.append(f"register: the real copy was not recognised: {run.out.splitlines()[:1]}")
+        report.crashes += problems
+        report.register_errors += len(failed)
+        registered_lines = [line for line in run.out.splitlines() if "\tregistered\t" in line]
+        report.registered += len(registered_lines)
+        created.update(line.split("\t")[0] for line in registered_lines)
+        for path, (a, b) in zip(inputs[1:], itertools.pairwise(run.line_times), strict=False):
+            if b - a > report.slowest_register[0]:
+                report.slowest_register = (b - a, path)
+        setup.note(f"register batch {n + 1}/{len(setup.groups)}: {run.seconds:.1f} s, "
+                   f"{len(problems)} problems{', HUNG' if run.hung else ''}")  # fmt: skip
+    return created
+
+
+def _library_phase(setup: Setup, report: FuzzReport, created: set[str]) -> None:
+    """The library afterwards: it opens, lists the seeds' works unchanged and nothing but
+    what register said it created, and still finds the copy."""
+    problems, works_after = _works(setup.library, setup.bound(0))
+    report.crashes += problems
+    if not problems:
+        for work_id, work in setup.seed_works.items():
+            if works_after.get(work_id) != work:
+                report.crashes.append(f"library: work {work_id} changed: {work} -> {works_after.get(work_id)}")
+        unexplained = set(works_after) - set(setup.seed_works) - created
+        if unexplained:
+            report.crashes.append(f"library: works nobody registered: {sorted(unexplained)}")
+    last = run_command(["--library", setup.library, "scan", setup.copy, "--format", "json"], setup.bound(1))
+    if last.hung:
+        report.hangs.append("last scan of the real copy")
+    problems, _, _ = check_scan(last, [setup.copy], setup.copy, setup.copy_work)
+    report.crashes += [f"after the batches: {p}" for p in problems]
+
+
 def run_fuzz(count: int, seed: int = 0, folder: str | None = None, seeds: int = len(SEEDS),
              batch: int = BATCH, file_bound: float = FILE_BOUND, log=None) -> FuzzReport:  # fmt: skip
     """Make ``count`` mutants of ``seeds`` generated files in ``folder`` (a temporary one if
@@ -580,84 +688,16 @@ def run_fuzz(count: int, seed: int = 0, folder: str | None = None, seeds: int = 
             print(text, file=log, flush=True)
 
     try:
-        library = os.path.join(folder, "library")
-        shutil.rmtree(library, ignore_errors=True)
         seed_files = make_seeds(os.path.join(folder, "seeds"), seeds)
         shutil.rmtree(os.path.join(folder, "mutants"), ignore_errors=True)
-        mutants = make_mutants(seed_files, os.path.join(folder, "mutants"), count, seed)
-        report.mutant_list = mutants
-        report.mutants = len(mutants)
-        for m in mutants:
+        report.mutant_list = make_mutants(seed_files, os.path.join(folder, "mutants"), count, seed)
+        report.mutants = len(report.mutant_list)
+        for m in report.mutant_list:
             report.by_kind[m.kind] = report.by_kind.get(m.kind, 0) + 1
-
-        def bound(files: int) -> float:
-            return STARTUP_BOUND + file_bound * files
-
-        note(f"registering {len(seed_files)} seed works in {library}")
-        first = run_command(["--library", library, "register", *seed_files], bound(len(seed_files)))
-        if first.code != 0:
-            raise RuntimeError(f"the seed media did not register: {first.err.strip()}")
-        problems, seed_works = _works(library, bound(0))
-        if problems:
-            raise RuntimeError("; ".join(problems))
-        copy_work = first.out.splitlines()[0].split("\t")[0]
-        copy = os.path.join(folder, "real copy " + os.path.basename(seed_files[0]))
-        shutil.copyfile(seed_files[0], copy)
-
-        groups = [mutants[i : i + batch] for i in range(0, len(mutants), batch)]
-        for n, group in enumerate(groups):
-            inputs = [m.path for m in group]
-            inputs.insert(len(inputs) // 2, copy)
-            run = run_command(["--library", library, "scan", *inputs, "--format", "json"], bound(len(inputs)))
-            report.batches += 1
-            if run.hung:
-                report.hangs.append(f"scan of {inputs}")
-            problems, results, found = check_scan(run, inputs, copy, copy_work)
-            report.crashes += problems
-            report.copy_found += found
-            report.scan_errors += sum(1 for r in results if r["error"] and r["query"] != copy)
-            if run.seconds > report.slowest_scan_batch[0]:
-                report.slowest_scan_batch = (run.seconds, len(inputs))
-            note(f"scan batch {n + 1}/{len(groups)}: {run.seconds:.1f} s, "
-                 f"{len(problems)} problems{', HUNG' if run.hung else ''}")  # fmt: skip
-
-        created: set[str] = set()
-        for n, group in enumerate(groups):
-            inputs = [m.path for m in group]
-            run = run_command(["--library", library, "register", *inputs], bound(len(inputs)))
-            if run.hung:
-                report.hangs.append(f"register of {inputs}")
-            problems, _, failed = check_register(run, inputs)
-            report.crashes += problems
-            report.register_errors += len(failed)
-            registered_lines = [line for line in run.out.splitlines() if "\tregistered\t" in line]
-            report.registered += len(registered_lines)
-            created.update(line.split("\t")[0] for line in registered_lines)
-            # Each input's line comes when it is done: the gaps time the inputs (the first
-            # includes start-up, so it is an upper bound).
-            times = [0.0, *run.line_times]
-            for path, (a, b) in zip(inputs, itertools.pairwise(times), strict=False):
-                if b - a > report.slowest_register[0]:
-                    report.slowest_register = (b - a, path)
-            note(f"register batch {n + 1}/{len(groups)}: {run.seconds:.1f} s, "
-                 f"{len(problems)} problems{', HUNG' if run.hung else ''}")  # fmt: skip
-
-        # The library afterwards: it opens, lists the seeds' works unchanged and nothing
-        # but what register said it created, and still finds the copy.
-        problems, works_after = _works(library, bound(0))
-        report.crashes += problems
-        if not problems:
-            for work_id, work in seed_works.items():
-                if works_after.get(work_id) != work:
-                    report.crashes.append(f"library: work {work_id} changed: {work} -> {works_after.get(work_id)}")
-            unexplained = set(works_after) - set(seed_works) - created
-            if unexplained:
-                report.crashes.append(f"library: works nobody registered: {sorted(unexplained)}")
-        last = run_command(["--library", library, "scan", copy, "--format", "json"], bound(1))
-        problems, _, found = check_scan(last, [copy], copy, copy_work)
-        report.crashes += [f"after the batches: {p}" for p in problems]
-        if last.hung:
-            report.hangs.append("last scan of the real copy")
+        setup = _setup(folder, report.mutant_list, seed_files, batch, file_bound, note)
+        _scan_phase(setup, report)
+        created = _register_phase(setup, report)
+        _library_phase(setup, report, created)
     finally:
         report.seconds = time.perf_counter() - started
         if temporary:
@@ -671,7 +711,11 @@ def bench_fuzz(count: int, seed: int = 0, out: str | None = None) -> int:
     if out is not None:
         out = os.path.join(out, "fuzz")
         os.makedirs(out, exist_ok=True)
-    report = run_fuzz(count, seed, out, log=sys.stderr)
+    try:
+        report = run_fuzz(count, seed, out, log=sys.stderr)
+    except FuzzSetupError as err:
+        print(f"reeltrace: fuzz: {err}", file=sys.stderr)
+        return 1
     sys.stdout.write(report.text())
     if out is not None:
         with open(os.path.join(out, "fuzz.json"), "w", encoding="utf-8") as fh:
