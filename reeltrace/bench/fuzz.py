@@ -459,6 +459,7 @@ class FuzzReport:
     mutants: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     scan_errors: int = 0  # mutants that scan refused, each with its one-line error
+    scan_errors_by_kind: dict[str, int] = field(default_factory=dict)
     register_errors: int = 0
     registered: int = 0  # mutants still readable enough to become works
     crashes: list[str] = field(default_factory=list)
@@ -471,9 +472,9 @@ class FuzzReport:
     mutant_list: list[Mutant] = field(default_factory=list)
 
     def text(self) -> str:
-        kinds = ", ".join(f"{k} {n}" for k, n in self.by_kind.items())
+        kinds = ", ".join(f"{k} {self.scan_errors_by_kind.get(k, 0)}/{n}" for k, n in self.by_kind.items())
         lines = [
-            f"mutants: {self.mutants} (seed {self.seed}; {kinds})",
+            f"mutants: {self.mutants} (seed {self.seed}; refused by scan/tried: {kinds})",
             f"errors: scan {self.scan_errors}, register {self.register_errors} (registered anyway: {self.registered})",
             f"crashes: {len(self.crashes)}",
             f"hangs: {len(self.hangs)}",
@@ -621,7 +622,12 @@ def _scan_phase(setup: Setup, report: FuzzReport) -> None:
         problems, results, found = check_scan(run, inputs, setup.copy, setup.copy_work)
         report.crashes += problems
         report.copy_found += found
-        report.scan_errors += sum(1 for r in results if r["error"] and r["query"] != setup.copy)
+        kinds = {m.path: m.kind for m in group}
+        for r in results:
+            if r["error"] and r["query"] in kinds:
+                report.scan_errors += 1
+                kind = kinds[r["query"]]
+                report.scan_errors_by_kind[kind] = report.scan_errors_by_kind.get(kind, 0) + 1
         if run.seconds > report.slowest_scan_batch[0]:
             report.slowest_scan_batch = (run.seconds, len(inputs))
         setup.note(f"scan batch {n + 1}/{len(setup.groups)}: {run.seconds:.1f} s, "
