@@ -462,6 +462,7 @@ class FuzzReport:
     scan_errors_by_kind: dict[str, int] = field(default_factory=dict)
     register_errors: int = 0
     registered: int = 0  # mutants still readable enough to become works
+    already_registered: int = 0  # readable mutants equal to an earlier one (box edits repeat)
     crashes: list[str] = field(default_factory=list)
     hangs: list[str] = field(default_factory=list)
     copy_found: int = 0  # batches in which the real copy was found
@@ -475,7 +476,8 @@ class FuzzReport:
         kinds = ", ".join(f"{k} {self.scan_errors_by_kind.get(k, 0)}/{n}" for k, n in self.by_kind.items())
         lines = [
             f"mutants: {self.mutants} (seed {self.seed}; refused by scan/tried: {kinds})",
-            f"errors: scan {self.scan_errors}, register {self.register_errors} (registered anyway: {self.registered})",
+            f"errors: scan {self.scan_errors}, register {self.register_errors} (registered anyway: {self.registered}, "
+            f"equal to an earlier mutant: {self.already_registered})",
             f"crashes: {len(self.crashes)}",
             f"hangs: {len(self.hangs)}",
             f"real copy found: {self.copy_found} of {self.batches} batches",
@@ -652,6 +654,7 @@ def _register_phase(setup: Setup, report: FuzzReport) -> set[str]:
         report.register_errors += len(failed)
         registered_lines = [line for line in run.out.splitlines() if "\tregistered\t" in line]
         report.registered += len(registered_lines)
+        report.already_registered += sum(1 for line in run.out.splitlines()[1:] if "\talready registered\t" in line)
         created.update(line.split("\t")[0] for line in registered_lines)
         for path, (a, b) in zip(inputs[1:], itertools.pairwise(run.line_times), strict=False):
             if b - a > report.slowest_register[0]:
