@@ -10,13 +10,12 @@ import argparse
 import os
 import sys
 
-from .library import Library, LibraryError
+from .library import LIBRARY_FAULTS, Library, input_error
 from .media import expand_paths
-from .records import CATEGORIES
+from .records import CATEGORIES, RegisterResult, ScanResult
 from .report import formats as report
 from .report.formats import display
 from .storage.files import atomic_write_text
-from .storage.store import StoreError
 from .video.embed import DEFAULT_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -101,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="rebuild the data set even if one exists")
     p.add_argument("--audio", action="store_true", help="the audio fingerprint benchmark (real music and speech)")
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None, help="descriptor model to measure")
+    p.add_argument("--fuzz", type=int, metavar="N", help="instead: N hostile mutants of generated media through "
+                   "scan and register (no media needed; with --seed, --out)")  # fmt: skip
     return parser
 
 
@@ -117,7 +118,12 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     status = EXIT_OK
     for path in paths:
-        result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
+        try:
+            result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
+        except LIBRARY_FAULTS:
+            raise
+        except Exception as err:  # the library's own boundary missed it: still this input's
+            result = RegisterResult(path, error=input_error(err))
         if result.error:
             _error(f"{display(path)}: {result.error}")
             status = EXIT_FAILED
@@ -131,7 +137,12 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
 def _scan(lib: Library, args: argparse.Namespace) -> int:
     results = []
     for path in expand_paths(args.paths):
-        result = lib.scan(path)
+        try:
+            result = lib.scan(path)
+        except LIBRARY_FAULTS:
+            raise
+        except Exception as err:  # the library's own boundary missed it: still this input's
+            result = ScanResult(query=path, error=input_error(err))
         if result.error:
             _error(f"{display(path)}: {result.error}")
         results.append(result)
@@ -171,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 work = lib.remove(args.work_id)
                 print(f"{work.work_id}\tremoved")
                 return EXIT_OK
-    except (LibraryError, StoreError) as err:
-        _error(str(err))
+    except LIBRARY_FAULTS as err:
+        _error(" ".join(str(err).split()) or type(err).__name__)
         return EXIT_FAILED
     except KeyboardInterrupt:
         _error("interrupted")

@@ -12,6 +12,7 @@ Everything the CLI and the service do goes through ``Library``.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,7 +22,7 @@ from .audio.index import AudioIndex, load_audio_index
 from .audio.landmarks import fingerprint, fingerprint_query
 from .fuse import fuse
 from .holds import hold_at
-from .media.container import MediaError, file_hash, probe
+from .media.container import MediaError, file_hash, probe, unexpected
 from .media.sound import decode_audio
 from .records import CATEGORIES, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
 from .storage.caches import save_cache
@@ -36,6 +37,17 @@ from .video.score import decide, score_chains
 
 class LibraryError(Exception):
     """A request the library refuses (unknown work, bad id or category)."""
+
+
+LIBRARY_FAULTS = (LibraryError, StoreError, sqlite3.Error)
+"""Exceptions about the library itself (refused request, locked, incompatible or damaged
+database): they stop a command. Any other exception raised while one input is registered or
+scanned is that input's error (``input_error``), and the rest of a batch goes on."""
+
+
+def input_error(err: Exception) -> str:
+    """The one-line error of an input that raised ``err``."""
+    return str(err) if isinstance(err, MediaError) else str(unexpected(err, "cannot be processed"))
 
 
 class Library:
@@ -192,6 +204,10 @@ class Library:
             if str(err) == "same content already registered":
                 return RegisterResult(path, self.store.work_by_hash(digest), created=False)
             raise LibraryError(str(err)) from None
+        except LIBRARY_FAULTS:
+            raise
+        except Exception as err:
+            return RegisterResult(path, error=input_error(err))
         hold_at("register:after-commit")
         # Keep the in-memory indexes current when nobody else changed the library meanwhile;
         # otherwise the next use rebuilds them from the database.
@@ -250,12 +266,23 @@ class Library:
                 self._scan_video(path, info.duration, seen)
             if info.has_audio:
                 self._scan_audio(path, not info.has_video, seen)
-        except MediaError as err:
-            result.error = str(err)
+            result.matches = self._matches(seen)
+        except LIBRARY_FAULTS:
+            raise
+        except Exception as err:
+            result.error = input_error(err)
             result.elapsed = time.perf_counter() - started
             return result
+        result.elapsed = time.perf_counter() - started
+        if trace:
+            result.trace = seen
+        return result
+
+    def _matches(self, seen: ScanTrace) -> list[WorkMatch]:
+        """The works that pass the thresholds, picture and sound fused, best first."""
         video = {key: decide(segs, self.video.scoring) for key, segs in seen.video.items()}
         audio = {key: [s for s in segs if s.score >= self.audio.threshold] for key, segs in seen.audio.items()}
+        matches = []
         for key in set(video) | set(audio):
             if not video.get(key) and not audio.get(key):
                 continue
@@ -264,12 +291,9 @@ class Library:
                 continue
             modality, segments = fuse(video.get(key, []), audio.get(key, []))
             if segments:
-                result.matches.append(WorkMatch(work, modality, max(s.score for s in segments), segments))
-        result.matches.sort(key=lambda m: -m.score)
-        result.elapsed = time.perf_counter() - started
-        if trace:
-            result.trace = seen
-        return result
+                matches.append(WorkMatch(work, modality, max(s.score for s in segments), segments))
+        matches.sort(key=lambda m: -m.score)
+        return matches
 
     def _scan_video(self, path: str, duration: float, seen: ScanTrace) -> None:
         config = self.video

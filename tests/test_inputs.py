@@ -8,11 +8,15 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 
+import av
 import mediagen
 import numpy as np
 import pytest
 from helpers import UNRELATED, WORKS, check_clip_found, run_cli, work_ids
+
+from reeltrace.bench.fuzz import break_sample_table, mp4_boxes
 
 WEIRD_NAME = "clip with spaces é 視頻\nsecond line.mp4"
 
@@ -254,3 +258,98 @@ def test_scan_of_an_empty_folder_reports_nothing(library, tmp_path):
     res = run_cli("--library", library, "scan", str(tmp_path / "empty"), "--format", "json")
     assert res.code == 0, res.err
     assert json.loads(res.out) == {"results": []}
+
+
+# -- a damaged sample table (issue 21) ------------------------------------------------------
+
+
+def _broken_sample_table(source: str, dest: str) -> str:
+    """``source`` with its video track's ``stbl`` box size set to 1 and the entry count of its
+    ``stsz`` moved by one. Size 1 means "a 64-bit size follows", so FFmpeg reads the first
+    child's header as the size, gives up on the sample table and opens the file anyway, with
+    a video stream that has no codec: ``probe`` used to raise AttributeError on its missing
+    codec context, and the whole batch died with a traceback."""
+    with open(source, "rb") as fh:
+        data = fh.read()
+    boxes = mp4_boxes(data)
+
+    def inside(box, outer):
+        return box.path[: len(outer.path)] == outer.path and outer.start <= box.start < outer.end
+
+    tracks = [b for b in boxes if b.path == (b"moov", b"trak")]
+    # hdlr: size, type, version and flags, pre_defined, then the handler type.
+    (video,) = [t for t in tracks for h in boxes if h.kind == b"hdlr" and inside(h, t) and data[h.start + 16 : h.start + 20] == b"vide"]  # fmt: skip
+    (stbl,) = [b for b in boxes if b.kind == b"stbl" and inside(b, video)]
+    (stsz,) = [b for b in boxes if b.kind == b"stsz" and inside(b, stbl)]
+    with open(dest, "wb") as fh:
+        fh.write(break_sample_table(data, stbl, stsz, count_delta=1, stbl_size=1))
+    with av.open(dest) as container:  # still opens, as the probe found it
+        assert [s.type for s in container.streams] == ["video", "audio"]
+        assert container.streams.video[0].codec_context is None
+    return dest
+
+
+@pytest.fixture(scope="module")
+def broken_sample_table(tmp_path_factory, work_files) -> str:
+    folder = tmp_path_factory.mktemp("broken stbl")
+    return _broken_sample_table(work_files["A"], str(folder / "broken stbl.mp4"))
+
+
+def test_a_damaged_sample_table_is_one_input_error_in_a_scanned_folder(library, tmp_path, broken_sample_table,
+                                                                       short_query, unrelated_file):  # fmt: skip
+    """A folder with the damaged file between two good ones: JSON for all three, the good
+    ones fully answered, one one-line error for the damaged one (on stderr and in its
+    result), exit status 1."""
+    top = tmp_path / "batch"
+    top.mkdir()
+    shutil.copyfile(short_query[0], top / "a reuse.mp4")
+    shutil.copyfile(broken_sample_table, top / "b broken stbl.mp4")
+    shutil.copyfile(unrelated_file, top / "c clean.mp4")
+    res = run_cli("--library", library, "scan", str(top), "--format", "json")
+    assert res.code == 1, res.err
+    reuse, broken, clean = res.json()["results"]
+    assert [reuse["query"], broken["query"], clean["query"]] == [str(top / n) for n in ("a reuse.mp4", "b broken stbl.mp4", "c clean.mp4")]  # fmt: skip
+    assert reuse["error"] is None and clean["error"] is None
+    for truth in short_query[1][1:]:
+        check_clip_found(reuse, truth)
+    assert clean["matches"] == []
+    assert broken["matches"] == [] and "video stream has no known codec" in broken["error"]
+    assert _error_lines(res.err) == [f"reeltrace: {broken['query']}: {broken['error']}"]
+
+
+def test_a_damaged_sample_table_does_not_stop_register(library_copy, broken_sample_table, unrelated_file):
+    """register bad good: the good file is registered after the damaged one's one-line error."""
+    res = run_cli("--library", library_copy, "register", broken_sample_table, unrelated_file)
+    assert res.code == 1
+    assert _error_lines(res.err) == [f"reeltrace: {broken_sample_table}: video stream has no known codec (damaged or unsupported)"]  # fmt: skip
+    (line,) = res.out.splitlines()
+    assert line.endswith(f"\tregistered\t{unrelated_file}")
+    assert work_ids(library_copy) == [*(s.work_id for s in WORKS.values()), line.split("\t")[0]]
+
+
+def _newer_schema(library: str) -> None:
+    with sqlite3.connect(os.path.join(library, "library.sqlite")) as db:
+        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+
+
+def _not_a_database(library: str) -> None:
+    with open(os.path.join(library, "library.sqlite"), "wb") as fh:
+        fh.write(b"these are the minutes of the rights meeting, not a database\n" * 100)
+    for name in ("library.sqlite-wal", "library.sqlite-shm"):
+        if os.path.exists(os.path.join(library, name)):
+            os.remove(os.path.join(library, name))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [(_newer_schema, "library was written by a newer reeltrace (schema 999)"), (_not_a_database, "file is not a database")],
+    ids=["newer schema", "not a database"],
+)
+def test_a_library_fault_stops_the_command_with_one_line(library_copy, unrelated_file, damage, message):
+    """Errors about the library itself are not an input's error: scan stops before any
+    input, with one line and exit status 1 (a file that is not a database used to print
+    sqlite3's traceback)."""
+    damage(library_copy)
+    res = run_cli("--library", library_copy, "scan", unrelated_file, "--format", "json")
+    assert (res.code, res.out) == (1, "")
+    assert _error_lines(res.err) == [f"reeltrace: {message}"]

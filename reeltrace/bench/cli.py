@@ -26,6 +26,10 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
 
 
 def bench(args: argparse.Namespace) -> int:
+    if getattr(args, "fuzz", None):
+        from .fuzz import bench_fuzz
+
+        return bench_fuzz(args.fuzz, args.seed, args.out)
     if getattr(args, "audio", False):
         # The audio fingerprint benchmark (reeltrace/bench/audio/): real music and speech.
         from .audio.cli import bench_audio

@@ -27,6 +27,13 @@ class MediaError(Exception):
     """An input that cannot be used; ``str(err)`` is a one-line message for the user."""
 
 
+def unexpected(err: Exception, what: str = "unreadable media file") -> MediaError:
+    """A MediaError for an exception that no check foresaw (a damaged header can leave PyAV
+    objects half-built, and any of their attributes may then be None). Its type is kept in
+    the message: it is the input's error, and the type says where to look if it is ours."""
+    return MediaError(f"{what} ({type(err).__name__}: {one_line(err)})")
+
+
 def one_line(err: BaseException) -> str:
     # FFmpeg errors repeat the errno and the file name; keep the reason.
     text = getattr(err, "strerror", None) or str(err)
@@ -45,6 +52,8 @@ def open_media(path: str) -> av.container.InputContainer:
         container = av.open(path)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
         raise MediaError(f"not a readable media file ({one_line(err)})") from None
+    except Exception as err:
+        raise unexpected(err, "not a readable media file") from None
     if container.format.name in TEXT_DEMUXERS:
         container.close()
         raise MediaError("not a media file (text)")
@@ -70,12 +79,32 @@ def picture_stream(container):
 
 
 def probe(path: str) -> MediaInfo:
-    """Read a file's header: duration and which streams it has. Raises MediaError."""
+    """Read a file's header: duration and which streams it has. Raises MediaError, and
+    only MediaError: whatever a damaged header makes PyAV raise is this input's error."""
+    try:
+        return _probe(path)
+    except MediaError:
+        raise
+    except Exception as err:
+        raise unexpected(err) from None
+
+
+def _probe(path: str) -> MediaInfo:
     with open_media(path) as container:
         video = picture_stream(container)
         audio = container.streams.audio[0] if container.streams.audio else None
         if video is None and audio is None:
             raise MediaError("no video or audio stream")
+        # A stream whose sample description FFmpeg could not read (a damaged 'stbl' box)
+        # has no codec, hence no codec context. A picture we cannot decode is fatal, as
+        # when decoding fails later; a sound we cannot decode is dropped, as a sound track
+        # that fails to decode is (Library._fingerprint), unless it is all there is.
+        if video is not None and video.codec_context is None:
+            raise MediaError("video stream has no known codec (damaged or unsupported)")
+        if audio is not None and audio.codec_context is None:
+            if video is None:
+                raise MediaError("audio stream has no known codec (damaged or unsupported)")
+            audio = None
         duration = stream_duration(container, video if video is not None else audio)
         if video is None:
             return MediaInfo(path, duration, False, True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
-from .container import MediaError, one_line, open_media, picture_stream, stream_duration
+from .container import MediaError, one_line, open_media, picture_stream, stream_duration, unexpected
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,10 @@ def sample_frames(path: str, fps: float, long_side: int) -> Iterator[SampledFram
         stream = picture_stream(container)
         if stream is None:
             raise MediaError("no video stream")
-        stream.thread_type = "AUTO"
         ctx = stream.codec_context
+        if ctx is None:  # see container.probe: the sample description was unreadable
+            raise MediaError("video stream has no known codec (damaged or unsupported)")
+        stream.thread_type = "AUTO"
         if not ctx.width or not ctx.height:
             raise MediaError("video stream has no picture size")
         expected = stream_duration(container, stream)
@@ -72,6 +74,10 @@ def sample_frames(path: str, fps: float, long_side: int) -> Iterator[SampledFram
                     next_time += step
         except av.error.FFmpegError as err:
             raise MediaError(f"corrupt video stream after {max(last_time, 0):.1f} s ({one_line(err)})") from None
+        except Exception as err:
+            # Damaged streams reach PyAV and numpy in states no check foresaw (odd frame
+            # sizes, missing planes): still this input's error, not the caller's.
+            raise unexpected(err, f"corrupt video stream after {max(last_time, 0):.1f} s") from None
         if emitted == 0:
             raise MediaError("video stream has no decodable frames")
         if expected > 2.0 and last_time + step < expected * 0.95 - 1.0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 
-from .container import MediaError, one_line, open_media
+from .container import MediaError, one_line, open_media, unexpected
 
 
 def decode_audio(path: str, rate: int) -> tuple[np.ndarray, int]:
@@ -31,6 +31,11 @@ def decode_audio(path: str, rate: int) -> tuple[np.ndarray, int]:
                 parts.append(out.to_ndarray().reshape(-1))
         except (av.error.FFmpegError, ValueError) as err:
             raise MediaError(f"corrupt audio stream after {got / rate:.1f} s ({one_line(err)})") from None
+        except Exception as err:
+            # As for pictures (``frames.sample_frames``): a damaged stream can leave PyAV in a
+            # state no check foresaw; it is this input's error, and an optional sound track
+            # that fails so must not reject a file whose picture is fine.
+            raise unexpected(err, f"corrupt audio stream after {got / rate:.1f} s") from None
         if not parts or sum(len(p) for p in parts) == 0:
             raise MediaError("audio stream has no decodable samples")
         return np.concatenate(parts).astype(np.float32, copy=False), rate
