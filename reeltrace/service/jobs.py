@@ -56,7 +56,8 @@ class Outcome:
 
 
 class Workers:
-    """``count`` background threads running the queue of ``db`` over the library in ``folder``."""
+    """``count`` background threads running the queue of ``db`` over the library in ``folder``;
+    each input is registered or scanned within ``limits`` (None: unbounded)."""
 
     def __init__(self, folder: str, db: ServiceDB, count: int = 1, model: str | None = None,
                  limits: InputLimits | None = None):  # fmt: skip
