@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="background job threads (default 1)")
     p.add_argument("--max-upload-mb", type=float, default=None, help="upload size limit in MiB (default 4096)")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
+    from .service import add_limit_arguments
+
+    add_limit_arguments(p)
 
     p = sub.add_parser("bench", help="build a labelled data set from real media, run reeltrace on it, report",
                        description="Build a labelled copy-detection data set from real media (edits made with "
@@ -165,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 
         max_upload = int(args.max_upload_mb * (1 << 20)) if args.max_upload_mb else None
         serve(folder, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
-              max_upload_bytes=max_upload, secure_cookie=args.secure_cookie)  # fmt: skip
+              max_upload_bytes=max_upload, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
+              max_pixels=args.max_pixels, max_job_s=args.max_job_s)  # fmt: skip
         return EXIT_OK
     try:
         with Library(folder, model=getattr(args, "model", None)) as lib:

@@ -23,6 +23,7 @@ from .audio.landmarks import fingerprint, fingerprint_query
 from .fuse import fuse
 from .holds import hold_at
 from .media.container import MediaError, file_hash, probe, unexpected
+from .media.limits import NO_BUDGET, Budget, InputLimits, LimitExceeded
 from .media.sound import decode_audio
 from .records import CATEGORIES, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
 from .storage.caches import save_cache
@@ -34,6 +35,7 @@ from .video.config import VideoConfig
 from .video.embed import DEFAULT_MODEL, FrameEmbedder, describe_video
 from .video.index import VisualIndex
 from .video.score import decide, score_chains
+
 
 class LibraryError(Exception):
     """A request the library refuses (unknown work, bad id or category)."""
@@ -146,14 +148,20 @@ class Library:
         owner: str = "",
         category: str = "film",
         work_id: str | None = None,
+        limits: InputLimits | None = None,
     ) -> RegisterResult:
-        """Register one file as a work. Errors in the input come back in the result."""
+        """Register one file as a work. Errors in the input come back in the result, among
+        them an input over ``limits`` (``media.limits``; default: none)."""
         if category not in CATEGORIES:
             raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
         if work_id is not None and not valid_work_id(work_id):
             raise LibraryError("work id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         try:
             info = probe(path)
+            budget = NO_BUDGET
+            if limits is not None:
+                limits.check(info)
+                budget = limits.budget()
             digest = file_hash(path)
             existing = self.store.work_by_hash(digest)
             if existing is not None:
@@ -163,9 +171,9 @@ class Library:
             # embedded: both release the GIL in their heavy parts, and registering costs the
             # longer of the two rather than their sum.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                sound_job = pool.submit(self._fingerprint, path, not info.has_video) if info.has_audio else None
+                sound_job = pool.submit(self._fingerprint, path, not info.has_video, budget) if info.has_audio else None
                 if info.has_video:
-                    features = describe_video(path, self.embedder, self.video, info.duration, query=False)
+                    features = describe_video(path, self.embedder, self.video, info.duration, query=False, budget=budget)
                     if len(features) == 0:
                         features = None  # blank picture: the sound may still identify it
                 hold_at("register:extracting")
@@ -225,13 +233,13 @@ class Library:
             self._audio_generation = generation
         return RegisterResult(path, stored, created=True)
 
-    def _fingerprint(self, path: str, required: bool):
+    def _fingerprint(self, path: str, required: bool, budget: Budget = NO_BUDGET):
         """The file's audio fingerprint; an unreadable sound track is fatal only when
         there is nothing else to identify the work by."""
         try:
-            return fingerprint(*decode_audio(path, self.audio.spectrum.rate), self.audio)
-        except MediaError:
-            if required:
+            return fingerprint(*decode_audio(path, self.audio.spectrum.rate, budget), self.audio)
+        except MediaError as err:
+            if required or isinstance(err, LimitExceeded):
                 raise
             return None
 
@@ -252,20 +260,25 @@ class Library:
 
     # -- scanning --------------------------------------------------------------------------
 
-    def scan(self, path: str, trace: bool = False) -> ScanResult:
+    def scan(self, path: str, trace: bool = False, limits: InputLimits | None = None) -> ScanResult:
         """Every segment of every registered work that the file at ``path`` reuses, by
         picture, by sound, or both (see ``fuse``). With ``trace``, ``result.trace`` holds
-        what each stage found before the thresholds (``ScanTrace``)."""
+        what each stage found before the thresholds (``ScanTrace``). An input over ``limits``
+        (``media.limits``; default: none) comes back with an error."""
         started = time.perf_counter()
         result = ScanResult(query=path)
         seen = ScanTrace()
         try:
             info = probe(path)
             result.duration = info.duration
+            budget = NO_BUDGET
+            if limits is not None:
+                limits.check(info)
+                budget = limits.budget()
             if info.has_video:
-                self._scan_video(path, info.duration, seen)
+                self._scan_video(path, info.duration, seen, budget)
             if info.has_audio:
-                self._scan_audio(path, not info.has_video, seen)
+                self._scan_audio(path, not info.has_video, seen, budget)
             result.matches = self._matches(seen)
         except LIBRARY_FAULTS:
             raise
@@ -295,9 +308,9 @@ class Library:
         matches.sort(key=lambda m: -m.score)
         return matches
 
-    def _scan_video(self, path: str, duration: float, seen: ScanTrace) -> None:
+    def _scan_video(self, path: str, duration: float, seen: ScanTrace, budget: Budget = NO_BUDGET) -> None:
         config = self.video
-        features = describe_video(path, self.embedder, config, duration, query=True)
+        features = describe_video(path, self.embedder, config, duration, query=True, budget=budget)
         index = self.index()
         penalty = self.background().penalty(features.embeddings)
         for pair in retrieve(index, features, config.retrieval, penalty):
@@ -308,7 +321,7 @@ class Library:
             chains = align(pair, config.alignment)
             seen.video[pair.work_key] = score_chains(chains, config.sample_step, duration, work.duration, config.scoring)
 
-    def _scan_audio(self, path: str, required: bool, seen: ScanTrace) -> None:
+    def _scan_audio(self, path: str, required: bool, seen: ScanTrace, budget: Budget = NO_BUDGET) -> None:
         stored = self.store.audio_version()
         if stored is not None and stored != FINGERPRINT_VERSION:
             if required:
@@ -318,9 +331,9 @@ class Library:
         if len(index) == 0:
             return
         try:
-            samples, rate = decode_audio(path, self.audio.spectrum.rate)
-        except MediaError:
-            if required:
+            samples, rate = decode_audio(path, self.audio.spectrum.rate, budget)
+        except MediaError as err:
+            if required or isinstance(err, LimitExceeded):
                 raise
             return
         for key, segments in audio_match.match(index, fingerprint_query(samples, rate, self.audio), self.audio).items():

@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from .container import MediaError, one_line, open_media, picture_stream, stream_duration, unexpected
+from .limits import NO_BUDGET, Budget
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,14 @@ def analysis_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return w, h
 
 
-def sample_frames(path: str, fps: float, long_side: int) -> Iterator[SampledFrame]:
+def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUDGET) -> Iterator[SampledFrame]:
     """Yield one frame per 1/fps seconds of the video stream, scaled (aspect kept, never
     up) so that its longer side is ``long_side`` pixels (``ViewParams.analysis_long_side``).
 
     Every frame is decoded (frame-threaded): seeking would be slower than decoding at the
     rates we sample, and keyframes alone are too sparse to localise to a second.
-    Raises MediaError for files without video, undecodable streams and truncated files.
+    Raises MediaError for files without video, undecodable streams and truncated files, and
+    when decoding goes past ``budget`` (checked at every decoded frame).
     """
     container = open_media(path)
     try:
@@ -59,6 +61,7 @@ def sample_frames(path: str, fps: float, long_side: int) -> Iterator[SampledFram
                     t = last_time + 1.0 / 25 if last_time >= 0 else 0.0
                 else:
                     t = float(frame.pts * frame.time_base) - start
+                budget.check(t, frame.width, frame.height)
                 if t < next_time - 1e-6:
                     continue
                 if size is None:

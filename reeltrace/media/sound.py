@@ -6,13 +6,15 @@ import av
 import numpy as np
 
 from .container import MediaError, one_line, open_media, unexpected
+from .limits import NO_BUDGET, Budget
 
 
-def decode_audio(path: str, rate: int) -> tuple[np.ndarray, int]:
+def decode_audio(path: str, rate: int, budget: Budget = NO_BUDGET) -> tuple[np.ndarray, int]:
     """The first audio stream of a file as mono float32 samples at ``rate`` Hz.
 
     Channels are mixed down and the stream resampled by FFmpeg (swresample).
-    Raises MediaError for missing files, files without sound and corrupt streams.
+    Raises MediaError for missing files, files without sound and corrupt streams, and when
+    decoding goes past ``budget``.
     """
     container = open_media(path)
     try:
@@ -24,6 +26,7 @@ def decode_audio(path: str, rate: int) -> tuple[np.ndarray, int]:
         got = 0
         try:
             for frame in container.decode(stream):
+                budget.check(got / rate)
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray().reshape(-1))
                     got += out.samples

@@ -83,22 +83,44 @@ SCAN_CSV_FIELDS = [
 ]  # fmt: skip
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
+
+
+def csv_cell(value):
+    """A value safe to put in a CSV cell: text that a spreadsheet would run as a formula
+    (a file name or title chosen by someone else, say ``=HYPERLINK(...)``) is prefixed with
+    ``'``, as OWASP advises; numbers are left as they are. A carriage return inside text
+    becomes a line feed: the writer quotes a cell holding its line terminator (``\n``), not
+    one holding ``\r``, which a reader takes for the end of the row."""
+    if not isinstance(value, str):
+        return value
+    safe = value.replace("\r\n", "\n").replace("\r", "\n")
+    return "'" + safe if value.startswith(FORMULA_STARTS) else safe
+
+
+def csv_rows(rows: list[dict]) -> list[dict]:
+    """Rows with every cell passed through ``csv_cell``."""
+    return [{k: csv_cell(v) for k, v in row.items()} for row in rows]
+
+
 def scan_csv(results: list[ScanResult]) -> str:
-    """One row per segment; a query with no match (or an error) still gets one row."""
+    """One row per segment; a query with no match (or an error) still gets one row. Cells
+    that a spreadsheet would run as formulas are neutralised (``csv_cell``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, SCAN_CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in results:
         base = {"query": r.query, "duration": round(r.duration, 3), "error": r.error or ""}
         if not r.matches:
-            writer.writerow(base)
+            writer.writerow(csv_rows([base])[0])
         for m in r.matches:
             for s in m.segments:
                 row = dict(base, work_id=m.work.work_id, title=m.work.title, owner=m.work.owner,
                            category=m.work.category, modality=m.modality, match_score=round(m.score, 4),
                            segment_score=round(s.score, 4), segment_modality=s.modality)  # fmt: skip
                 row.update({k: v for k, v in segment_public(s).items() if k not in ("score", "modality")})
-                writer.writerow(row)
+                writer.writerow(csv_rows([row])[0])
     return out.getvalue()
 
 

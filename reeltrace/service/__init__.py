@@ -8,9 +8,11 @@ See docs/service.md.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
+from ..media.limits import InputLimits
 from .db import ServiceDB
 
 ADMIN_TOKEN_ENV = "REELTRACE_ADMIN_TOKEN"
@@ -57,12 +59,17 @@ def serve(
     model: str | None = None,
     log_level: str = "info",
     secure_cookie: bool = False,
+    max_duration_s: float | None = None,
+    max_pixels: int | None = None,
+    max_job_s: float | None = None,
     out=None,
 ) -> None:
     """Run the service (blocking) on ``host:port`` over ``library_folder``.
 
     On first start an admin account is created and its token printed once to ``out``
     (default: standard error); ``admin_token`` or ``$REELTRACE_ADMIN_TOKEN`` sets it instead.
+    ``max_duration_s``, ``max_pixels``, ``max_job_s``: what one input may cost (None: the
+    defaults of ``files.DEFAULT_LIMITS``).
     """
     import uvicorn
 
@@ -80,9 +87,31 @@ def serve(
         workers=workers,
         model=model,
         secure_cookie=secure_cookie,
+        limits=limits(max_duration_s, max_pixels, max_job_s),
     )
     print(f"reeltrace: serving {os.path.abspath(library_folder)} on http://{host}:{port}/", file=out, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+def limits(max_duration_s: float | None = None, max_pixels: int | None = None, max_job_s: float | None = None):
+    """The service's ``InputLimits``: each bound given, else its default (``files.DEFAULT_LIMITS``)."""
+    from .files import DEFAULT_LIMITS
+
+    return InputLimits(
+        max_duration_s=DEFAULT_LIMITS.max_duration_s if max_duration_s is None else max_duration_s,
+        max_pixels=DEFAULT_LIMITS.max_pixels if max_pixels is None else max_pixels,
+        max_seconds=DEFAULT_LIMITS.max_seconds if max_job_s is None else max_job_s,
+    )
+
+
+def add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    """The per-input limits of ``serve`` (shared with ``reeltrace serve``)."""
+    p.add_argument("--max-duration-s", type=float, default=None,
+                   help="longest media accepted, in seconds (default 14400: 4 h)")  # fmt: skip
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="largest picture accepted, width x height (default 9437184: 4096x2304)")  # fmt: skip
+    p.add_argument("--max-job-s", type=float, default=None,
+                   help="longest time one job may spend decoding its input, in seconds (default 1800)")  # fmt: skip
 
 
 def create_app(*args, **kwargs):
@@ -92,4 +121,4 @@ def create_app(*args, **kwargs):
     return _create_app(*args, **kwargs)
 
 
-__all__ = ["ADMIN_TOKEN_ENV", "bootstrap_admin", "create_app", "serve"]
+__all__ = ["ADMIN_TOKEN_ENV", "add_limit_arguments", "bootstrap_admin", "create_app", "limits", "serve"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from . import serve
+from . import add_limit_arguments, serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,12 +20,14 @@ def main(argv: list[str] | None = None) -> None:
                    help="server folder whose files may be registered or scanned by path (repeatable)")
     p.add_argument("--workers", type=int, default=1, help="background job threads (default 1)")
     p.add_argument("--max-upload-mb", type=float, default=None, help="upload size limit in MiB (default 4096)")
+    add_limit_arguments(p)
     p.add_argument("--log-level", default="info")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
     args = p.parse_args(argv)
     serve(args.library, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
           max_upload_bytes=int(args.max_upload_mb * (1 << 20)) if args.max_upload_mb else None,
-          log_level=args.log_level, secure_cookie=args.secure_cookie)
+          log_level=args.log_level, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
+          max_pixels=args.max_pixels, max_job_s=args.max_job_s)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ calling is ``auth``, the routes are ``routers``, the pages ``pages``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import asynccontextmanager
 
@@ -25,14 +26,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .files import DEFAULT_MAX_UPLOAD, FileRejected
+from ..media.limits import InputLimits
+from .files import DEFAULT_LIMITS, DEFAULT_MAX_UPLOAD, FileRejected
+from .guard import RequestGuard
 from .pages import Pages
 from .routers import ROUTERS
 from .state import Service, ServiceConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-UPLOAD_ROUTES = ("/api/works", "/api/scans")
-MULTIPART_SLACK = 1 << 16  # form fields and boundaries around the file
+log = logging.getLogger("reeltrace.service")
 
 
 def create_app(
@@ -43,11 +45,14 @@ def create_app(
     workers: int = 1,
     model: str | None = None,
     secure_cookie: bool = False,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> FastAPI:
     """The service over ``library_folder``.
 
     ``allowed_paths``: server folders whose files may be registered or scanned by path.
     ``workers``: background job threads (each loads the descriptor model once; 0 = none).
+    ``limits``: what one input may cost (duration and picture size, checked on upload from
+    the probe; decoding time, in the job).
     The workers start, and jobs a dead server left running are queued again, when the
     app starts (its lifespan); they stop when it shuts down.
     """
@@ -58,6 +63,7 @@ def create_app(
         workers=workers,
         model=model,
         secure_cookie=secure_cookie,
+        limits=limits,
     )
     service = Service(config)
 
@@ -81,7 +87,9 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(FileRejected, file_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.middleware("http")(upload_limit)
+    app.add_exception_handler(Exception, internal_error)
+    # Outermost but for Starlette's error middleware: nothing reads a body before it.
+    app.add_middleware(RequestGuard, db=service.db, max_upload_bytes=max_upload_bytes)
     for router in ROUTERS:
         app.include_router(router)
     return app
@@ -115,24 +123,11 @@ async def validation_error(request: Request, exc: RequestValidationError):
                         status_code=422)  # fmt: skip
 
 
+async def internal_error(request: Request, exc: Exception):
+    """A bug answers a bare 500 JSON: the traceback goes to the log, never to the client."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error", "status": 500}, status_code=500)
+
+
 def jsonable(value):
     return json.loads(json.dumps(value, default=str))
-
-
-# -- middleware ---------------------------------------------------------------------------
-
-
-async def upload_limit(request: Request, call_next):
-    """Refuse an upload whose declared length is over the limit before reading it (a body
-    without a length is cut off while it is copied, in ``files.save_stream``); set the
-    headers every answer carries."""
-    if request.method == "POST" and request.url.path in UPLOAD_ROUTES:
-        limit = request.app.state.service.config.max_upload_bytes
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit + MULTIPART_SLACK:
-            return JSONResponse({"detail": f"upload too large: the limit is {limit} bytes", "status": 413},
-                                status_code=413)  # fmt: skip
-    response = await call_next(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response

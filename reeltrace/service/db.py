@@ -80,6 +80,11 @@ CREATE TABLE IF NOT EXISTS matches (
     found_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS matches_work ON matches(work_id);
+CREATE TABLE IF NOT EXISTS work_ids (
+    work_id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    state TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS matches_scan ON matches(scan_id);
 """
 
@@ -262,15 +267,57 @@ class ServiceDB:
         return {r[0]: r[1] for r in self.database.execute("SELECT work_id, account_id FROM work_accounts")}
 
     def forget_work(self, work_id: str) -> None:
+        """A work was removed: its attribution and match rows go, and its id is tombstoned
+        (never registered again through the service)."""
         with self.database.transaction() as tx:
             tx.execute("DELETE FROM work_accounts WHERE work_id = ?", (work_id,))
             tx.execute("DELETE FROM matches WHERE work_id = ?", (work_id,))
+            tx.execute("INSERT INTO work_ids (work_id, job_id, state) VALUES (?, '', 'deleted') "
+                       "ON CONFLICT(work_id) DO UPDATE SET state = 'deleted'", (work_id,))  # fmt: skip
+
+    # -- work ids: reservations and tombstones ---------------------------------------------
+    #
+    # A register job reserves its work id when it is submitted (state 'reserved', with the
+    # job's id), the job marks it 'registered' once the work is in the library, and deleting
+    # the work leaves it 'deleted' for good. So an id is never handed to a second holder
+    # (what scans found of the first must never reach the second), and a job re-run after a
+    # crash recognises the work it registered by its reservation, which only it holds.
+
+    def work_id_holder(self, work_id: str) -> tuple[str, str] | None:
+        """(job id, state) of the reservation or tombstone of ``work_id``; None when unused."""
+        row = self.database.execute("SELECT job_id, state FROM work_ids WHERE work_id = ?", (work_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def work_registered(self, work_id: str, job_id: str, account_id: int | None) -> None:
+        """The job holding ``work_id`` registered it: its reservation becomes the work's, and
+        the work is attributed to ``account_id`` (None: to no account, admin only)."""
+        with self.database.transaction() as tx:
+            tx.execute("UPDATE work_ids SET state = 'registered' WHERE work_id = ? AND job_id = ?", (work_id, job_id))
+            # Rows a scan wrote under this id before it was registered cannot be about this
+            # work (a scan matches only works in the library): never show them to its holder.
+            tx.execute("DELETE FROM matches WHERE work_id = ?", (work_id,))
+            if account_id is not None:
+                tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)",
+                           (work_id, account_id))  # fmt: skip
+
+    def release_work_id(self, work_id: str, job_id: str) -> None:
+        """Give back an id the job reserved but did not register (it failed or found its
+        content already in the library)."""
+        with self.database.transaction() as tx:
+            tx.execute("DELETE FROM work_ids WHERE work_id = ? AND job_id = ? AND state = 'reserved'", (work_id, job_id))
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def add_job(self, kind: str, account_id: int, name: str, params: dict) -> Job:
+    def add_job(self, kind: str, account_id: int, name: str, params: dict, work_id: str | None = None) -> Job | None:
+        """Queue a job. With ``work_id`` (a register job), the id is reserved for it in the
+        same transaction; None when the id was ever used."""
         job_id = ("s-" if kind == "scan" else "r-") + secrets.token_hex(6)
         with self.database.transaction() as tx:
+            if work_id is not None:
+                taken = tx.execute("SELECT 1 FROM work_ids WHERE work_id = ?", (work_id,)).fetchone()
+                if taken:
+                    return None
+                tx.execute("INSERT INTO work_ids (work_id, job_id, state) VALUES (?, ?, 'reserved')", (work_id, job_id))
             tx.execute(
                 "INSERT INTO jobs (id, kind, account_id, name, status, params, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
                 (job_id, kind, account_id, name, json.dumps(params), now()),

@@ -18,9 +18,12 @@ import secrets
 import unicodedata
 
 from ..media.container import MEDIA_SUFFIXES, MediaError, probe, walk_media
+from ..media.limits import InputLimits
 from ..report.evidence import grab_frame
 
 DEFAULT_MAX_UPLOAD = 4 << 30  # 4 GiB
+DEFAULT_LIMITS = InputLimits(max_duration_s=4 * 3600.0, max_pixels=4096 * 2304, max_seconds=30 * 60.0)
+"""What one input may cost by default: 4 hours, a 4096x2304 picture, 30 minutes of decoding."""
 SNIFF_BYTES = 4096
 
 
@@ -62,8 +65,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def check_media(path: str) -> str:
-    """Sniff and probe a file; its container kind, or FileRejected (415). Video and
+def check_media(path: str, limits: InputLimits | None = None) -> str:
+    """Sniff and probe a file; its container kind, or FileRejected: 415 when it is not
+    media we read, 422 when it is over ``limits`` (duration, picture size). Video and
     audio-only files are both accepted: the library matches either by its picture or by
     its sound."""
     try:
@@ -77,9 +81,18 @@ def check_media(path: str) -> str:
     if kind is None:
         raise FileRejected(415, "unsupported file type: the content is not a known audio/video container")
     try:
-        probe(path)  # a file with neither picture nor sound raises too
+        info = probe(path)  # a file with neither picture nor sound raises too
     except MediaError as err:
         raise FileRejected(415, f"unsupported file: {err}") from None
+    except Exception:
+        # A hostile file can make the demuxer fail in ways MediaError does not cover; it is
+        # still a refused upload, not a server error.
+        raise FileRejected(415, "unsupported file: the container could not be read") from None
+    if limits is not None:
+        try:
+            limits.check(info)
+        except MediaError as err:
+            raise FileRejected(422, f"refused: {err}") from None
     return kind
 
 
@@ -154,12 +167,21 @@ def resolve_allowed(path: str, roots: list[str]) -> str:
 
 
 def list_allowed(roots: list[str], limit: int = 500) -> list[str]:
-    """Media files under the allowed roots (sorted, no hidden files), at most ``limit``."""
+    """Media files under the allowed roots (sorted, no hidden files), at most ``limit``.
+
+    Only files that ``resolve_allowed`` would accept are listed: a symlink that leads
+    outside every root is left out (it would be refused on use, and its name tells of a
+    file elsewhere on the server)."""
     out: list[str] = []
     for root in roots:
-        out += walk_media(os.path.realpath(root), limit - len(out))
-        if len(out) >= limit:
-            break
+        for path in walk_media(os.path.realpath(root), 10 * limit):
+            try:
+                resolve_allowed(path, roots)
+            except FileRejected:
+                continue
+            out.append(path)
+            if len(out) >= limit:
+                return out
     return out
 
 

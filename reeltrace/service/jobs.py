@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..library import Library, LibraryError
+from ..media.limits import InputLimits
 from ..records import ScanResult
 from ..report.formats import result_public, work_public
 from .db import Job, ServiceDB
@@ -22,6 +23,12 @@ from .db import Job, ServiceDB
 log = logging.getLogger("reeltrace.service")
 
 HOLD_ENV = "REELTRACE_SERVICE_HOLD_FILE"
+
+ID_UNAVAILABLE = "work id {!r} is not available"
+"""Said of a work id that is taken, reserved or was used before, whoever holds it."""
+CONTENT_REFUSED = "this file cannot be registered (job {}); the administrator can review the refusal"
+"""Said when the content is already registered by another account or outside the service:
+neither the holder nor the work is named (docs/service.md, threat model)."""
 
 
 def scan_matches(result: dict) -> list[dict]:
@@ -49,10 +56,13 @@ class Outcome:
 
 
 class Workers:
-    """``count`` background threads running the queue of ``db`` over the library in ``folder``."""
+    """``count`` background threads running the queue of ``db`` over the library in ``folder``;
+    each input is registered or scanned within ``limits`` (None: unbounded)."""
 
-    def __init__(self, folder: str, db: ServiceDB, count: int = 1, model: str | None = None):
+    def __init__(self, folder: str, db: ServiceDB, count: int = 1, model: str | None = None,
+                 limits: InputLimits | None = None):  # fmt: skip
         self.folder = folder
+        self.limits = limits
         self.db = db
         self.count = max(0, count)
         self.model = model
@@ -115,27 +125,53 @@ class Workers:
 
     def _register(self, lib: Library, job: Job) -> Outcome:
         p = job.params
+        work_id = p.get("work_id") or None
+        account = p.get("account_id")
         try:
             res = lib.register(p["path"], title=p.get("title") or None, owner=p.get("owner", ""),
-                               category=p.get("category", "film"), work_id=p.get("work_id") or None)  # fmt: skip
+                               category=p.get("category", "film"), work_id=work_id, limits=self.limits)  # fmt: skip
         except LibraryError as err:
-            self._drop_upload(p)
-            return Outcome(error=str(err))
+            self._give_up(job, work_id)
+            # The library names a taken id; say it the way the API does, whoever holds it.
+            return Outcome(error=ID_UNAVAILABLE.format(work_id) if "already taken" in str(err) else str(err))
         if res.error:
-            self._drop_upload(p)
+            self._give_up(job, work_id)
             return Outcome(error=res.error)
         work = res.work
-        attributed = self.db.work_account(work.work_id)
-        account = p.get("account_id")
-        if res.created or (attributed is None and work.source_path == os.path.abspath(p["path"])):
-            # New, or registered by an earlier attempt of this very job that was interrupted.
-            if account is not None:
+        if res.created or self._registered_by(job, work_id, work):
+            # New, or registered by an earlier attempt of this very job that was interrupted
+            # before it was recorded (the id was reserved for this job alone).
+            if work_id is not None:
+                self.db.work_registered(work.work_id, job.id, account)
+            elif account is not None:  # a job queued before ids were reserved
                 self.db.set_work_account(work.work_id, account)
             return Outcome({"work": work_public(work), "created": True})
-        self._drop_upload(p)
+        self._give_up(job, work_id)
+        attributed = self.db.work_account(work.work_id)
         if p.get("admin") or (account is not None and attributed == account):
             return Outcome({"work": work_public(work), "created": False})
-        return Outcome(error="the same content is already registered by another account")
+        # Someone else's work (another account's, or one registered with the CLI): the caller
+        # learns neither whose nor which; the administrator can tell from the log.
+        log.warning("job %s: account %s submitted the content of work %s (attributed to %s)",
+                    job.id, account, work.work_id, attributed)  # fmt: skip
+        return Outcome(error=CONTENT_REFUSED.format(job.id))
+
+    def _registered_by(self, job: Job, work_id: str | None, work) -> bool:
+        """Whether ``work`` (found in the library by its content) is the one this job
+        registered in an attempt that was interrupted: it carries the id reserved for this
+        job when the job was submitted (not in the library then), and was registered after."""
+        if work_id is None or work.work_id != work_id:
+            return False
+        holder = self.db.work_id_holder(work_id)
+        if holder is None or holder[0] != job.id or holder[1] == "deleted":
+            return False
+        return holder[1] == "registered" or work.registered_at >= job.created_at
+
+    def _give_up(self, job: Job, work_id: str | None) -> None:
+        """The job registers nothing: its upload goes, and its reserved id is free again."""
+        self._drop_upload(job.params)
+        if work_id is not None:
+            self.db.release_work_id(work_id, job.id)
 
     @staticmethod
     def _drop_upload(params: dict) -> None:
@@ -147,7 +183,7 @@ class Workers:
                 pass
 
     def _scan(self, lib: Library, job: Job) -> Outcome:
-        res: ScanResult = lib.scan(job.params["path"])
+        res: ScanResult = lib.scan(job.params["path"], limits=self.limits)
         # The query is named as the user submitted it (the file on the server is in params).
         record = replace(res, query=job.name, trace=None)
         result = result_public(record)

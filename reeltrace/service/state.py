@@ -17,9 +17,11 @@ from typing import Annotated
 from fastapi import Depends, Form, HTTPException, Request, UploadFile
 
 from ..library import Library
+from ..media.limits import InputLimits
 from ..records import ScanResult, Segment, Work, WorkMatch, valid_work_id
 from .db import Account, Job, ServiceDB
 from .files import (
+    DEFAULT_LIMITS,
     DEFAULT_MAX_UPLOAD,
     FileRejected,
     FrameCache,
@@ -54,6 +56,7 @@ class ServiceConfig:
     workers: int = 1
     model: str | None = None
     secure_cookie: bool = False
+    limits: InputLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,29 @@ class Service:
         for d in (self.works_root, self.queries_root):
             os.makedirs(d, exist_ok=True)
         self.frames = FrameCache(os.path.join(self.root, "cache"))
-        self.workers = Workers(self.folder, self.db, config.workers, config.model)
+        self.workers = Workers(self.folder, self.db, config.workers, config.model, config.limits)
         self._local = threading.local()
         self._libs: list[Library] = []
         self._lock = threading.Lock()
+        self.drop_orphan_uploads()
+
+    def drop_orphan_uploads(self) -> list[str]:
+        """Remove upload folders that no job and no work refers to (a server that died while
+        receiving or checking an upload leaves one); the folders removed. Run on start,
+        before any request is served."""
+        kept = {os.path.realpath(os.path.dirname(j.params["path"])) for j in self.db.jobs(limit=1 << 30)
+                if j.params.get("uploaded") and j.params.get("path")}  # fmt: skip
+        kept |= {os.path.realpath(os.path.dirname(w.source_path)) for w in self.lib.works()}
+        removed = []
+        for root in (self.works_root, self.queries_root):
+            for name in os.listdir(root):
+                folder = os.path.realpath(os.path.join(root, name))
+                if folder not in kept:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    if os.path.isfile(folder):
+                        os.unlink(folder)
+                    removed.append(folder)
+        return removed
 
     @property
     def lib(self) -> Library:
@@ -148,11 +170,27 @@ class Service:
         job = self.db.job(scan_id)
         if job is None or job.kind != "scan" or job.result is None:
             raise HTTPException(404, f"no match of work {work_id!r} in scan {scan_id!r}")
-        allowed = acct.role == "admin" or job.account_id == acct.id or self.can_see_work(acct, work_id)
         index = next((i for i, m in enumerate(job.result.get("matches", [])) if m["work_id"] == work_id), None)
-        if not allowed or index is None:
+        if index is None:
             raise HTTPException(404, f"no match of work {work_id!r} in scan {scan_id!r}")
-        return FoundMatch(job, index)
+        found = FoundMatch(job, index)
+        allowed = acct.role == "admin" or job.account_id == acct.id
+        if not allowed and self.can_see_work(acct, work_id):
+            # The owner of the id sees the match only if it is about the work that holds the
+            # id now (ids are never reused by the service; a library changed with the CLI may).
+            allowed = self._same_work(found, work_id)
+        if not allowed:
+            raise HTTPException(404, f"no match of work {work_id!r} in scan {scan_id!r}")
+        return found
+
+    def _same_work(self, found: FoundMatch, work_id: str) -> bool:
+        work = self.lib.work(work_id)
+        if work is None:
+            return False
+        if found.job.record is not None:
+            return self.match_record(found).work.content_hash == work.content_hash
+        shown = found.shown  # a scan stored before records were kept: what it showed must agree
+        return (shown.get("title"), shown.get("owner")) == (work.title, work.owner)
 
     def visible_matches(self, acct: Account, work_id=None, scan_id=None, owner=None) -> list[dict]:
         if acct.role == "admin":
@@ -198,13 +236,13 @@ class Service:
             raise FileRejected(400, "give exactly one of 'file' (an upload) or 'path' (a server-side path)")
         if path:
             real = resolve_allowed(path, self.config.allowed_paths)
-            check_media(real)
+            check_media(real, self.config.limits)
             return real, path, False
         folder = new_upload_folder(dest_root)
         dest = os.path.join(folder, safe_name(upload.filename))
         try:
             save_stream(upload.file, dest, self.config.max_upload_bytes)
-            check_media(dest)
+            check_media(dest, self.config.limits)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -28,6 +28,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from ..media.frames import SampledFrame, sample_frames
+from ..media.limits import NO_BUDGET, Budget
 from .records import VideoFeatures
 from .regions import Box, detect_content_box, detect_windows, is_informative
 
@@ -154,17 +155,19 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
         stop.set()
 
 
-def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, duration: float, query: bool) -> VideoFeatures:
+def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, duration: float, query: bool,
+                   budget: Budget = NO_BUDGET) -> VideoFeatures:  # fmt: skip
     """Sample ``path`` at ``config.sample_fps`` and embed its frames (see the module
     docstring for views): a work's content region, or a query's views.
 
     Near-uniform frames (black, fades, flat colour) are skipped: they carry no identity.
+    ``budget`` bounds the decode (``media.limits``).
     """
     fps, p = config.sample_fps, config.views
     times: list[np.ndarray] = []
     vectors: list[np.ndarray] = []
     views: list[np.ndarray] = []
-    for window in _prefetch(_windows(sample_frames(path, fps, p.analysis_long_side), p.window)):
+    for window in _prefetch(_windows(sample_frames(path, fps, p.analysis_long_side, budget), p.window)):
         frames = [f for f in window if is_informative(f.rgb, p.min_frame_std)]
         if not frames:
             continue

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import RedirectResponse, Response
 
 from ...report.evidence import pair_times
+from ...report.formats import csv_rows
 from ..auth import AdminOrOwner, AdminOrScanner, CurrentAccount
 from ..state import MATCH_FIELDS, ServiceDep
 
@@ -25,7 +26,7 @@ def matches_response(rows: list[dict], fmt: str, filename: str):
         out = io.StringIO()
         writer = csv.DictWriter(out, MATCH_FIELDS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_rows(rows))  # names and titles come from other accounts
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})  # fmt: skip
     if fmt != "json":

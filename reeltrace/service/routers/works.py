@@ -8,6 +8,8 @@ accepts an upload or a file under a server folder the admin allows, video or aud
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
@@ -17,12 +19,21 @@ from ...library import LibraryError
 from ...records import CATEGORIES, valid_work_id
 from ...report.formats import work_public
 from ..auth import AdminOrOwner
+from ..jobs import ID_UNAVAILABLE
 from ..state import ServerPath, ServiceDep
 from ..usage import work_usage
 
 POSTER_AT = 0.10  # poster frame at 10% of the duration
 
 router = APIRouter(tags=["works"])
+
+AUTOMATIC_ID = re.compile(r"w[0-9a-f]{10}")
+"""The form of the library's automatic ids ("w" + the content hash's first 10 hex digits)."""
+
+
+def new_work_id() -> str:
+    """A random work id for a work registered through the service ("w" + 16 hex digits)."""
+    return "w" + secrets.token_hex(8)
 
 
 @router.get("/api/works", summary="List works (admin: all; owner: its own)")
@@ -73,14 +84,24 @@ def register_work(
             owner_name = owner.strip()[:200]
     elif owner or account:
         raise HTTPException(403, "only an admin may register a work for another owner")
+    if work_id and AUTOMATIC_ID.fullmatch(work_id):
+        # The CLI's automatic ids are a prefix of the content hash: answering whether one is
+        # taken would tell a caller holding a file whether it is registered.
+        raise HTTPException(400, "work ids of the form 'w' + 10 hex digits are kept for automatic ids")
     if work_id and service.lib.work(work_id) is not None:
-        raise HTTPException(409, f"work id {work_id!r} is already taken")
+        raise HTTPException(409, ID_UNAVAILABLE.format(work_id))
+    # Without one, the id is random: it must not be computable from the file (the CLI's are).
+    work_id = work_id or new_work_id()
     stored, name, uploaded = service.take_input(file, path, service.works_root)
     job = service.db.add_job("register", acct.id, name, {
         "path": stored, "uploaded": uploaded, "title": (title or "").strip()[:300] or None,
-        "category": category, "work_id": work_id or None, "owner": owner_name, "account_id": attributed,
+        "category": category, "work_id": work_id, "owner": owner_name, "account_id": attributed,
         "admin": acct.role == "admin",
-    })  # fmt: skip
+    }, work_id=work_id)  # fmt: skip
+    if job is None:  # reserved by a queued job, or used by a work since deleted
+        if uploaded:
+            shutil.rmtree(os.path.dirname(stored), ignore_errors=True)
+        raise HTTPException(409, ID_UNAVAILABLE.format(work_id))
     service.workers.notify()
     return JSONResponse({"job": job.to_dict()}, status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
 
