@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import time
 
+from .storage.files import atomic_write_text
+
 HOLD_AT_ENV = "REELTRACE_HOLD_AT"
 HOLD_FILE_ENV = "REELTRACE_HOLD_FILE"
 
@@ -43,8 +45,6 @@ def hold_at(point: str) -> None:
         return
     marker = reached_marker(hold_file)
     # Written whole, then renamed: a test that sees the marker can read the complete pid.
-    with open(marker + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(f"{os.getpid()}\n")
-    os.replace(marker + ".tmp", marker)
+    atomic_write_text(marker, f"{os.getpid()}\n")
     while os.path.exists(hold_file):
         time.sleep(POLL_SECONDS)

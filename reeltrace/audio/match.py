@@ -202,7 +202,6 @@ def _distinct(segs: list[AudioSegment]) -> list[AudioSegment]:
 def _fit_line(q, w, a0: float, o0: float, p: MatchParams) -> Line | None:
     """The line through ``(a0, o0)``'s hits, refitted; None when too few hits lie near it."""
     a, o = a0, o0
-    near = np.nonzero(np.abs(w - (a * q + o)) <= p.wide)[0]
     for tol in (p.wide, p.tolerance, p.tolerance):
         near = np.nonzero(np.abs(w - (a * q + o)) <= tol)[0]
         if len(near) < 2:

@@ -28,8 +28,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from ..intervals import union_length
 
 
 @dataclass(frozen=True)
@@ -46,16 +48,6 @@ class Box:
 
     def overlaps(self, other: Box) -> bool:
         return min(self.q1, other.q1) > max(self.q0, other.q0) and min(self.w1, other.w1) > max(self.w0, other.w0)
-
-
-def union_length(intervals: Iterable[tuple[float, float]]) -> float:
-    total, end = 0.0, -math.inf
-    for a, b in sorted(intervals):
-        if b <= end:
-            continue
-        total += b - max(a, end)
-        end = b
-    return total
 
 
 def intersection_length(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]) -> float:

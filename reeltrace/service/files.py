@@ -20,6 +20,7 @@ import unicodedata
 from ..media.container import MEDIA_SUFFIXES, MediaError, probe, walk_media
 from ..media.limits import InputLimits
 from ..report.evidence import grab_frame
+from ..storage.files import atomic_write_bytes
 
 DEFAULT_MAX_UPLOAD = 4 << 30  # 4 GiB
 DEFAULT_LIMITS = InputLimits(max_duration_s=4 * 3600.0, max_pixels=4096 * 2304, max_seconds=30 * 60.0)
@@ -205,8 +206,5 @@ class FrameCache:
         data = grab_frame(path, t, width)
         if data is None:
             return None
-        tmp = cached + f".{secrets.token_hex(4)}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, cached)
+        atomic_write_bytes(cached, data)
         return data
