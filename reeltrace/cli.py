@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-from .library import LIBRARY_FAULTS, Library, input_error
+from .library import LIBRARY_FAULTS, Library
 from .media import expand_paths
-from .records import CATEGORIES, RegisterResult, ScanResult
+from .records import CATEGORIES
 from .report import formats as report
 from .report.formats import display
 from .storage.files import atomic_write_text
@@ -121,12 +121,7 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     status = EXIT_OK
     for path in paths:
-        try:
-            result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
-        except LIBRARY_FAULTS:
-            raise
-        except Exception as err:  # the library's own boundary missed it: still this input's
-            result = RegisterResult(path, error=input_error(err))
+        result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
         if result.error:
             _error(f"{display(path)}: {result.error}")
             status = EXIT_FAILED
@@ -140,12 +135,7 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
 def _scan(lib: Library, args: argparse.Namespace) -> int:
     results = []
     for path in expand_paths(args.paths):
-        try:
-            result = lib.scan(path)
-        except LIBRARY_FAULTS:
-            raise
-        except Exception as err:  # the library's own boundary missed it: still this input's
-            result = ScanResult(query=path, error=input_error(err))
+        result = lib.scan(path)
         if result.error:
             _error(f"{display(path)}: {result.error}")
         results.append(result)
