@@ -16,6 +16,8 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from .audio import match as audio_match
 from .audio.config import FINGERPRINT_VERSION, AudioConfig
 from .audio.index import AudioIndex, load_audio_index
@@ -27,7 +29,8 @@ from .media.limits import NO_BUDGET, Budget, InputLimits, LimitExceeded
 from .media.sound import decode_audio
 from .records import CATEGORIES, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
 from .storage.caches import save_cache
-from .storage.store import Store, StoreError
+from .storage.store import SameContentRegistered, Store, StoreError
+from .storage.store import WorkIdTaken as StoreWorkIdTaken
 from .video.align import align
 from .video.background import Background
 from .video.candidates import retrieve
@@ -39,6 +42,10 @@ from .video.score import decide, score_chains
 
 class LibraryError(Exception):
     """A request the library refuses (unknown work, bad id or category)."""
+
+
+class WorkIdTaken(LibraryError):
+    """The id asked for is held by another work."""
 
 
 LIBRARY_FAULTS = (LibraryError, StoreError, sqlite3.Error)
@@ -208,9 +215,11 @@ class Library:
             )
         except MediaError as err:
             return RegisterResult(path, error=str(err))
+        except SameContentRegistered:
+            return RegisterResult(path, self.store.work_by_hash(digest), created=False)
+        except StoreWorkIdTaken as err:
+            raise WorkIdTaken(str(err)) from None
         except StoreError as err:
-            if str(err) == "same content already registered":
-                return RegisterResult(path, self.store.work_by_hash(digest), created=False)
             raise LibraryError(str(err)) from None
         except LIBRARY_FAULTS:
             raise
@@ -234,10 +243,16 @@ class Library:
         return RegisterResult(path, stored, created=True)
 
     def _fingerprint(self, path: str, required: bool, budget: Budget = NO_BUDGET):
-        """The file's audio fingerprint; an unreadable sound track is fatal only when
-        there is nothing else to identify the work by."""
+        """The file's audio fingerprint, or None without usable sound (``_sound``)."""
+        sound = self._sound(path, required, budget)
+        return None if sound is None else fingerprint(*sound, self.audio)
+
+    def _sound(self, path: str, required: bool, budget: Budget) -> tuple[np.ndarray, int] | None:
+        """The file's sound at the audio chain's rate. An unreadable sound track is fatal
+        only when there is nothing else to identify the file by (``required``), or when it
+        is over the input's limits; otherwise the file goes on without sound (None)."""
         try:
-            return fingerprint(*decode_audio(path, self.audio.spectrum.rate, budget), self.audio)
+            return decode_audio(path, self.audio.spectrum.rate, budget)
         except MediaError as err:
             if required or isinstance(err, LimitExceeded):
                 raise
@@ -330,11 +345,8 @@ class Library:
         index = self.audio_index()
         if len(index) == 0:
             return
-        try:
-            samples, rate = decode_audio(path, self.audio.spectrum.rate, budget)
-        except MediaError as err:
-            if required or isinstance(err, LimitExceeded):
-                raise
+        sound = self._sound(path, required, budget)
+        if sound is None:
             return
-        for key, segments in audio_match.match(index, fingerprint_query(samples, rate, self.audio), self.audio).items():
+        for key, segments in audio_match.match(index, fingerprint_query(*sound, self.audio), self.audio).items():
             seen.audio[key] = [s.to_segment() for s in segments]

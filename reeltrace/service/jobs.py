@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from ..library import Library, LibraryError
+from ..library import Library, LibraryError, WorkIdTaken
 from ..media.limits import InputLimits
 from ..records import ScanResult
 from ..report.formats import result_public, work_public
@@ -130,10 +130,13 @@ class Workers:
         try:
             res = lib.register(p["path"], title=p.get("title") or None, owner=p.get("owner", ""),
                                category=p.get("category", "film"), work_id=work_id, limits=self.limits)  # fmt: skip
+        except WorkIdTaken:
+            self._give_up(job, work_id)
+            # Said the way the API says it, whoever holds the id.
+            return Outcome(error=ID_UNAVAILABLE.format(work_id))
         except LibraryError as err:
             self._give_up(job, work_id)
-            # The library names a taken id; say it the way the API does, whoever holds it.
-            return Outcome(error=ID_UNAVAILABLE.format(work_id) if "already taken" in str(err) else str(err))
+            return Outcome(error=str(err))
         if res.error:
             self._give_up(job, work_id)
             return Outcome(error=res.error)

@@ -59,6 +59,14 @@ class StoreError(Exception):
     """A library problem the user must act on (bad id, incompatible library)."""
 
 
+class SameContentRegistered(StoreError):
+    """The content (by its hash) is registered already."""
+
+
+class WorkIdTaken(StoreError):
+    """Another work holds the id."""
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -158,9 +166,9 @@ class Store:
             elif embeddings is not None and library_model != model:
                 raise StoreError(f"library uses model {library_model!r}, not {model!r}")
             if self.work_by_hash(work.content_hash) is not None:
-                raise StoreError("same content already registered")
+                raise SameContentRegistered("same content already registered")
             if self.work(work.work_id) is not None:
-                raise StoreError(f"work id {work.work_id!r} is already taken")
+                raise WorkIdTaken(f"work id {work.work_id!r} is already taken")
             cursor = db.execute(
                 "INSERT INTO works(work_id, title, owner, category, duration, content_hash, source_path,"
                 " registered_at, has_video, has_audio, frames) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
