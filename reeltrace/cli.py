@@ -7,15 +7,19 @@ Exit status: 0 when every input was processed (matched or not), 1 when any input
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
-from .library import LIBRARY_FAULTS, Library
-from .media import expand_paths
+from rich.console import Console
+
+from . import features
+from .library import LIBRARY_FAULTS, Library, input_error
+from .media import MEDIA_SUFFIXES, expand_paths
 from .records import CATEGORIES
 from .report import formats as report
 from .report.formats import display
-from .storage.files import atomic_write_text
+from .storage.files import atomic_write, atomic_write_text
 from .video.embed import DEFAULT_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -57,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("register", "register each file as a work and print its id")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="media files, features files (.npz from 'reeltrace extract'), or folders of either")  # fmt: skip
     p.add_argument("--title", help="title (default: the file name)")
     p.add_argument("--owner", default="", help="rights holder")
     p.add_argument("--category", default="film", choices=list(CATEGORIES), help="work category (default: film)")
@@ -71,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
     p.add_argument("--report", metavar="FILE.html",
                    help="also write a self-contained HTML evidence report (frame pairs embedded)")  # fmt: skip
+
+    p = sub.add_parser("extract", help="write each file's descriptors and audio fingerprint as a features file "
+                       "(.npz) that 'register' accepts", description="Extract what registering each file would "
+                       "store (picture descriptors, audio fingerprint) into DIR/NAME.npz, without a library: the "
+                       "expensive part of registering, for another machine or a later 'reeltrace register DIR'.")  # fmt: skip
+    p.add_argument("paths", nargs="+", metavar="PATH", help="media files, or folders to walk")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder for the .npz files (created)")
+    p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=DEFAULT_MODEL,
+                   help=f"descriptor model: that of the library the files are for (default: {DEFAULT_MODEL})")  # fmt: skip
+
+    p = command("index", "show the vector index, or retrain and rebuild it (docs/index.md)")
+    p.add_argument("action", choices=["status", "rebuild"],
+                   help="status: what it holds and whether it wants a rebuild; rebuild: retrain the codec on the "
+                   "whole catalogue and rebuild every segment (resumable, registers and scans go on meanwhile)")  # fmt: skip
 
     p = command("works", "list registered works")
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -103,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="rebuild the data set even if one exists")
     p.add_argument("--audio", action="store_true", help="the audio fingerprint benchmark (real music and speech)")
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None, help="descriptor model to measure")
+    p.add_argument("--scale", nargs="?", const="10,100,1000", metavar="HOURS",
+                   help="instead: the library grown with distractor works to each size in HOURS (default "
+                   "10,100,1000), measured at each (docs/index.md)")  # fmt: skip
     p.add_argument("--fuzz", type=int, metavar="N", help="instead: N hostile mutants of generated media through "
                    "scan and register (no media needed; with --seed, --out)")  # fmt: skip
     return parser
@@ -115,7 +137,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _register(lib: Library, args: argparse.Namespace) -> int:
-    paths = expand_paths(args.paths)
+    paths = expand_paths(args.paths, MEDIA_SUFFIXES | {features.SUFFIX})
     if args.work_id and len(paths) > 1:
         _error("--id names one work: give one PATH with it")
         return EXIT_USAGE
@@ -129,7 +151,75 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
             print(f"{result.work.work_id}\tregistered\t{display(path)}", flush=True)
         else:
             print(f"{result.work.work_id}\talready registered\t{display(path)}", flush=True)
+    advice = lib.index_advice()
+    if advice:
+        _error(advice)
     return status
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .audio.config import AudioConfig
+    from .library import extract_features
+    from .video.config import VideoConfig
+    from .video.embed import FrameEmbedder
+
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as err:
+        _error(f"{display(args.output)}: cannot create the output folder ({err.strerror or err})")
+        return EXIT_FAILED
+    embedder = FrameEmbedder(args.model)
+    video, audio = VideoConfig(), AudioConfig()
+    status = EXIT_OK
+    taken: set[str] = set()
+    for path in expand_paths(args.paths):
+        try:
+            extracted = extract_features(path, embedder, video, audio)
+        except Exception as err:  # one input's error, whatever it is: the batch goes on
+            _error(f"{display(path)}: {input_error(err)}")
+            status = EXIT_FAILED
+            continue
+        stem = os.path.splitext(os.path.basename(path))[0].lstrip(".") or "features"  # walks skip hidden files
+        name = stem if stem not in taken else f"{stem}-{extracted.content_hash[:8]}"
+        taken.add(name)
+        target = os.path.join(args.output, name + features.SUFFIX)
+        atomic_write(target, lambda tmp, extracted=extracted: _save_features(tmp, extracted), mode=0o666)
+        print(f"{display(target)}\t{len(extracted.timestamps)} frames\t{display(path)}", flush=True)
+    return status
+
+
+def _save_features(tmp: str, extracted) -> None:
+    with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
+        features.write(fh, extracted)
+
+
+def _index(lib: Library, args: argparse.Namespace) -> int:
+    if args.action == "status":
+        info = lib.index_status()
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    labels = {"sample": "reading a training sample", "train": "training the codec", "add": "adding vectors"}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), transient=True,
+                  console=Console(stderr=True)) as bar:  # fmt: skip
+        tasks: dict[str, object] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = lib.rebuild_index(progress)
+    if not result.nlist:
+        print(f"index: {result.works} works, {result.vectors:,} vectors, all searched exactly (a small library needs "
+              f"no trained index); {result.removed_files} orphan files removed")  # fmt: skip
+        return EXIT_OK
+    resumed = f", resumed after {result.resumed_from:,}" if result.resumed_from else ""
+    print(f"index rebuilt: {result.works} works, {result.vectors:,} vectors, {result.nlist} lists, codec trained on "
+          f"{result.trained_on:,}{resumed}; {result.removed_files} orphan files removed")  # fmt: skip
+    return EXIT_OK
 
 
 def _scan(lib: Library, args: argparse.Namespace) -> int:
@@ -152,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "extract":
+        try:
+            return _extract(args)
+        except KeyboardInterrupt:
+            _error("interrupted")
+            return 130
     folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
     if args.command == "serve":
         from .service import serve
@@ -167,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _register(lib, args)
             if args.command == "scan":
                 return _scan(lib, args)
+            if args.command == "index":
+                return _index(lib, args)
             if args.command == "works":
                 works = lib.works()
                 text = report.works_json(works) if args.format == "json" else report.works_table(works)

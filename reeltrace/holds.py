@@ -25,7 +25,9 @@ POINTS = (
     "register:extracting",  # the picture is embedded; the sound may still be fingerprinted
     "register:before-write",  # everything extracted, the database not yet touched
     "register:before-commit",  # the work's rows are inserted, its transaction not committed
-    "register:after-commit",  # committed; the index caches are not yet written
+    "register:after-commit",  # committed; the index not yet folded
+    "index:fold-written",  # a fold's segment file is written, its transaction not committed
+    "index:rebuild-checkpoint",  # a rebuild wrote a checkpoint and goes on adding
 )
 
 POLL_SECONDS = 0.02

@@ -2,8 +2,9 @@
 
 A library is one folder::
 
-    library.sqlite        works, frame descriptors, audio fingerprints (source of truth, WAL)
-    index/visual-N.faiss  vector index cache for catalogue generation N
+    library.sqlite        works, audio fingerprints, which file holds what (source of truth, WAL)
+    vectors/ab/*.rtv      each work's stored frame descriptors (storage.vectors), immutable
+    index/codec-*.faiss   the trained index codec; index/base-*, delta-*: its segments (video.segments)
     index/audio-N.npz     audio fingerprint index cache for generation N
 
 Everything the CLI and the service do goes through ``Library``.
@@ -22,22 +23,95 @@ from .audio import match as audio_match
 from .audio.config import FINGERPRINT_VERSION, AudioConfig
 from .audio.index import AudioIndex, load_audio_index
 from .audio.landmarks import fingerprint, fingerprint_query
+from . import __version__
+from . import features as features_files
 from .fuse import fuse
 from .holds import hold_at
 from .media.container import MediaError, file_hash, probe, unexpected
 from .media.limits import NO_BUDGET, Budget, InputLimits, LimitExceeded
 from .media.sound import decode_audio
-from .records import CATEGORIES, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
+from .records import CATEGORIES, MediaInfo, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
+from .storage import vectors as vector_files
 from .storage.caches import save_cache
-from .storage.store import SameContentRegistered, Store, StoreError
+from .storage.store import SameContentRegistered, Store, StoreError, VisualEntry
 from .storage.store import WorkIdTaken as StoreWorkIdTaken
+from .video import codes, segments
 from .video.align import align
 from .video.background import Background
 from .video.candidates import retrieve
 from .video.config import VideoConfig
 from .video.embed import DEFAULT_MODEL, FrameEmbedder, describe_video
-from .video.index import VisualIndex
+from .video.index import IndexParams, VisualIndex
+from .video.records import StoredFrames, VideoFeatures
 from .video.score import decide, score_chains
+from .video.shots import merge_static_shots
+
+
+def read_sound(path: str, required: bool, budget: Budget, config: AudioConfig) -> tuple[np.ndarray, int] | None:
+    """The file's sound at the audio chain's rate. An unreadable sound track is fatal only
+    when there is nothing else to identify the file by (``required``), or when it is over
+    the input's limits; otherwise the file goes on without sound (None)."""
+    try:
+        return decode_audio(path, config.spectrum.rate, budget)
+    except MediaError as err:
+        if required or isinstance(err, LimitExceeded):
+            raise
+        return None
+
+
+def audio_fingerprint(path: str, required: bool, budget: Budget, config: AudioConfig):
+    """The file's audio fingerprint, or None without usable sound (``read_sound``)."""
+    sound = read_sound(path, required, budget, config)
+    return None if sound is None else fingerprint(*sound, config)
+
+
+def extract_features(path: str, embedder: FrameEmbedder, video: VideoConfig, audio: AudioConfig,
+                     limits: InputLimits | None = None, info: MediaInfo | None = None,
+                     digest: str | None = None) -> features_files.FeaturesFile:  # fmt: skip
+    """A file's picture descriptors and audio fingerprint as ``register`` stores them, for a
+    features file (``features``); ``info`` and ``digest`` when the caller has them already.
+    MediaError for a bad input."""
+    if info is None:
+        info = probe(path)
+        if limits is not None:
+            limits.check(info)
+    budget = NO_BUDGET if limits is None else limits.budget()
+    digest = digest or file_hash(path)
+    features = None
+    # The sound is fingerprinted in a second thread while the picture is decoded and
+    # embedded: both release the GIL in their heavy parts, and extracting costs the longer
+    # of the two rather than their sum.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sound_job = pool.submit(audio_fingerprint, path, not info.has_video, budget, audio) if info.has_audio else None
+        if info.has_video:
+            features = describe_video(path, embedder, video, info.duration, query=False, budget=budget)
+        hold_at("register:extracting")
+        sound = sound_job.result() if sound_job is not None else None
+    if sound is not None and len(sound) == 0:
+        sound = None  # silence: no landmarks to identify it by
+    if (features is None or len(features) == 0) and sound is None:
+        raise MediaError("no usable frames (blank or uniform picture) and no sound")
+    times = np.zeros(0, np.float32) if features is None else features.timestamps.astype(np.float32)
+    vectors = np.zeros((0, embedder.dim), np.float32) if features is None else features.embeddings
+    meta = {
+        "model": embedder.model,
+        "dim": embedder.dim,
+        "sample_fps": video.sample_fps,
+        "content_hash": digest,
+        "duration": float(info.duration),
+        "fingerprint_version": FINGERPRINT_VERSION,
+        "title": os.path.basename(path),
+        "source_path": os.path.abspath(path),
+        "reeltrace": __version__,
+    }
+    return features_files.FeaturesFile(times, vectors, sound, meta)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class LibraryError(Exception):
@@ -68,6 +142,7 @@ class Library:
         model: str | None = None,
         video: VideoConfig | None = None,
         audio: AudioConfig | None = None,
+        index: IndexParams | None = None,
     ):
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
@@ -78,13 +153,28 @@ class Library:
         self.model = stored or model or DEFAULT_MODEL
         self.video = video or VideoConfig()
         self.audio = audio or AudioConfig()
+        self.index_params = index or IndexParams()
         self._embedder: FrameEmbedder | None = None
         self._index: VisualIndex | None = None
-        self._index_dirty = False
         self._background: Background | None = None
         self._audio: AudioIndex | None = None
         self._audio_generation = -1
         self._audio_dirty = False
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Move a schema-2 library's float16 descriptors (in SQLite) to descriptor files.
+        Files first, the database last, in one transaction: a kill part-way leaves the old
+        table in place and the next open starts again (orphan files are collected)."""
+        entries = {}
+        for key, model, fps, dim, times, vectors in self.store.legacy_visual_rows():
+            work = self.store.work_by_key(key)
+            if work is None:
+                continue
+            entry = self._write_frames(work.content_hash, times, vectors, fps)
+            entries[key] = VisualEntry(model, fps, dim, entry.frames, entry.vectors, entry.code, entry.file, entry.checksum)
+        if entries or self.store.has_legacy_table():
+            self.store.finish_legacy_migration(entries)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -95,9 +185,6 @@ class Library:
         self.close()
 
     def close(self) -> None:
-        if self._index is not None and self._index_dirty:
-            self._index.save(self._index_folder)
-            self._index_dirty = False
         if self._audio is not None and self._audio_dirty:
             audio = self._audio
 
@@ -120,11 +207,12 @@ class Library:
         return self._embedder
 
     def index(self) -> VisualIndex:
-        """The vector index, current with the database."""
-        generation = self.store.generation()
-        if self._index is None or self._index.generation != generation:
-            self._index = VisualIndex.load(self._index_folder, self.store, self.embedder.dim)
-            self._index_dirty = False
+        """The vector index, current with the database (opening it costs what changed)."""
+        version = self.store.visual_version()
+        if self._index is None:
+            self._index = VisualIndex(self.folder, self.embedder.dim, self.index_params)
+        if self._index.generation != version:
+            self._index.refresh(self.store.visual_state())
         return self._index
 
     def background(self) -> Background:
@@ -163,56 +251,28 @@ class Library:
             raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
         if work_id is not None and not valid_work_id(work_id):
             raise LibraryError("work id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        digest = None
         try:
-            info = probe(path)
-            budget = NO_BUDGET
-            if limits is not None:
-                limits.check(info)
-                budget = limits.budget()
-            digest = file_hash(path)
+            if features_files.is_features_file(path):
+                loaded = features_files.read(path, self.model, self.embedder.dim, self.video.sample_fps,
+                                             FINGERPRINT_VERSION)  # fmt: skip
+                if limits is not None:
+                    limits.check_duration(loaded.duration)
+                digest = loaded.content_hash
+            else:
+                info = probe(path)
+                if limits is not None:
+                    limits.check(info)
+                digest = file_hash(path)
             existing = self.store.work_by_hash(digest)
             if existing is not None:
                 return RegisterResult(path, existing, created=False)
-            features = None
-            # The sound is fingerprinted in a second thread while the picture is decoded and
-            # embedded: both release the GIL in their heavy parts, and registering costs the
-            # longer of the two rather than their sum.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                sound_job = pool.submit(self._fingerprint, path, not info.has_video, budget) if info.has_audio else None
-                if info.has_video:
-                    features = describe_video(path, self.embedder, self.video, info.duration, query=False, budget=budget)
-                    if len(features) == 0:
-                        features = None  # blank picture: the sound may still identify it
-                hold_at("register:extracting")
-                sound = sound_job.result() if sound_job is not None else None
-            if features is None and sound is None:
-                raise MediaError("no usable frames (blank or uniform picture) and no sound")
-            duration = info.duration
-            if features is not None:
-                duration = max(duration, float(features.timestamps[-1]) + self.video.sample_step)
-            work = Work(
-                work_id=work_id or "w" + digest[:10],
-                title=title if title else " ".join(os.path.splitext(os.path.basename(path))[0].split()),
-                owner=owner,
-                category=category,
-                duration=duration,
-                content_hash=digest,
-                source_path=os.path.abspath(path),
-                registered_at="",
-                has_video=features is not None,
-                has_audio=sound is not None,
-            )
-            index = self.index() if features is not None else None
-            audio_index = self.audio_index() if sound is not None else None
+            if not features_files.is_features_file(path):
+                loaded = extract_features(path, self.embedder, self.video, self.audio, limits, info, digest)
+            work, video = self._new_work(path, loaded, title, owner, category, work_id)
+            audio_index = self.audio_index() if loaded.audio is not None else None
             hold_at("register:before-write")
-            stored, generation = self.store.add_work(
-                work,
-                self.model,
-                self.video.sample_fps,
-                None if features is None else features.timestamps,
-                None if features is None else features.embeddings,
-                sound,
-            )
+            stored, generation = self._store_work(work, video, loaded.audio)
         except MediaError as err:
             return RegisterResult(path, error=str(err))
         except SameContentRegistered:
@@ -225,48 +285,98 @@ class Library:
             raise
         except Exception as err:
             return RegisterResult(path, error=input_error(err))
+        self._after_register(stored, generation, loaded.audio, audio_index)
+        return RegisterResult(path, stored, created=True)
+
+    def extract(self, path: str, limits: InputLimits | None = None) -> features_files.FeaturesFile:
+        """What registering ``path`` would store, without storing it (``features``)."""
+        return extract_features(path, self.embedder, self.video, self.audio, limits)
+
+    def _new_work(self, path: str, loaded: features_files.FeaturesFile, title: str | None, owner: str, category: str,
+                  work_id: str | None) -> tuple[Work, VideoFeatures | None]:  # fmt: skip
+        video = None
+        duration = loaded.duration
+        if len(loaded.timestamps):
+            video = VideoFeatures(loaded.timestamps.astype(np.float64), loaded.descriptors,
+                                  np.full(len(loaded.timestamps), 2, np.int8), duration, self.video.sample_fps)  # fmt: skip
+            duration = max(duration, float(loaded.timestamps[-1]) + self.video.sample_step)
+        name = loaded.meta.get("title") or os.path.basename(path)
+        work = Work(
+            work_id=work_id or "w" + loaded.content_hash[:10],
+            title=title if title else " ".join(os.path.splitext(name)[0].split()),
+            owner=owner,
+            category=category,
+            duration=duration,
+            content_hash=loaded.content_hash,
+            source_path=loaded.meta.get("source_path") or "",
+            registered_at="",
+            has_video=video is not None,
+            has_audio=loaded.audio is not None,
+        )
+        return work, video
+
+    def _store_work(self, work: Work, features: VideoFeatures | None, sound) -> tuple[Work, int]:
+        """Write the work's descriptor file, then the work (one transaction); the file goes
+        again if the transaction does not commit."""
+        entry = None
+        if features is not None:
+            entry = self._write_frames(work.content_hash, features.timestamps, features.embeddings, features.sample_fps)
+        try:
+            return self.store.add_work(work, entry, sound)
+        except BaseException:
+            if entry is not None:
+                _unlink(os.path.join(self.folder, entry.file))
+            raise
+
+    def _write_frames(self, content_hash: str, times: np.ndarray, vectors: np.ndarray, sample_fps: float) -> VisualEntry:
+        starts = merge_static_shots(times, vectors, self.video.shots)
+        frames = StoredFrames(np.asarray(times, np.float32), starts, codes.encode(vectors[starts[:-1]]), codes.CODE_NAME)
+        file = vector_files.new_name(content_hash)
+        checksum = vector_files.write(os.path.join(self.folder, file), frames)
+        return VisualEntry(self.model, sample_fps, vectors.shape[1], len(times), len(frames), codes.CODE_NAME, file,
+                           checksum)  # fmt: skip
+
+    def _after_register(self, stored: Work, generation: int, sound, audio_index: AudioIndex | None) -> None:
         hold_at("register:after-commit")
-        # Keep the in-memory indexes current when nobody else changed the library meanwhile;
-        # otherwise the next use rebuilds them from the database.
-        if index is not None and index.generation == generation - 1:
-            index.add(stored.key, features.timestamps, features.embeddings)
-            index.generation = generation
-            self._index_dirty = True
-        elif self._index is not None and self._index.generation == generation - 1:
-            self._index.generation = generation  # nothing visual was added
+        # Keep the in-memory audio index current when nobody else changed the library
+        # meanwhile; otherwise the next use rebuilds it from the database.
         if audio_index is not None and self._audio_generation == generation - 1:
             audio_index.add(stored.key, sound)
             self._audio_generation = generation
             self._audio_dirty = True
         elif self._audio is not None and self._audio_generation == generation - 1:
             self._audio_generation = generation
-        return RegisterResult(path, stored, created=True)
+        if stored.has_video and self.store.flat_vectors() > self.index_params.flat_limit:
+            segments.fold(self.folder, self.store, self.index_params)
+
+    def index_advice(self) -> str | None:
+        """A line for the user when the index wants ``reeltrace index rebuild``, else None."""
+        info = segments.status(self.store, self.index_params)
+        if info["rebuild_advised"]:
+            return (f"the index was trained for {info['codec_trained_for']:,} vectors and now holds {info['vectors']:,}:"
+                    " run 'reeltrace index rebuild' (scans slow down until then)")  # fmt: skip
+        return None
+
+    def rebuild_index(self, progress: segments.Progress | None = None,
+                      checkpoint: int = segments.CHECKPOINT) -> segments.RebuildResult:  # fmt: skip
+        """Retrain the index codec on the whole catalogue and rebuild its segments,
+        checkpointing every ``checkpoint`` vectors (resumable; see ``video.segments``)."""
+        return segments.rebuild(self.folder, self.store, progress or segments.quiet, checkpoint, self.index_params)
+
+    def index_status(self) -> dict:
+        return segments.status(self.store, self.index_params)
 
     def _fingerprint(self, path: str, required: bool, budget: Budget = NO_BUDGET):
-        """The file's audio fingerprint, or None without usable sound (``_sound``)."""
-        sound = self._sound(path, required, budget)
-        return None if sound is None else fingerprint(*sound, self.audio)
-
-    def _sound(self, path: str, required: bool, budget: Budget) -> tuple[np.ndarray, int] | None:
-        """The file's sound at the audio chain's rate. An unreadable sound track is fatal
-        only when there is nothing else to identify the file by (``required``), or when it
-        is over the input's limits; otherwise the file goes on without sound (None)."""
-        try:
-            return decode_audio(path, self.audio.spectrum.rate, budget)
-        except MediaError as err:
-            if required or isinstance(err, LimitExceeded):
-                raise
-            return None
+        """The file's audio fingerprint, or None without usable sound (``read_sound``)."""
+        return audio_fingerprint(path, required, budget, self.audio)
 
     def remove(self, work_id: str) -> Work:
         try:
-            work, generation = self.store.remove_work(work_id)
+            work, file, generation = self.store.remove_work(work_id)
         except StoreError as err:
             raise LibraryError(str(err)) from None
-        if self._index is not None and self._index.generation == generation - 1:
-            self._index.remove(work.key)
-            self._index.generation = generation
-            self._index_dirty = True
+        if file is not None:
+            _unlink(os.path.join(self.folder, file))  # the database no longer names it
         if self._audio is not None and self._audio_generation == generation - 1:
             self._audio.remove(work.key)
             self._audio_generation = generation
@@ -345,8 +455,8 @@ class Library:
         index = self.audio_index()
         if len(index) == 0:
             return
-        sound = self._sound(path, required, budget)
+        sound = read_sound(path, required, budget, self.audio)
         if sound is None:
             return
-        for key, segments in audio_match.match(index, fingerprint_query(*sound, self.audio), self.audio).items():
-            seen.audio[key] = [s.to_segment() for s in segments]
+        for key, found in audio_match.match(index, fingerprint_query(*sound, self.audio), self.audio).items():
+            seen.audio[key] = [s.to_segment() for s in found]

@@ -117,7 +117,8 @@ def main() -> int:
         rss_scan = peak_rss(["--library", rss_lib, "scan", trailer])
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(lib) for f in fs)
         index_dir = os.path.join(lib, "index")
-        faiss_size = sum(os.path.getsize(os.path.join(index_dir, f)) for f in os.listdir(index_dir) if f.startswith("visual-"))
+        vectors_dir = os.path.join(lib, "vectors")
+        faiss_size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(vectors_dir) for f in fs)
         fixed = sum(os.path.getsize(os.path.join(index_dir, f)) for f in os.listdir(index_dir) if f.startswith("background-"))
         size -= fixed  # the generated background set is per library, not per hour
         hours = reg["duration"] / 3600
@@ -130,7 +131,7 @@ def main() -> int:
             ("scan 55 s trailer", f"{scan_trailer['seconds']:.2f} s ({scan_trailer['segments']} segments)"),
             ("peak memory, register process", f"{rss_register:.0f} MiB"),
             ("peak memory, scan process", f"{rss_scan:.0f} MiB"),
-            ("library bytes per hour of video", f"{size / hours / 1e6:.1f} MB (of which FAISS cache {faiss_size / hours / 1e6:.1f} MB;"
+            ("library bytes per hour of video", f"{size / hours / 1e6:.1f} MB (of which descriptor files {faiss_size / hours / 1e6:.1f} MB;"
              f" plus {fixed / 1e6:.1f} MB per library for the background set)"),
         ]
         print("| measure | result |\n|---|---|")

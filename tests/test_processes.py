@@ -12,7 +12,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 import pytest
 from helpers import (
@@ -30,8 +29,10 @@ from helpers import (
 )
 
 from reeltrace import holds
-from reeltrace.storage.store import Store
-from reeltrace.video.index import VisualIndex
+from reeltrace.library import Library
+from reeltrace.storage import vectors as vector_files
+from reeltrace.video import codes
+from reeltrace.video.index import IndexParams
 
 FIRST_ID = "first-work"
 
@@ -138,17 +139,20 @@ def _kill_register(lib: str, long_file: str, point: KillPoint, hold_file: str) -
 
 
 def _check_database(lib: str) -> list[str]:
-    """PRAGMA integrity_check passes and every work has its frame descriptors and sound
-    fingerprint (as it says it has); returns the work ids."""
+    """PRAGMA integrity_check passes and every work has its frame descriptors (a complete
+    file, by its checksum) and sound fingerprint (as it says it has); returns the work ids."""
     db = sqlite3.connect(os.path.join(lib, "library.sqlite"))
     try:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         missing = db.execute(
             "SELECT work_id FROM works w"
-            " WHERE (has_video AND NOT EXISTS (SELECT 1 FROM visual_features f WHERE f.work_key = w.key))"
+            " WHERE (has_video AND NOT EXISTS (SELECT 1 FROM visual_vectors f WHERE f.work_key = w.key))"
             " OR (has_audio AND NOT EXISTS (SELECT 1 FROM audio_features a WHERE a.work_key = w.key))"
         ).fetchall()
         assert missing == [], "works without their descriptors or fingerprints"
+        for file, digest, count in db.execute("SELECT file, checksum, vectors FROM visual_vectors"):
+            assert vector_files.checksum(os.path.join(lib, file)) == digest, file
+            assert len(vector_files.read(os.path.join(lib, file))) == count
         return [r[0] for r in db.execute("SELECT work_id FROM works ORDER BY key")]
     finally:
         db.close()
@@ -251,20 +255,25 @@ def test_concurrent_scans_agree(library_copy, short_query, unrelated_file, short
     _same_matches(first["results"][0], short_report["results"][0])
 
 
-def test_index_cache_from_registration_equals_the_rebuilt_index(library):
-    """The vector index cache a registration leaves is the index that rebuilding it from the
-    database gives: same vectors, so the same similarities for any query."""
-    store = Store(os.path.join(library, "library.sqlite"))
-    try:
-        cache = os.path.join(library, "index", f"visual-{store.generation()}.faiss")
-        assert os.path.exists(cache)
-        cached = faiss.read_index(cache)
-        rebuilt = VisualIndex.build(store, cached.d)
-        _, items = store.visual_features()
-        queries = [v for _, _, v in items]
-    finally:
-        store.close()
-    queries = np.concatenate(queries)[::7]
-    sims_cached, _ = cached.search(queries, 16)
-    sims_rebuilt = rebuilt.search(queries, 16).similarities
-    assert np.array_equal(sims_cached, sims_rebuilt), f"max difference {np.abs(sims_cached - sims_rebuilt).max()}"
+def test_an_index_rebuilt_from_stored_files_finds_what_registration_indexed(library_copy):
+    """The descriptor files a registration leaves are all a rebuild needs: after a rebuild
+    (with an exact part small enough that these works need a trained segment) every work is
+    in one segment, and each stored vector, asked of the index, comes back as its own
+    nearest neighbour with the same similarity as before the rebuild."""
+    params = IndexParams(flat_limit=100)
+    with Library(library_copy) as lib:
+        index = lib.index()
+        keys = [w.key for w in lib.works() if w.has_video]
+        queries = np.concatenate([codes.decode(index.frames(k).codes[::5]) for k in keys])
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        before = index.search(queries, 4)
+    with Library(library_copy, index=params) as lib:
+        assert lib.index_status()["exact_vectors"] > params.flat_limit
+        lib.rebuild_index()
+    with Library(library_copy, index=params) as lib:
+        status = lib.index_status()
+        assert status["exact_vectors"] == 0 and [s["kind"] for s in status["segments"]] == ["base"]
+        after = lib.index().search(queries, 4)
+    assert np.array_equal(after.work_keys[:, 0], before.work_keys[:, 0])
+    assert np.array_equal(after.frames[:, 0], before.frames[:, 0])
+    assert np.allclose(after.similarities[:, 0], before.similarities[:, 0], atol=1e-5)

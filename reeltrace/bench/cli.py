@@ -25,11 +25,44 @@ def _reusable(out: str, seed: int, plan: Plan) -> bool:
     return truth.get("builder_version") == BUILDER_VERSION and truth.get("seed") == seed and truth.get("plan") == asdict(plan)
 
 
+def _bench_scale(args: argparse.Namespace) -> int:
+    """The quick set (built if missing), then the library grown to each size (``scale``)."""
+    from .scale import bench_scale
+
+    if shutil.which("ffmpeg") is None:
+        print("reeltrace: bench needs the ffmpeg command (Debian: apt-get install ffmpeg)", file=sys.stderr)
+        return 1
+    try:
+        sizes = tuple(float(h) for h in args.scale.split(","))
+    except ValueError:
+        print(f"reeltrace: --scale takes hours separated by commas (e.g. 10,100,1000), not {args.scale!r}", file=sys.stderr)
+        return 2
+    media = args.media or default_media()
+    if not media:
+        print("reeltrace: no media folder found; name one with --media", file=sys.stderr)
+        return 2
+    quick = os.path.join(args.out, "quick")
+    if not _reusable(quick, args.seed, Plan.quick()):
+        print(f"building the quick data set in {quick} ...", file=sys.stderr, flush=True)
+        build_dataset(media, quick, seed=args.seed, quick=True)
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    reports = bench_scale(quick, media, os.path.join(args.out, "scale"), sizes, args.seed, log)
+    from .scale import markdown as scale_markdown
+
+    sys.stdout.write(scale_markdown(reports))
+    return 0
+
+
 def bench(args: argparse.Namespace) -> int:
     if getattr(args, "fuzz", None):
         from .fuzz import bench_fuzz
 
         return bench_fuzz(args.fuzz, args.seed, args.out)
+    if getattr(args, "scale", None):
+        return _bench_scale(args)
     if getattr(args, "audio", False):
         # The audio fingerprint benchmark (reeltrace/bench/audio/): real music and speech.
         from .audio.cli import bench_audio

@@ -129,25 +129,25 @@ def file_hash(path: str) -> str:
     return digest.hexdigest()
 
 
-def expand_paths(paths: list[str]) -> list[str]:
-    """Files as named, and media files found by walking named folders (sorted, no hidden)."""
+def expand_paths(paths: list[str], suffixes: frozenset[str] = MEDIA_SUFFIXES) -> list[str]:
+    """Files as named, and files with ``suffixes`` found by walking named folders (sorted, no hidden)."""
     out: list[str] = []
     for path in paths:
         if os.path.isdir(path):
-            out.extend(walk_media(path))
+            out.extend(walk_media(path, suffixes=suffixes))
         else:
             out.append(path)
     return out
 
 
-def walk_media(root: str, limit: int | None = None) -> list[str]:
+def walk_media(root: str, limit: int | None = None, suffixes: frozenset[str] = MEDIA_SUFFIXES) -> list[str]:
     """Media files under ``root`` by suffix, sorted, hidden files and folders skipped;
     at most ``limit``."""
     out: list[str] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in MEDIA_SUFFIXES:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes:
                 out.append(os.path.join(folder, name))
                 if limit is not None and len(out) >= limit:
                     return out

@@ -30,10 +30,13 @@ class InputLimits:
 
     def check(self, info: MediaInfo) -> None:
         """MediaError when the probed file is over a bound."""
-        if self.max_duration_s is not None and info.duration > self.max_duration_s:
-            raise LimitExceeded(f"too long: {info.duration:.0f} s; the limit is {self.max_duration_s:.0f} s")
+        self.check_duration(info.duration)
         if info.has_video:
             self.check_picture(info.width, info.height)
+
+    def check_duration(self, duration: float) -> None:
+        if self.max_duration_s is not None and duration > self.max_duration_s:
+            raise LimitExceeded(f"too long: {duration:.0f} s; the limit is {self.max_duration_s:.0f} s")
 
     def check_picture(self, width: int, height: int) -> None:
         if self.max_pixels is not None and width * height > self.max_pixels:

@@ -1,15 +1,21 @@
 """Metadata store: one SQLite database (WAL) in the library folder.
 
-The database is the source of truth. A work's row and its frame descriptors are written in
-one transaction, so a register either happened completely or not at all, even when the
-process is killed half-way; the vector index files (``index``) are caches derived from it
-and checked against ``generation``, a counter bumped by every change to the catalogue.
+The database is the source of truth. A work's row, the name and checksum of its descriptor
+file (``vectors``, written and flushed before) and its audio fingerprint are written in one
+transaction, so a register either happened completely or not at all, even when the
+process is killed half-way. The database also says which index segment holds each work's
+vectors (``visual_vectors.segment``; NULL: not yet in one, searched exactly), and which
+codec and segment files make the index (``index_segments``, meta ``index_codec``):
+replacing them is one transaction too, so a reader sees the old index or the new one.
+``generation`` is bumped by every change to the catalogue.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -20,7 +26,7 @@ from ..holds import hold_at
 from ..records import Work
 from .sqlite import Database
 
-SCHEMA_VERSION = 2  # 2: audio_features
+SCHEMA_VERSION = 3  # 2: audio_features; 3: descriptors in files (visual_vectors), index segments
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,13 +44,25 @@ CREATE TABLE IF NOT EXISTS works (
     has_audio INTEGER NOT NULL,
     frames INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS visual_features (
+CREATE TABLE IF NOT EXISTS visual_vectors (
     work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
     model TEXT NOT NULL,
     sample_fps REAL NOT NULL,
     dim INTEGER NOT NULL,
-    timestamps BLOB NOT NULL,   -- float32 seconds
-    embeddings BLOB NOT NULL    -- float16, row-major (frames, dim)
+    frames INTEGER NOT NULL,    -- sampled frames
+    vectors INTEGER NOT NULL,   -- stored descriptors (one per run of near-identical frames)
+    code TEXT NOT NULL,         -- video.codes.CODE_NAME
+    file TEXT NOT NULL,         -- relative to the library folder
+    checksum TEXT NOT NULL,     -- SHA-256 of the file
+    segment TEXT REFERENCES index_segments(id)
+);
+CREATE TABLE IF NOT EXISTS index_segments (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,         -- 'base' (built by a rebuild) or 'delta' (works added since)
+    file TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    vectors INTEGER NOT NULL,
+    created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audio_features (
     work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
@@ -53,6 +71,41 @@ CREATE TABLE IF NOT EXISTS audio_features (
     duration REAL NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class VisualEntry:
+    """A work's descriptor file as the database names it (``storage.vectors``)."""
+
+    model: str
+    sample_fps: float
+    dim: int
+    frames: int
+    vectors: int
+    code: str
+    file: str  # relative to the library folder
+    checksum: str
+    key: int = 0
+    segment: str | None = None  # the index segment holding its vectors; None: searched exactly
+
+
+@dataclass(frozen=True)
+class IndexSegment:
+    id: str
+    kind: str  # "base" or "delta"
+    file: str
+    codec: str
+    vectors: int
+
+
+@dataclass(frozen=True)
+class VisualState:
+    """The picture side of the catalogue at one generation: what ``index`` opens."""
+
+    version: tuple[int, int]  # (catalogue generation, index version): see Store.visual_version
+    entries: list[VisualEntry]
+    segments: list[IndexSegment]
+    codec: str | None
 
 
 class StoreError(Exception):
@@ -79,7 +132,9 @@ def _check_version(db: Database) -> None:
     elif int(version) > SCHEMA_VERSION:
         raise StoreError(f"library was written by a newer reeltrace (schema {version})")
     elif int(version) < SCHEMA_VERSION:
-        db.set_meta("schema_version", str(SCHEMA_VERSION))  # new tables only: nothing to convert
+        # 2 -> 3 adds tables; the float16 descriptors of visual_features move to files when
+        # the library opens (Library._migrate), which drops that table last.
+        db.set_meta("schema_version", str(SCHEMA_VERSION))
 
 
 def _work(row: sqlite3.Row) -> Work:
@@ -119,6 +174,16 @@ class Store:
     def generation(self) -> int:
         return int(self.database.meta("generation") or 0)
 
+    def _visual_version(self) -> tuple[int, int]:
+        return self.generation(), int(self.database.meta("index_version") or 0)
+
+    def visual_version(self) -> tuple[int, int]:
+        """Changes whenever what the visual index must hold changes: the catalogue's
+        generation, and a counter of index changes (folds, rebuilds), which leave the
+        catalogue, and so the audio caches, as they are."""
+        with self.database.snapshot():
+            return self._visual_version()
+
     def audio_version(self) -> int | None:
         """The fingerprint version of the audio works stored (None while there are none)."""
         if self.database.execute("SELECT 1 FROM audio_features LIMIT 1").fetchone() is None:
@@ -151,20 +216,17 @@ class Store:
     def add_work(
         self,
         work: Work,
-        model: str,
-        sample_fps: float,
-        timestamps: np.ndarray | None,
-        embeddings: np.ndarray | None,
+        visual: VisualEntry | None,
         audio: AudioFingerprint | None = None,
     ) -> tuple[Work, int]:
-        """Insert a work with its frame descriptors and/or audio fingerprint, in one
-        transaction; returns it (with its key) and the new generation."""
+        """Insert a work with its descriptor file's entry (``visual``, written already) and/or
+        audio fingerprint, in one transaction; returns it (with its key) and the new generation."""
         with self.database.transaction() as db:
             library_model = self.database.meta("model")
-            if embeddings is not None and library_model is None:
-                self.database.set_meta("model", model)
-            elif embeddings is not None and library_model != model:
-                raise StoreError(f"library uses model {library_model!r}, not {model!r}")
+            if visual is not None and library_model is None:
+                self.database.set_meta("model", visual.model)
+            elif visual is not None and library_model != visual.model:
+                raise StoreError(f"library uses model {library_model!r}, not {visual.model!r}")
             if self.work_by_hash(work.content_hash) is not None:
                 raise SameContentRegistered("same content already registered")
             if self.work(work.work_id) is not None:
@@ -183,7 +245,7 @@ class Store:
                     work.registered_at or _now(),
                     int(work.has_video),
                     int(work.has_audio),
-                    0 if timestamps is None else len(timestamps),
+                    0 if visual is None else visual.frames,
                 ),
             )
             key = int(cursor.lastrowid)
@@ -198,39 +260,32 @@ class Store:
                         audio.duration,
                     ),
                 )
-            if embeddings is None:
-                return self._finish_add(key)
-            db.execute(
-                "INSERT INTO visual_features(work_key, model, sample_fps, dim, timestamps, embeddings)"
-                " VALUES(?,?,?,?,?,?)",
-                (
-                    key,
-                    model,
-                    sample_fps,
-                    embeddings.shape[1],
-                    np.ascontiguousarray(timestamps, np.float32).tobytes(),
-                    np.ascontiguousarray(embeddings, np.float16).tobytes(),
-                ),
-            )
-            return self._finish_add(key)
-
-    def _finish_add(self, key: int) -> tuple[Work, int]:
-        generation = self._bump_generation()
-        hold_at("register:before-commit")
+            if visual is not None:
+                self._insert_visual(db, key, visual)
+            generation = self._bump_generation()
+            hold_at("register:before-commit")
         return self.work_by_key(key), generation
 
-    def remove_work(self, work_id: str) -> tuple[Work, int]:
+    @staticmethod
+    def _insert_visual(db: sqlite3.Connection, key: int, visual: VisualEntry) -> None:
+        db.execute(
+            "INSERT INTO visual_vectors(work_key, model, sample_fps, dim, frames, vectors, code, file, checksum)"
+            " VALUES(?,?,?,?,?,?,?,?,?)",
+            (key, visual.model, visual.sample_fps, visual.dim, visual.frames, visual.vectors, visual.code,
+             visual.file, visual.checksum),
+        )  # fmt: skip
+
+    def remove_work(self, work_id: str) -> tuple[Work, str | None, int]:
+        """Delete a work; returns it, its descriptor file (for the caller to delete once this
+        has committed) and the new generation."""
         with self.database.transaction() as db:
             work = self.work(work_id)
             if work is None:
                 raise StoreError(f"no work with id {work_id!r}")
+            row = db.execute("SELECT file FROM visual_vectors WHERE work_key=?", (work.key,)).fetchone()
             db.execute("DELETE FROM works WHERE key=?", (work.key,))
             generation = self._bump_generation()
-        return work, generation
-
-    def all_work_times(self) -> dict[int, np.ndarray]:
-        rows = self.database.execute("SELECT work_key, timestamps FROM visual_features").fetchall()
-        return {key: np.frombuffer(times, np.float32).astype(np.float64) for key, times in rows}
+        return work, (row[0] if row else None), generation
 
     def audio_features(self) -> tuple[int, list[tuple[int, AudioFingerprint]]]:
         """(generation, [(work_key, fingerprint)]), read in one snapshot."""
@@ -241,20 +296,129 @@ class Store:
             (key, AudioFingerprint(np.frombuffer(h, np.uint32), np.frombuffer(t, np.float32), d)) for key, h, t, d in rows
         ]
 
-    def visual_features(self) -> tuple[int, Iterator[tuple[int, np.ndarray, np.ndarray]]]:
-        """(generation, iterator of (work_key, timestamps, float32 embeddings)), read in one snapshot."""
+    # -- descriptors and the index --------------------------------------------------------
+
+    def visual_state(self) -> VisualState:
+        """Every work's descriptor entry and the index's codec and segments, in one snapshot."""
         with self.database.snapshot() as db:
-            generation = self.generation()
-            rows = db.execute(
-                "SELECT work_key, dim, timestamps, embeddings FROM visual_features ORDER BY work_key"
-            ).fetchall()
+            version = self._visual_version()
+            rows = db.execute("SELECT * FROM visual_vectors ORDER BY work_key").fetchall()
+            segments = db.execute("SELECT * FROM index_segments ORDER BY id").fetchall()
+            codec = self.database.meta("index_codec")
+        return VisualState(
+            version,
+            [_entry(r) for r in rows],
+            [IndexSegment(r["id"], r["kind"], r["file"], r["codec"], r["vectors"]) for r in segments],
+            codec,
+        )
 
-        def items() -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-            for key, dim, times, vectors in rows:
-                yield (
-                    key,
-                    np.frombuffer(times, np.float32).astype(np.float64),
-                    np.frombuffer(vectors, np.float16).reshape(-1, dim).astype(np.float32),
-                )
+    def flat_vectors(self) -> int:
+        """Stored descriptors not yet in an index segment."""
+        row = self.database.execute("SELECT COALESCE(SUM(vectors), 0) FROM visual_vectors WHERE segment IS NULL")
+        return int(row.fetchone()[0])
 
-        return generation, items()
+    @contextmanager
+    def index_change(self) -> Iterator[IndexChange]:
+        """One write transaction in which the index is read and replaced: a segment or
+        codec swapped in commits together with the memberships it makes, or not at all.
+        Holds the write lock throughout, so two processes never fold the same works."""
+        with self.database.transaction() as db:
+            change = IndexChange(self, db)
+            yield change
+            self.database.set_meta("index_version", str(int(self.database.meta("index_version") or 0) + 1))
+
+    def files_named(self) -> set[str]:
+        """Every file the database refers to (descriptor files, codec, segments)."""
+        names = {r[0] for r in self.database.execute("SELECT file FROM visual_vectors")}
+        names |= {r[0] for r in self.database.execute("SELECT file FROM index_segments")}
+        names |= {r[0] for r in self.database.execute("SELECT codec FROM index_segments")}
+        for key in ("index_codec", "rebuild_codec"):
+            value = self.database.meta(key)
+            if value:
+                names.add(value)
+        return names
+
+    # -- version 2 libraries ----------------------------------------------------------------
+
+    def legacy_visual_rows(self) -> Iterator[tuple[int, str, float, int, np.ndarray, np.ndarray]]:
+        """(work_key, model, sample_fps, dim, float32 times, float32 descriptors) of a schema-2
+        library's ``visual_features`` table, which the library moves to files; nothing once moved."""
+        if not self.has_legacy_table():
+            return
+        keys = [r[0] for r in self.database.execute("SELECT work_key FROM visual_features ORDER BY work_key")]
+        for key in keys:
+            row = self.database.execute(
+                "SELECT model, sample_fps, dim, timestamps, embeddings FROM visual_features WHERE work_key=?", (key,)
+            ).fetchone()
+            yield (key, row[0], row[1], row[2], np.frombuffer(row[3], np.float32).copy(),
+                   np.frombuffer(row[4], np.float16).reshape(-1, row[2]).astype(np.float32))  # fmt: skip
+
+    def has_legacy_table(self) -> bool:
+        row = self.database.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='visual_features'")
+        return row.fetchone() is not None
+
+    def finish_legacy_migration(self, entries: dict[int, VisualEntry]) -> None:
+        """Name the moved works' files and drop the old table, in one transaction."""
+        with self.database.transaction() as db:
+            for key, entry in entries.items():
+                db.execute("DELETE FROM visual_vectors WHERE work_key=?", (key,))
+                self._insert_visual(db, key, entry)
+            db.execute("DROP TABLE visual_features")
+            self._bump_generation()
+
+
+def _entry(row: sqlite3.Row) -> VisualEntry:
+    return VisualEntry(
+        model=row["model"],
+        sample_fps=row["sample_fps"],
+        dim=row["dim"],
+        frames=row["frames"],
+        vectors=row["vectors"],
+        code=row["code"],
+        file=row["file"],
+        checksum=row["checksum"],
+        key=row["work_key"],
+        segment=row["segment"],
+    )
+
+
+class IndexChange:
+    """What ``Store.index_change`` lets a fold or a rebuild write (inside its transaction)."""
+
+    def __init__(self, store: Store, db: sqlite3.Connection):
+        self._store = store
+        self._db = db
+
+    def state(self) -> VisualState:
+        db = self._db
+        rows = db.execute("SELECT * FROM visual_vectors ORDER BY work_key").fetchall()
+        segments = db.execute("SELECT * FROM index_segments ORDER BY id").fetchall()
+        return VisualState(
+            self._store._visual_version(),
+            [_entry(r) for r in rows],
+            [IndexSegment(r["id"], r["kind"], r["file"], r["codec"], r["vectors"]) for r in segments],
+            self._store.database.meta("index_codec"),
+        )
+
+    def meta(self, key: str) -> str | None:
+        return self._store.database.meta(key)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self._store.database.set_meta(key, value)
+
+    def put_segment(self, segment: IndexSegment, members: list[int]) -> None:
+        """Add ``segment`` and move the works ``members`` into it (works that were removed
+        meanwhile are skipped: their rows are gone)."""
+        self._db.execute(
+            "INSERT INTO index_segments(id, kind, file, codec, vectors, created) VALUES(?,?,?,?,?,?)",
+            (segment.id, segment.kind, segment.file, segment.codec, segment.vectors, _now()),
+        )
+        self._db.executemany("UPDATE visual_vectors SET segment=? WHERE work_key=?", [(segment.id, k) for k in members])
+
+    def drop_segment(self, segment_id: str) -> None:
+        """Remove a segment; works still in it go back to the exactly searched part."""
+        self._db.execute("UPDATE visual_vectors SET segment=NULL WHERE segment=?", (segment_id,))
+        self._db.execute("DELETE FROM index_segments WHERE id=?", (segment_id,))

@@ -5,7 +5,8 @@ work frames and keep those with cosine similarity at least ``min_similarity``. V
 instant are merged, keeping the best similarity per (query instant, work frame): whether
 the upload was mirrored or wrapped is thereby decided frame by frame, which is what a
 compilation of differently edited clips needs. Per query instant and work only the
-``per_work`` best frames go on to alignment.
+``per_work`` best stored descriptors go on to alignment, each expanded to every frame of
+its static-shot run (``shots``), so alignment sees every sampled frame time of the work.
 """
 
 from __future__ import annotations
@@ -71,8 +72,14 @@ def retrieve(
         starts = np.r_[0, np.nonzero(q[1:] != q[:-1])[0] + 1]
         rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
         top = rank < params.per_work
-        times = index.work_times.get(int(key))
-        if times is None:
+        stored = index.frames(int(key))
+        if stored is None:
             continue
-        pairs.append(PairMatches(int(key), q[top], times[f[top]], s[top]))
+        q, f, s = q[top], f[top], s[top]
+        starts = np.asarray(stored.starts, np.int64)
+        counts = starts[f + 1] - starts[f]
+        row = np.repeat(np.arange(len(f)), counts)
+        frame = starts[f][row] + np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        times = np.asarray(stored.times, np.float64)[frame]
+        pairs.append(PairMatches(int(key), q[row], times, s[row]))
     return pairs

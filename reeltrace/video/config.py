@@ -15,6 +15,7 @@ from .candidates import RetrievalParams
 from .embed import ViewParams
 from .regions import RegionParams, WindowParams
 from .score import DEFAULT_SCORE_MODEL, ScoreModel
+from .shots import ShotParams
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +32,8 @@ class VideoConfig:
     """Content box: which edge bands are trimmed (``regions``)."""
     windows: WindowParams = field(default_factory=WindowParams)
     """Picture-in-picture windows, embedded as extra query views (``regions``)."""
+    shots: ShotParams = field(default_factory=ShotParams)
+    """Which consecutive work frames are stored as one descriptor (``shots``)."""
     background: BackgroundParams = field(default_factory=BackgroundParams)
     """The genericness penalty on query similarities (``background``)."""
     retrieval: RetrievalParams = field(default_factory=RetrievalParams)

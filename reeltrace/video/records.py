@@ -69,3 +69,24 @@ class Chain(Record):
     @property
     def query_span(self) -> float:
         return float(self.query_times[-1] - self.query_times[0])
+
+
+@dataclass
+class StoredFrames(Record):
+    """A work's frames as the library keeps them (``storage.vectors``): every sampled frame's
+    time, and one 4-bit descriptor (``codes``) per run of near-identical frames (``shots``).
+
+    Run j covers frames ``starts[j]`` to ``starts[j + 1] - 1``; its descriptor is the first
+    of them. A stored vector is named by its run number."""
+
+    times: np.ndarray  # (frames,) float32 seconds
+    starts: np.ndarray  # (runs + 1,) uint32
+    codes: np.ndarray  # (runs, d/2) uint8, see codes
+    code: str  # codes.CODE_NAME when written
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def frames(self) -> int:
+        return len(self.times)

@@ -43,22 +43,27 @@ def run_reeltrace(truth: dict, library_dir: str, model: str | None = None) -> Sy
                 continue
             ids[result.work.work_id] = work["id"]
             run.registered_seconds += result.work.duration
-        lib.index()
-        for query in truth["queries"]:
-            started = time.perf_counter()
-            result = lib.scan(query["path"])
-            run.scan_seconds += time.perf_counter() - started
-            run.scanned_seconds += result.duration
-            if result.error:
-                run.errors[query["id"]] = result.error
-            for match in result.matches:
-                for seg in match.segments:
-                    run.predictions.append(Box(query["id"], ids.get(match.work.work_id, match.work.work_id),
-                                               seg.query_start, seg.query_end, seg.work_start, seg.work_end,
-                                               seg.score))  # fmt: skip
+        scan_queries(truth, lib, ids, run)
     run.index_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(library_dir) for f in fs)
     run.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return run
+
+
+def scan_queries(truth: dict, lib: Library, ids: dict[str, str], run: SystemRun) -> None:
+    """Scan every query of the data set into ``run`` (``ids``: library work id -> data set work id)."""
+    lib.index()
+    for query in truth["queries"]:
+        started = time.perf_counter()
+        result = lib.scan(query["path"])
+        run.scan_seconds += time.perf_counter() - started
+        run.scanned_seconds += result.duration
+        if result.error:
+            run.errors[query["id"]] = result.error
+        for match in result.matches:
+            for seg in match.segments:
+                run.predictions.append(Box(query["id"], ids.get(match.work.work_id, match.work.work_id),
+                                           seg.query_start, seg.query_end, seg.work_start, seg.work_end,
+                                           seg.score))  # fmt: skip
 
 
 def evaluate(truth: dict, run: SystemRun, threshold: float) -> dict:
