@@ -27,8 +27,7 @@ CODE_NAME = "sq4-0.15"
 RANGE = 0.15
 LEVELS = 15
 
-_LUT = (np.arange(LEVELS + 1, dtype=np.float32) / LEVELS * (2 * RANGE) - RANGE).astype(np.float32)
-_PAIRS = np.stack([_LUT[np.arange(256) & 15], _LUT[np.arange(256) >> 4]], axis=1)  # byte -> (low, high)
+STEP = np.float32(2 * RANGE / LEVELS)
 
 
 def code_bytes(dim: int) -> int:
@@ -45,6 +44,14 @@ def encode(vectors: np.ndarray) -> np.ndarray:
 
 
 def decode(codes: np.ndarray) -> np.ndarray:
-    """(n, d/2) uint8 -> (n, d) float32 (not renormalised: the error is unbiased)."""
+    """(n, d/2) uint8 -> (n, d) float32 (not renormalised: the error is unbiased).
+
+    Arithmetic, not a byte lookup table: indexing a (256, 2) table costs ~25x more, and
+    re-scoring a shortlist decodes ~60k codes per 60 s query."""
     codes = np.asarray(codes, np.uint8)
-    return _PAIRS[codes].reshape(len(codes), -1)
+    out = np.empty((len(codes), codes.shape[1] * 2), np.float32)
+    out[:, 0::2] = codes & 15
+    out[:, 1::2] = codes >> 4
+    out *= STEP
+    out -= np.float32(RANGE)
+    return out
