@@ -242,6 +242,24 @@ def test_codec_holes_do_not_make_peaks():
     assert edge.mean() < 0.2, f"{edge.sum()} of {len(hz)} peaks at the hole's edges"
 
 
+
+@pytest.mark.parametrize("shape", [(300, 257), (7, 3), (1, 1), (2, 40)])
+def test_running_max_is_the_max_over_each_window(shape):
+    """``spectrum.running``'s doubling max equals the plain max over every window, edges
+    (where the window runs past the array) included."""
+    from reeltrace.audio.spectrum import running
+
+    a = np.random.default_rng(6).normal(size=shape).astype(np.float32)
+    for axis in (0, 1):
+        for half in (0, 1, 3, 6, 8, 15):
+            n = a.shape[axis]
+            want = np.stack(
+                [np.take(a, range(max(0, i - half), min(n, i + half + 1)), axis=axis).max(axis=axis) for i in range(n)],
+                axis=axis,
+            )
+            got = running(a, half, axis, np.max)
+            assert got.dtype == a.dtype and np.array_equal(got, want), (axis, half)
+
 def test_score_grows_with_each_kind_of_evidence():
     """Hits that repeat a few hash values (a held chord) score below as many distinct ones,
     and verified peaks add to the same hits."""

@@ -193,6 +193,29 @@ def test_describe_video_reads_its_parameters_from_the_config(unrelated_file):
     assert len(describe_video(unrelated_file, embedder, blind, 20.0, query=False)) == 0
 
 
+
+@pytest.mark.parametrize("model", ["sscd_distilled", "sscd"])
+def test_the_reordered_input_normalisation_gives_the_same_descriptors_bit_for_bit(model):
+    """``model_graph.transpose_first`` rewrites both models (both start with the pattern)
+    and changes no output bit; bytes it cannot read are handed back unchanged."""
+    import onnxruntime as ort
+
+    from reeltrace.video.embed import model_path
+    from reeltrace.video.model_graph import transpose_first
+
+    with open(model_path(model), "rb") as fh:
+        original = fh.read()
+    rewritten = transpose_first(original)
+    assert rewritten != original
+    assert transpose_first(b"not a model") == b"not a model"
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    images = np.random.default_rng(4).integers(0, 256, (5, INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
+    images[1] = np.asarray(mediagen.make_world(np.random.default_rng(3), "leaves").resize((INPUT_SIZE, INPUT_SIZE)))
+    out = [ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"]).run(None, {"image": images})[0]
+           for graph in (original, rewritten)]  # fmt: skip
+    assert np.array_equal(out[0], out[1])
+
 # -- records ----------------------------------------------------------------------------------
 
 

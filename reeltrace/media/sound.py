@@ -9,6 +9,12 @@ from .container import MediaError, one_line, open_media, unexpected
 from .limits import NO_BUDGET, Budget
 
 
+def _samples(frame: av.AudioFrame) -> np.ndarray:
+    """A packed mono float32 frame's samples (a copy): what ``to_ndarray().reshape(-1)``
+    gives, without its per-frame vstack (0.45 of the film's 2.3 s of sound decoding)."""
+    return np.frombuffer(frame.planes[0], np.float32, count=frame.samples).copy()
+
+
 def decode_audio(path: str, rate: int, budget: Budget = NO_BUDGET) -> tuple[np.ndarray, int]:
     """The first audio stream of a file as mono float32 samples at ``rate`` Hz.
 
@@ -28,10 +34,10 @@ def decode_audio(path: str, rate: int, budget: Budget = NO_BUDGET) -> tuple[np.n
             for frame in container.decode(stream):
                 budget.check(got / rate)
                 for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray().reshape(-1))
+                    parts.append(_samples(out))
                     got += out.samples
             for out in resampler.resample(None):
-                parts.append(out.to_ndarray().reshape(-1))
+                parts.append(_samples(out))
         except (av.error.FFmpegError, ValueError) as err:
             raise MediaError(f"corrupt audio stream after {got / rate:.1f} s ({one_line(err)})") from None
         except Exception as err:
@@ -58,6 +64,6 @@ def resample(samples: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
         frame = av.AudioFrame.from_ndarray(samples[None, start : start + step], format="flt", layout="mono")
         frame.sample_rate = int(rate)
         frame.pts = None
-        parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
-    parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+        parts.extend(_samples(out) for out in resampler.resample(frame))
+    parts.extend(_samples(out) for out in resampler.resample(None))
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)

@@ -29,6 +29,7 @@ from PIL import Image
 
 from ..media.frames import SampledFrame, sample_frames
 from ..media.limits import NO_BUDGET, Budget
+from .model_graph import transpose_first
 from .records import VideoFeatures
 from .regions import Box, detect_content_box, detect_windows, is_informative
 
@@ -83,10 +84,16 @@ class FrameEmbedder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
+        # Idle pool threads wait without spinning: while a film is registered, the decoder's
+        # frame threads and the sound thread want the same cores, and the spinning cost the
+        # film's register 5-7 CPU s (of ~50) with no gain in wall time.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.model = model
         self.batch = batch
-        self._session = ort.InferenceSession(model_path(model), options, providers=["CPUExecutionProvider"])
+        with open(model_path(model), "rb") as fh:
+            graph = transpose_first(fh.read())  # same outputs, bit for bit; a quarter faster
+        self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         self.dim = int(self._session.get_outputs()[0].shape[1])
 
