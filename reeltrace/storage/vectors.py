@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import secrets
 import struct
@@ -98,6 +99,20 @@ def read(path: str, mmap: bool = True) -> StoredFrames:
         return StoredFrames(out["times"], out["starts"], out["codes"], header["code"])
     except (OSError, ValueError, KeyError) as err:
         raise VectorFileError(f"{path}: {err}") from None
+
+
+def release(frames: StoredFrames) -> None:
+    """Let the kernel drop the pages of ``frames``' mapped codes from this process (they stay
+    in the page cache). A scan touches a few rows in each of many works' files; without this
+    every touched page stays counted in the process's resident memory, which grew to
+    ~1 GB of file pages in a 100-hour library over 20 scans."""
+    codes = frames.codes
+    mapped = getattr(codes, "_mmap", None)
+    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+        try:
+            mapped.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 def checksum(path: str) -> str:

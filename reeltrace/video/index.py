@@ -234,6 +234,7 @@ class VisualIndex:
                 slots[np.isin(slots, np.arange(a, b))] = -1
                 continue
             gathered[a:b] = stored.codes[unique[a:b] & FRAME_MASK]
+            vector_files.release(stored)
         decoded = np.ascontiguousarray(self._codec.sa_decode(gathered), np.float32)
         vectors = np.ascontiguousarray(vectors, np.float32)
         n, width = slots.shape
