@@ -301,15 +301,16 @@ class Store:
     def visual_state(self) -> VisualState:
         """Every work's descriptor entry and the index's codec and segments, in one snapshot."""
         with self.database.snapshot() as db:
-            version = self._visual_version()
-            rows = db.execute("SELECT * FROM visual_vectors ORDER BY work_key").fetchall()
-            segments = db.execute("SELECT * FROM index_segments ORDER BY id").fetchall()
-            codec = self.database.meta("index_codec")
+            return self._read_visual_state(db)
+
+    def _read_visual_state(self, db: sqlite3.Connection) -> VisualState:
+        rows = db.execute("SELECT * FROM visual_vectors ORDER BY work_key").fetchall()
+        segments = db.execute("SELECT * FROM index_segments ORDER BY id").fetchall()
         return VisualState(
-            version,
+            self._visual_version(),
             [_entry(r) for r in rows],
             [IndexSegment(r["id"], r["kind"], r["file"], r["codec"], r["vectors"]) for r in segments],
-            codec,
+            self.database.meta("index_codec"),
         )
 
     def flat_vectors(self) -> int:
@@ -390,15 +391,7 @@ class IndexChange:
         self._db = db
 
     def state(self) -> VisualState:
-        db = self._db
-        rows = db.execute("SELECT * FROM visual_vectors ORDER BY work_key").fetchall()
-        segments = db.execute("SELECT * FROM index_segments ORDER BY id").fetchall()
-        return VisualState(
-            self._store._visual_version(),
-            [_entry(r) for r in rows],
-            [IndexSegment(r["id"], r["kind"], r["file"], r["codec"], r["vectors"]) for r in segments],
-            self._store.database.meta("index_codec"),
-        )
+        return self._store._read_visual_state(self._db)
 
     def meta(self, key: str) -> str | None:
         return self._store.database.meta(key)

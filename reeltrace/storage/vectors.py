@@ -24,6 +24,7 @@ import struct
 import numpy as np
 
 from ..video.records import StoredFrames
+from ..media.container import file_hash
 from .files import atomic_write
 
 MAGIC = b"RTV1"
@@ -116,8 +117,5 @@ def release(frames: StoredFrames) -> None:
 
 
 def checksum(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of the file, as ``write`` returned it."""
+    return file_hash(path)
