@@ -86,7 +86,7 @@ class VisualIndex:
         self._entries: dict[int, VisualEntry] = {}
         self._flat_keys: tuple[int, ...] = ()
         self._flat: faiss.Index | None = None
-        self._segments: dict[str, faiss.Index] = {}  # segment id -> mmapped index
+        self._segments: dict[str, faiss.Index] = {}  # segment id -> its index, read into memory
         self._files: OrderedDict[int, StoredFrames] = OrderedDict()
         self._codec = sq4_index(dim)  # decodes stored codes in C++ (bit for bit codes.decode)
 
@@ -128,7 +128,7 @@ class VisualIndex:
                 del self._segments[seg_id]
         for seg in state.segments:
             if seg.id not in self._segments:
-                self._segments[seg.id] = ann.read(os.path.join(self.folder, seg.file), mmap=True)
+                self._segments[seg.id] = ann.read(os.path.join(self.folder, seg.file), mmap=False)
         self._entries = entries
         flat_keys = tuple(k for k, e in entries.items() if e.segment is None)
         if flat_keys != self._flat_keys or self._flat is None:
