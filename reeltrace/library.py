@@ -16,6 +16,7 @@ import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
@@ -167,12 +168,11 @@ class Library:
         Files first, the database last, in one transaction: a kill part-way leaves the old
         table in place and the next open starts again (orphan files are collected)."""
         entries = {}
-        for key, model, fps, dim, times, vectors in self.store.legacy_visual_rows():
+        for key, model, fps, _, times, vectors in self.store.legacy_visual_rows():
             work = self.store.work_by_key(key)
             if work is None:
                 continue
-            entry = self._write_frames(work.content_hash, times, vectors, fps)
-            entries[key] = VisualEntry(model, fps, dim, entry.frames, entry.vectors, entry.code, entry.file, entry.checksum)
+            entries[key] = replace(self._write_frames(work.content_hash, times, vectors, fps), model=model)
         if entries or self.store.has_legacy_table():
             self.store.finish_legacy_migration(entries)
 
@@ -252,8 +252,9 @@ class Library:
         if work_id is not None and not valid_work_id(work_id):
             raise LibraryError("work id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         digest = None
+        from_features = features_files.is_features_file(path)
         try:
-            if features_files.is_features_file(path):
+            if from_features:
                 loaded = features_files.read(path, self.model, self.embedder.dim, self.video.sample_fps,
                                              FINGERPRINT_VERSION)  # fmt: skip
                 if limits is not None:
@@ -267,7 +268,7 @@ class Library:
             existing = self.store.work_by_hash(digest)
             if existing is not None:
                 return RegisterResult(path, existing, created=False)
-            if not features_files.is_features_file(path):
+            if not from_features:
                 loaded = extract_features(path, self.embedder, self.video, self.audio, limits, info, digest)
             work, video = self._new_work(path, loaded, title, owner, category, work_id)
             audio_index = self.audio_index() if loaded.audio is not None else None
@@ -287,10 +288,6 @@ class Library:
             return RegisterResult(path, error=input_error(err))
         self._after_register(stored, generation, loaded.audio, audio_index)
         return RegisterResult(path, stored, created=True)
-
-    def extract(self, path: str, limits: InputLimits | None = None) -> features_files.FeaturesFile:
-        """What registering ``path`` would store, without storing it (``features``)."""
-        return extract_features(path, self.embedder, self.video, self.audio, limits)
 
     def _new_work(self, path: str, loaded: features_files.FeaturesFile, title: str | None, owner: str, category: str,
                   work_id: str | None) -> tuple[Work, VideoFeatures | None]:  # fmt: skip
@@ -365,10 +362,6 @@ class Library:
 
     def index_status(self) -> dict:
         return segments.status(self.store, self.index_params)
-
-    def _fingerprint(self, path: str, required: bool, budget: Budget = NO_BUDGET):
-        """The file's audio fingerprint, or None without usable sound (``read_sound``)."""
-        return audio_fingerprint(path, required, budget, self.audio)
 
     def remove(self, work_id: str) -> Work:
         try:

@@ -127,22 +127,23 @@ def npz(extracted, media) -> dict[str, str]:
     }
 
 
+def _library_of(tmp_path_factory, name: str, path: str) -> str:
+    lib = str(tmp_path_factory.mktemp(name) / "library")
+    res = run_cli("--library", lib, "register", path)
+    assert res.code == 0, res.err
+    return lib
+
+
 @pytest.fixture(scope="module")
 def direct_library(tmp_path_factory, media) -> str:
     """A library with the work registered from its media file."""
-    lib = str(tmp_path_factory.mktemp("direct") / "library")
-    res = run_cli("--library", lib, "register", media["work"])
-    assert res.code == 0, res.err
-    return lib
+    return _library_of(tmp_path_factory, "direct", media["work"])
 
 
 @pytest.fixture(scope="module")
 def npz_library(tmp_path_factory, npz) -> str:
     """A library with the work registered from its features file only."""
-    lib = str(tmp_path_factory.mktemp("from npz") / "library")
-    res = run_cli("--library", lib, "register", npz["work"])
-    assert res.code == 0, res.err
-    return lib
+    return _library_of(tmp_path_factory, "from npz", npz["work"])
 
 
 @pytest.fixture(scope="module")

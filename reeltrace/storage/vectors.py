@@ -72,8 +72,8 @@ def write(path: str, frames: StoredFrames) -> str:
     return digest.hexdigest()
 
 
-def read(path: str, mmap: bool = True) -> StoredFrames:
-    """The work's frames; with ``mmap`` the arrays are read-only views of the file."""
+def read(path: str) -> StoredFrames:
+    """The work's frames, as read-only memory-mapped views of the file."""
     try:
         with open(path, "rb") as fh:
             lead = fh.read(8)
@@ -93,10 +93,8 @@ def read(path: str, mmap: bool = True) -> StoredFrames:
                 raise VectorFileError(f"{path}: truncated")
             if nbytes == 0:
                 out[name] = np.zeros(shape, dtype)
-            elif mmap:
-                out[name] = np.memmap(path, dtype, "r", start + spec["offset"], shape)
             else:
-                out[name] = np.fromfile(path, dtype, int(np.prod(shape)), offset=start + spec["offset"]).reshape(shape)
+                out[name] = np.memmap(path, dtype, "r", start + spec["offset"], shape)
         return StoredFrames(out["times"], out["starts"], out["codes"], header["code"])
     except (OSError, ValueError, KeyError) as err:
         raise VectorFileError(f"{path}: {err}") from None

@@ -68,9 +68,9 @@ def write(index: faiss.Index, path: str) -> None:
     atomic_write(path, lambda tmp: faiss.write_index(index, tmp))
 
 
-def read(path: str, mmap: bool) -> faiss.Index:
-    """A codec or segment; with ``mmap`` its inverted lists stay in the file's pages."""
-    return faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC if mmap else 0)
+def read(path: str) -> faiss.Index:
+    """A codec or segment, read whole (mapping fast-scan lists saves nothing: see above)."""
+    return faiss.read_index(path)
 
 
 def add(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray, batch: int = 65_536,

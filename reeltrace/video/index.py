@@ -110,10 +110,6 @@ class VisualIndex:
     def __len__(self) -> int:
         return sum(e.vectors for e in self._entries.values())
 
-    @property
-    def works(self) -> int:
-        return len(self._entries)
-
     def refresh(self, state: VisualState) -> None:
         """Follow the database: open new segments, drop retired ones, decode the exact part
         again only if its works changed. Costs what changed, not the catalogue."""
@@ -128,7 +124,7 @@ class VisualIndex:
                 del self._segments[seg_id]
         for seg in state.segments:
             if seg.id not in self._segments:
-                self._segments[seg.id] = ann.read(os.path.join(self.folder, seg.file), mmap=False)
+                self._segments[seg.id] = ann.read(os.path.join(self.folder, seg.file))
         self._entries = entries
         flat_keys = tuple(k for k, e in entries.items() if e.segment is None)
         if flat_keys != self._flat_keys or self._flat is None:

@@ -86,7 +86,3 @@ class StoredFrames(Record):
 
     def __len__(self) -> int:
         return len(self.codes)
-
-    @property
-    def frames(self) -> int:
-        return len(self.times)

@@ -42,6 +42,8 @@ DELTA_LIMIT = 1_000_000
 """Vectors per delta segment before a new one starts: rewriting one to add a fold's works
 reads and writes at most 40 MB."""
 CHECKPOINT = 500_000
+REBUILD_KEYS = ("rebuild_codec", "rebuild_trained_on", "rebuild_partial")
+"""Meta keys of a rebuild in progress (its trained codec and last checkpoint)."""
 
 
 def quiet(stage: str, done: int, total: int) -> None:
@@ -134,10 +136,10 @@ def fold(folder: str, store: Store, params: IndexParams = IndexParams(), progres
             current = deltas[-1] if deltas and deltas[-1].vectors + count <= DELTA_LIMIT else None
             segment_kind = "delta"
             if current is None:
-                index = ann.read(os.path.join(folder, codec_file), mmap=False)
+                index = ann.read(os.path.join(folder, codec_file))
                 base_members = []
             else:
-                index = ann.read(os.path.join(folder, current.file), mmap=False)
+                index = ann.read(os.path.join(folder, current.file))
                 base_members = [e.key for e in state.entries if e.segment == current.id]
                 change.drop_segment(current.id)
                 retired.append(current.file)
@@ -171,17 +173,11 @@ def rebuild(folder: str, store: Store, progress: Progress = quiet, checkpoint: i
     entries = [e for e in state.entries if e.vectors]
     total = sum(e.vectors for e in entries)
     if total <= params.flat_limit:
-        retired = []
         with store.index_change() as change:
             now = change.state()
-            for seg in now.segments:
-                retired.append(seg.file)
-                change.drop_segment(seg.id)
-            for key in ("index_codec", "index_trained_on", "index_trained_for", "rebuild_codec", "rebuild_trained_on",
-                        "rebuild_partial"):  # fmt: skip
-                value = change.meta(key)
-                if key.endswith("codec") and value:
-                    retired.append(value)
+            retired = _drop_segments(change, now)
+            retired += [f for f in (now.codec, change.meta("rebuild_codec")) if f]
+            for key in ("index_codec", "index_trained_on", "index_trained_for", *REBUILD_KEYS):
                 change.set_meta(key, None)
         _unlink(folder, retired)
         return RebuildResult(len(entries), total, 0, 0, 0, collect_garbage(folder, store))
@@ -197,10 +193,10 @@ def rebuild(folder: str, store: Store, progress: Progress = quiet, checkpoint: i
     trained_on = int(store.database.meta("rebuild_trained_on") or 0)
     partial = json.loads(store.database.meta("rebuild_partial") or "null")
     if partial is not None and os.path.exists(os.path.join(folder, partial["file"])):
-        index = ann.read(os.path.join(folder, partial["file"]), mmap=False)
+        index = ann.read(os.path.join(folder, partial["file"]))
         through, resumed = int(partial["through_key"]), int(index.ntotal)
     else:
-        index = ann.read(os.path.join(folder, codec_file), mmap=False)
+        index = ann.read(os.path.join(folder, codec_file))
         through, resumed, partial = -1, 0, None
     nlist = ann.nlist_of(index)
     todo = [e for e in entries if e.key > through]
@@ -219,9 +215,7 @@ def rebuild(folder: str, store: Store, progress: Progress = quiet, checkpoint: i
     retired = [] if partial is None else [partial["file"]]
     with store.index_change() as change:
         now = change.state()
-        for seg in now.segments:
-            retired.append(seg.file)
-            change.drop_segment(seg.id)
+        retired += _drop_segments(change, now)
         if now.codec and now.codec != codec_file:
             retired.append(now.codec)
         segment = IndexSegment(os.path.basename(final_file)[: -len(".faiss")], "base", final_file, codec_file,
@@ -230,11 +224,19 @@ def rebuild(folder: str, store: Store, progress: Progress = quiet, checkpoint: i
         change.set_meta("index_codec", codec_file)
         change.set_meta("index_trained_on", str(trained_on))
         change.set_meta("index_trained_for", str(total))
-        for key in ("rebuild_codec", "rebuild_trained_on", "rebuild_partial"):
+        for key in REBUILD_KEYS:
             change.set_meta(key, None)
     _unlink(folder, retired)
     removed = collect_garbage(folder, store)
     return RebuildResult(len(entries), total, nlist, trained_on, resumed, removed)
+
+
+def _drop_segments(change, state: VisualState) -> list[str]:
+    """Drop every segment of ``state`` (its works go back to the exact part, unless the same
+    transaction puts them in a new one); returns their files, to delete after it commits."""
+    for seg in state.segments:
+        change.drop_segment(seg.id)
+    return [seg.file for seg in state.segments]
 
 
 def _checkpoint(folder: str, store: Store, index, through_key: int, previous: dict | None) -> dict:
