@@ -3,7 +3,8 @@
     .venv/bin/python scripts/benchmark.py [--film ~/.cache/reeltrace-media/film]
 
 Measures, on whatever machine runs it (the figures in BENCHMARKS.md: 2 cores):
-  * decode floor: PyAV decoding every frame of the film, nothing else (frame threads);
+  * decode floor: PyAV decoding every frame of the film, nothing else (frame threads), and
+    the same with the decoder skipping unreferenced frames, as register decodes it;
   * register: the film into a fresh library, model already loaded (x realtime, and as a
     multiple of the decode floor);
   * scan: a 60 s excerpt of the film re-encoded at 480p, and the 55 s trailer, model and
@@ -30,10 +31,10 @@ def child(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def decode_floor(film: str) -> dict:
+def decode_floor(film: str, skip: str = "DEFAULT") -> dict:
     return child(f"""
 import av, json, time
-c = av.open({film!r}); s = c.streams.video[0]; s.thread_type = "AUTO"
+c = av.open({film!r}); s = c.streams.video[0]; s.thread_type = "AUTO"; s.codec_context.skip_frame = {skip!r}
 t = time.perf_counter(); n = sum(1 for _ in c.decode(s)); el = time.perf_counter() - t
 print(json.dumps({{"frames": n, "seconds": el}}))
 """)
@@ -108,6 +109,7 @@ def main() -> int:
         excerpt = os.path.join(work, "excerpt60.mp4")
         make_excerpt(film, excerpt, 300.0, 60.0)
         floor = decode_floor(film)
+        floor_ref = decode_floor(film, "NONREF")
         lib = os.path.join(work, "lib")
         reg = register(film, lib)
         scan60 = scan(excerpt, lib)
@@ -125,8 +127,11 @@ def main() -> int:
         rows = [
             ("machine", f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"),
             ("decode floor (all frames, PyAV)", f"{floor['seconds']:.1f} s = {reg['duration'] / floor['seconds']:.1f}x realtime"),
+            ("decode floor, referenced frames only (as register decodes)",
+             f"{floor_ref['seconds']:.1f} s ({floor_ref['frames']} frames)"),
             ("register film (596 s, 720p)", f"{reg['seconds']:.1f} s = {reg['duration'] / reg['seconds']:.1f}x realtime"
-             f" = {reg['seconds'] / floor['seconds']:.2f}x the decode floor ({reg['frames']} frames indexed)"),
+             f" = {reg['seconds'] / floor['seconds']:.2f}x the decode floor, {reg['seconds'] / floor_ref['seconds']:.2f}x"
+             f" the referenced-frames floor ({reg['frames']} frames indexed)"),
             ("scan 60 s excerpt (480p re-encode)", f"{scan60['seconds']:.2f} s ({scan60['segments']} segment)"),
             ("scan 55 s trailer", f"{scan_trailer['seconds']:.2f} s ({scan_trailer['segments']} segments)"),
             ("peak memory, register process", f"{rss_register:.0f} MiB"),

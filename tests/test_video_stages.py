@@ -191,6 +191,17 @@ def test_describe_video_reads_its_parameters_from_the_config(unrelated_file):
     assert len(plain) == 40 and set(plain.views.tolist()) == {int(View.REGION)}
     blind = replace(config, views=replace(config.views, min_frame_std=1e6))
     assert len(describe_video(unrelated_file, embedder, blind, 20.0, query=False)) == 0
+    # Sampled instants land on the first decoded frame at or after each 0.5 s step; the
+    # decoder skips unreferenced frames, so that frame may be a few frames later.
+    late = plain.timestamps - np.round(plain.timestamps * 2) / 2
+    assert late.min() >= -1e-6 and late.max() <= 0.13, late.max()
+    # A query's mirrored views come at every ``mirror_every``-th instant.
+    for every in (1, 2):
+        query = describe_video(unrelated_file, embedder, replace(config, views=replace(config.views, mirror_every=every)),
+                               20.0, query=True)  # fmt: skip
+        instants = len(np.unique(query.timestamps))
+        mirrored = int((query.views == int(View.FULL_MIRROR)).sum())
+        assert instants == 40 and mirrored == -(-instants // every), (every, instants, mirrored)
 
 
 

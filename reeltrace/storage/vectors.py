@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import secrets
 import struct
@@ -100,18 +99,41 @@ def read(path: str) -> StoredFrames:
         raise VectorFileError(f"{path}: {err}") from None
 
 
-def release(frames: StoredFrames) -> None:
-    """Let the kernel drop the pages of ``frames``' mapped codes from this process (they stay
-    in the page cache). A scan touches a few rows in each of many works' files; without this
-    every touched page stays counted in the process's resident memory, which grew to
-    ~1 GB of file pages in a 100-hour library over 20 scans."""
+MERGE_ROWS = 128  # 32 KB of 4-bit codes
+
+
+def read_rows(frames: StoredFrames, rows: np.ndarray) -> np.ndarray:
+    """``frames.codes[rows]`` (``rows`` sorted, distinct) read with ``pread``, not through
+    the memory map. Re-scoring reads a few rows in each of many works' files; through the
+    map each row faulted in its page and the kernel's fault-around its neighbours (64 KB),
+    all of it counted in the process's resident memory: 1.8 GB peak at 1,000 h, against
+    0.8 GB when the pages were released after each search, which cost 0.1 s a search.
+    Rows up to ``MERGE_ROWS`` apart are read as one span: a read's fixed cost (~6 us with
+    its Python) is that of copying ~60 KB from the page cache."""
     codes = frames.codes
-    mapped = getattr(codes, "_mmap", None)
-    if mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
-        try:
-            mapped.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError):
-            pass
+    rows = np.asarray(rows, np.int64)
+    width = codes.shape[1] if codes.ndim == 2 else 0
+    path = getattr(codes, "filename", None)
+    if path is None or len(rows) == 0 or width == 0:
+        return np.asarray(codes[rows])
+    cut = np.flatnonzero(np.diff(rows) > MERGE_ROWS) + 1
+    breaks = np.concatenate(([0], cut))  # first wanted row of each span
+    ends = np.concatenate((cut, [len(rows)]))
+    firsts = rows[breaks]
+    counts = rows[ends - 1] - firsts + 1
+    base = codes.offset
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        spans = [os.pread(fd, int(c) * width, base + int(f) * width) for f, c in zip(firsts.tolist(), counts.tolist())]
+    finally:
+        os.close(fd)
+    data = b"".join(spans)
+    if len(data) != int(counts.sum()) * width:
+        raise VectorFileError(f"{path}: truncated")
+    # Row i of the joined spans is file row firsts[k] + j for span k: index each wanted row.
+    before = np.cumsum(counts) - counts
+    span_of = np.repeat(np.arange(len(firsts)), ends - breaks)
+    return np.frombuffer(data, np.uint8).reshape(-1, width)[before[span_of] + rows - firsts[span_of]]
 
 
 def checksum(path: str) -> str:

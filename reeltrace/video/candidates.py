@@ -62,24 +62,28 @@ def retrieve(
     first[1:] = (qtime[1:] != qtime[:-1]) | (wkey[1:] != wkey[:-1]) | (wframe[1:] != wframe[:-1])
     qtime, wkey, wframe, sim = qtime[first], wkey[first], wframe[first], sim[first]
 
+    # Within each (work, query instant), the per_work best frames; one sort for all works
+    # (a mask per work cost 0.1 s a 60 s query at 1,000 h, where ~860 works have neighbours).
+    order = np.lexsort((-sim, qtime, wkey))
+    qtime, wkey, wframe, sim = qtime[order], wkey[order], wframe[order], sim[order]
+    group = np.r_[True, (wkey[1:] != wkey[:-1]) | (qtime[1:] != qtime[:-1])]
+    starts = np.nonzero(group)[0]
+    rank = np.arange(len(qtime)) - np.repeat(starts, np.diff(np.r_[starts, len(qtime)]))
+    top = rank < params.per_work
+    qtime, wkey, wframe, sim = qtime[top], wkey[top], wframe[top], sim[top]
+    bounds = np.r_[0, np.nonzero(wkey[1:] != wkey[:-1])[0] + 1, len(wkey)]
+
     pairs = []
-    for key in np.unique(wkey):
-        mine = wkey == key
-        q, f, s = qtime[mine], wframe[mine], sim[mine]
-        # Within each query instant, the per_work best frames of this work.
-        order = np.lexsort((-s, q))
-        q, f, s = q[order], f[order], s[order]
-        starts = np.r_[0, np.nonzero(q[1:] != q[:-1])[0] + 1]
-        rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
-        top = rank < params.per_work
-        stored = index.frames(int(key))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        key = int(wkey[a])
+        stored = index.frames(key)
         if stored is None:
             continue
-        q, f, s = q[top], f[top], s[top]
+        q, f, s = qtime[a:b], wframe[a:b], sim[a:b]
         starts = np.asarray(stored.starts, np.int64)
         counts = starts[f + 1] - starts[f]
         row = np.repeat(np.arange(len(f)), counts)
         frame = starts[f][row] + np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
         times = np.asarray(stored.times, np.float64)[frame]
-        pairs.append(PairMatches(int(key), q[row], times, s[row]))
+        pairs.append(PairMatches(key, q[row], times, s[row]))
     return pairs

@@ -8,7 +8,8 @@ onnxruntime; nothing is downloaded at run time.
 Each sampled frame is cut to its content region (``regions``), scaled to a square of
 ``INPUT_SIZE`` and embedded. Works store one descriptor per frame (the content region).
 Queries store several *views* per frame: the full frame, the content region and any
-picture-in-picture window, each also mirrored, because we cannot tell in advance whether
+picture-in-picture window, each also mirrored (at every other instant,
+``ViewParams.mirror_every``), because we cannot tell in advance whether
 an upload was flipped, or whether a detected region is right; the matcher keeps, per work
 frame, the best view.
 """
@@ -57,6 +58,12 @@ class ViewParams:
     """A detected region that keeps more than 95% of the frame is treated as the full frame."""
     min_frame_std: float = 6.0
     """Grey levels: frames of less contrast are not embedded (``regions.is_informative``)."""
+    mirror_every: int = 2
+    """A query's mirrored views are embedded at every this-many-th sampled instant (1 a
+    second at 2 frames/s): a flipped upload is flipped for whole stretches, and 1 a second
+    still gives a flipped copy's chain its points (quick set: mirror recall 0.996 either
+    way, segment uAP 0.981 at 1 and 2). The mirrors were half of a query's embeddings and
+    lookups; at 2 a 60 s scan is 0.2 s shorter (BENCHMARKS.md)."""
 
 
 class View(enum.IntEnum):
@@ -188,13 +195,14 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
         for f in frames:
             region = to_model_input(f.rgb, box)
             if query:
+                mirror = round(f.time * fps) % p.mirror_every == 0
                 full = to_model_input(f.rgb) if use_region else region
-                candidates = [(View.FULL, full), (View.FULL_MIRROR, full[:, ::-1])]
+                candidates = [(View.FULL, full)] + ([(View.FULL_MIRROR, full[:, ::-1])] if mirror else [])
                 if use_region:
-                    candidates += [(View.REGION, region), (View.REGION_MIRROR, region[:, ::-1])]
+                    candidates += [(View.REGION, region)] + ([(View.REGION_MIRROR, region[:, ::-1])] if mirror else [])
                 for pip in windows:
                     inner = to_model_input(f.rgb, pip)
-                    candidates += [(View.WINDOW, inner), (View.WINDOW_MIRROR, inner[:, ::-1])]
+                    candidates += [(View.WINDOW, inner)] + ([(View.WINDOW_MIRROR, inner[:, ::-1])] if mirror else [])
             else:
                 candidates = [(View.REGION, region)]
             for view, image in candidates:

@@ -229,8 +229,7 @@ class VisualIndex:
                 gathered[a:b] = 0
                 slots[np.isin(slots, np.arange(a, b))] = -1
                 continue
-            gathered[a:b] = stored.codes[unique[a:b] & FRAME_MASK]
-            vector_files.release(stored)
+            gathered[a:b] = vector_files.read_rows(stored, unique[a:b] & FRAME_MASK)
         decoded = np.ascontiguousarray(self._codec.sa_decode(gathered), np.float32)
         vectors = np.ascontiguousarray(vectors, np.float32)
         n, width = slots.shape
