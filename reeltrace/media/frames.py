@@ -86,6 +86,11 @@ def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUD
                 while next_time <= t + 1e-6:
                     next_time += step
         except av.error.FFmpegError as err:
+            if expected > 2.0 and last_time + step < expected * 0.95 - 1.0:
+                # A file cut short fails this way when unreferenced frames are skipped,
+                # where decoding every frame ended quietly: the same input, the same words.
+                raise MediaError(f"truncated or corrupt: decoded {max(last_time, 0) + step:.1f} s of {expected:.1f} s"
+                                 f" ({one_line(err)})") from None  # fmt: skip
             raise MediaError(f"corrupt video stream after {max(last_time, 0):.1f} s ({one_line(err)})") from None
         except Exception as err:
             # Damaged streams reach PyAV and numpy in states no check foresaw (odd frame
