@@ -30,15 +30,37 @@ def test_rendered_query_is_the_planned_excerpt(edits, tmp_path, work_files, dist
     speed = render(work_files["A"], START, LENGTH, chosen, out, has_audio=True, ctx=ctx)
     assert duration_of(out) == pytest.approx(LENGTH / speed, abs=0.3)
 
-    (result,) = run_cli("--library", library, "scan", out, "--format", "json").json()["results"]
-    found = segments_of(result, WORKS["A"].work_id)
-    assert found, result
-    best = max(found, key=lambda s: s["query_end"] - s["query_start"])
+    best = _longest_found(library, out, "A")
     assert best["work_start"] == pytest.approx(START, abs=1.0), best
     assert best["work_end"] == pytest.approx(START + LENGTH, abs=1.0), best
+
+
+def _longest_found(library: str, query: str, work: str, alone: bool = False) -> dict:
+    """The longest segment of ``work`` that scanning ``query`` reports (with ``alone``: and
+    no other work claimed)."""
+    (result,) = run_cli("--library", library, "scan", query, "--format", "json").json()["results"]
+    found = segments_of(result, WORKS[work].work_id)
+    assert found, result
+    if alone:
+        assert {m["work_id"] for m in result["matches"]} <= {WORKS[work].work_id}, result
+    return max(found, key=lambda s: s["query_end"] - s["query_start"])
 
 
 def test_check_render_refuses_an_uncut_file(work_files):
     with pytest.raises(RuntimeError, match="planned"):
         check_render(work_files["A"], 8.0)
     check_render(work_files["A"], duration_of(work_files["A"]))
+
+
+@pytest.mark.parametrize("layout", ["duet", "stitch", "grid2", "web_player", "screen_recording", "filmed_screen"])
+def test_a_work_shown_in_part_of_the_frame_is_found_by_its_picture(layout, tmp_path, work_files, distractor_file, library):
+    """The bench's sub-frame layouts (issue 15) render the planned excerpt, and the scan
+    finds the work in them by picture: work B has no sound, the layout's other part is
+    footage in no library."""
+    rng = random.Random(3)
+    ctx = Context(other_video=distractor_file)
+    out = str(tmp_path / "query.mp4")
+    speed = render(work_files["B"], START, LENGTH, [EDITS[layout](rng, ctx)], out, has_audio=False, ctx=ctx)
+    assert duration_of(out) == pytest.approx(LENGTH / speed, abs=0.3)
+    best = _longest_found(library, out, "B", alone=True)
+    assert best["work_start"] == pytest.approx(START, abs=1.5), best

@@ -102,17 +102,15 @@ class DistractorMaker:
 
 
 def unused_clips(media: list[str], seed: int) -> list[str]:
-    """Clips of the families the quick set's builder leaves unused (it shuffles the sorted
-    family names with ``random.Random(seed)`` and takes the first ones, ``dataset.Builder``)."""
+    """Clips of the families the quick set's builder leaves unused (``dataset.choose_families``
+    with the builder's ``random.Random(seed)``)."""
     import random
 
-    from .video.dataset import Plan, discover
+    from .video.dataset import Plan, choose_families, discover
 
     videos = discover(media)[0]
-    families = sorted({v.family for v in videos})
-    random.Random(seed).shuffle(families)
-    plan = Plan.quick()
-    used = set(families[: plan.work_families + plan.distractor_families])
+    works, distractors = choose_families(sorted({v.family for v in videos}), Plan.quick(), random.Random(seed))
+    used = set(works) | set(distractors)
     return [v.path for v in videos if v.family not in used]
 
 

@@ -13,6 +13,7 @@ from .align import AlignParams
 from .background import BackgroundParams
 from .candidates import RetrievalParams
 from .embed import ViewParams
+from .layouts import LayoutParams
 from .regions import RegionParams, WindowParams
 from .score import DEFAULT_SCORE_MODEL, ScoreModel
 from .shots import ShotParams
@@ -32,6 +33,9 @@ class VideoConfig:
     """Content box: which edge bands are trimmed (``regions``)."""
     windows: WindowParams = field(default_factory=WindowParams)
     """Picture-in-picture windows, embedded as extra query views (``regions``)."""
+    layouts: LayoutParams = field(default_factory=LayoutParams)
+    """Parts of a duet, stitch, grid, desktop, web page or filmed screen, embedded as extra
+    query views (``layouts``)."""
     shots: ShotParams = field(default_factory=ShotParams)
     """Which consecutive work frames are stored as one descriptor (``shots``)."""
     background: BackgroundParams = field(default_factory=BackgroundParams)

@@ -32,6 +32,7 @@ from ..media.frames import SampledFrame, sample_frames
 from ..media.limits import NO_BUDGET, Budget
 from .model_graph import transpose_first
 from .records import VideoFeatures
+from .layouts import detect_parts, overlap
 from .regions import Box, detect_content_box, detect_windows, is_informative
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class View(enum.IntEnum):
     REGION_MIRROR = 3
     WINDOW = 4  # a picture-in-picture window
     WINDOW_MIRROR = 5
+    PART = 6  # a part of a sub-frame layout (``layouts``)
+    PART_MIRROR = 7
 
 
 def model_path(name: str) -> str:
@@ -169,6 +172,22 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
         stop.set()
 
 
+def _parts(stack: np.ndarray, region: Box, windows: list[Box], config: VideoConfig) -> list[Box]:
+    """A window's layout parts (``layouts``), each with its own bands trimmed, less those
+    that repeat the content region or a picture-in-picture window."""
+    h, w = stack.shape[1:3]
+    out: list[Box] = []
+    for part in detect_parts(stack, config.layouts):
+        inner = detect_content_box(stack[:, part.top : part.bottom, part.left : part.right], config.regions)
+        box = Box(part.top + inner.top, part.top + inner.bottom, part.left + inner.left, part.left + inner.right)
+        if box.area_fraction(h, w) < config.layouts.min_part / 2 or min(box.height, box.width) < 32:
+            continue
+        if any(overlap(box, other) > 0.8 for other in [region, *windows, *out]):
+            continue
+        out.append(box)
+    return out
+
+
 def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, duration: float, query: bool,
                    budget: Budget = NO_BUDGET) -> VideoFeatures:  # fmt: skip
     """Sample ``path`` at ``config.sample_fps`` and embed its frames (see the module
@@ -188,7 +207,9 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
         h, w, _ = frames[0].rgb.shape
         box = detect_content_box(np.stack([f.rgb for f in window]), config.regions, bands_only=not query)
         use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
-        windows = detect_windows(np.stack([f.rgb for f in window]), config.windows) if query else []
+        stack = np.stack([f.rgb for f in window])
+        windows = detect_windows(stack, config.windows) if query else []
+        parts = _parts(stack, box, windows, config) if query else []
         batch: list[np.ndarray] = []
         batch_views: list[int] = []
         batch_times: list[float] = []
@@ -203,6 +224,9 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
                 for pip in windows:
                     inner = to_model_input(f.rgb, pip)
                     candidates += [(View.WINDOW, inner)] + ([(View.WINDOW_MIRROR, inner[:, ::-1])] if mirror else [])
+                for part in parts:
+                    inner = to_model_input(f.rgb, part)
+                    candidates += [(View.PART, inner)] + ([(View.PART_MIRROR, inner[:, ::-1])] if mirror else [])
             else:
                 candidates = [(View.REGION, region)]
             for view, image in candidates:

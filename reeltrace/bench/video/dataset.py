@@ -21,6 +21,7 @@ work, not distractors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from PIL import Image, ImageDraw, ImageFont
 
 from ...media.container import MEDIA_SUFFIXES, MediaError, probe
-from .edits import EDITS, FONT, Context, Edit
+from .edits import EDITS, FONT, LAYOUTS, Context, Edit
 from ..trailer import truth_segments
 
 # Clips that share footage across origins, found by registering the full film
@@ -69,7 +70,16 @@ def family_of(folder: str, path: str) -> str:
     return ORIGIN_FAMILY.get(origin, origin)
 
 
-BUILDER_VERSION = 4  # bump when a change here changes what a seed builds
+BUILDER_VERSION = 5  # bump when a change here changes what a seed builds
+
+TUNE, REPORT = "tune", "report"
+
+
+def half_of(family: str) -> str:
+    """The half a family (an origin) belongs to: ``tune``, whose queries any choice of a
+    parameter may look at, or ``report``, which is only reported. Fixed by the family's
+    name alone (a hash), so it does not change with the seed, the plan or the media present."""
+    return TUNE if int(hashlib.sha1(family.encode()).hexdigest(), 16) % 2 == 0 else REPORT
 
 VIDEO_SUFFIXES = {s for s in MEDIA_SUFFIXES if s not in {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma"}}
 AUDIO_SUFFIXES = MEDIA_SUFFIXES - VIDEO_SUFFIXES
@@ -99,6 +109,7 @@ class WorkEntry:
     title: str
     category: str
     duration: float
+    half: str = TUNE
 
 
 @dataclass
@@ -109,6 +120,7 @@ class QueryEntry:
     edits: list[str]
     segments: list[Truth] = field(default_factory=list)
     duration: float = 0.0
+    half: str = TUNE
 
 
 @dataclass(frozen=True)
@@ -123,16 +135,33 @@ class Plan:
     combos: int
     compilations: int
     negatives_per_edit: int
+    layout_combos: int
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(clips_per_family=2, work_families=8, distractor_families=6, episodes=2, per_edit=2,
-                   combos=8, compilations=3, negatives_per_edit=1)  # fmt: skip
+                   combos=8, compilations=3, negatives_per_edit=1, layout_combos=1)  # fmt: skip
 
     @classmethod
     def full(cls) -> Plan:
         return cls(clips_per_family=4, work_families=14, distractor_families=10, episodes=4, per_edit=8,
-                   combos=40, compilations=12, negatives_per_edit=3)  # fmt: skip
+                   combos=40, compilations=12, negatives_per_edit=3, layout_combos=3)  # fmt: skip
+
+
+def choose_families(names: list[str], plan: Plan, rng: random.Random) -> tuple[list[str], list[str]]:
+    """Registered and distractor families, half of each from each half (``half_of``) where
+    the media allow, in the order ``rng`` shuffles ``names`` (sorted)."""
+    names = list(names)
+    rng.shuffle(names)
+    halves = {h: [f for f in names if half_of(f) == h] for h in (TUNE, REPORT)}
+    works: list[str] = []
+    distractors: list[str] = []
+    for want, into in ((plan.work_families, works), (plan.distractor_families, distractors)):
+        for k in range(want):
+            first = halves[(TUNE, REPORT)[k % 2]] or halves[(REPORT, TUNE)[k % 2]]
+            if first:
+                into.append(first.pop(0))
+    return works, distractors
 
 
 def discover(folders: list[str]) -> tuple[list[Source], list[str], list[str], dict]:
@@ -286,6 +315,7 @@ class Builder:
         os.makedirs(os.path.join(out, "queries"), exist_ok=True)
         self.works: list[WorkEntry] = []
         self.queries: list[QueryEntry] = []
+        self.distractors: list[Source] = []
 
     def _excerpt(self, duration: float, lo: float = 3.0, hi: float = 60.0) -> tuple[float, float]:
         length = min(self.rng.uniform(lo, hi), duration - 0.5)
@@ -301,24 +331,28 @@ class Builder:
         families: dict[str, list[Source]] = {}
         for v in videos:
             families.setdefault(v.family, []).append(v)
-        names = sorted(families)
-        self.rng.shuffle(names)
-        work_fams = names[: self.plan.work_families]
-        distractor_fams = names[self.plan.work_families : self.plan.work_families + self.plan.distractor_families]
+        work_fams, distractor_fams = choose_families(sorted(families), self.plan, self.rng)
         pick = lambda fams: [s for f in fams for s in sorted(families[f], key=lambda s: s.path)[: self.plan.clips_per_family]]  # noqa: E731
         work_clips, distractors = pick(work_fams), pick(distractor_fams)
+        self.distractors = distractors
         self.rng.shuffle(work_clips)
 
         if "film" in film:
-            self.works.append(WorkEntry("film", film["film"], "Big Buck Bunny", "animation", duration_of(film["film"])))
-        episode_parts = work_clips[: 3 * self.plan.episodes]
-        singles = work_clips[3 * self.plan.episodes :]
-        for i, clip in enumerate(singles):
-            self.works.append(WorkEntry(f"clip{i:02d}", clip.path, os.path.basename(clip.path), "short", clip.duration))
+            self.works.append(WorkEntry("film", film["film"], "Big Buck Bunny", "animation", duration_of(film["film"]),
+                                        half_of("bbb")))  # fmt: skip
+        # An episode joins clips of one half, so that no query of one half shows the other's footage.
+        by_half = {h: [c for c in work_clips if half_of(c.family) == h] for h in (TUNE, REPORT)}
+        episode_parts: list[list[Source]] = []
         for e in range(self.plan.episodes):
-            parts = episode_parts[3 * e : 3 * e + 3]
-            if len(parts) < 2:
-                break
+            pool = by_half[(TUNE, REPORT)[e % 2]]
+            if len(pool) >= 3 + 1:
+                episode_parts.append(pool[:3])
+                del pool[:3]
+        singles = [c for c in work_clips if not any(c in parts for parts in episode_parts)]
+        for i, clip in enumerate(singles):
+            self.works.append(WorkEntry(f"clip{i:02d}", clip.path, os.path.basename(clip.path), "short", clip.duration,
+                                        half_of(clip.family)))  # fmt: skip
+        for e, parts in enumerate(episode_parts):
             self.works.append(self._episode(f"episode{e}", parts))
 
         logo = make_logo(os.path.join(self.out, "logo.png"), self.rng)
@@ -339,15 +373,24 @@ class Builder:
                     self._negative(f"q{n:04d}", [name], ctx(), distractors)
                     n += 1
         for _ in range(self.plan.combos):
-            names_ = self.rng.sample([e for e in EDITS if e != "none"], self.rng.choice([2, 3]))
+            names_ = self.rng.sample([e for e in EDITS if e != "none" and e not in LAYOUTS], self.rng.choice([2, 3]))
             self._single(f"q{n:04d}", names_, ctx(), kind="combo")
             n += 1
+        for layout in LAYOUTS:  # each layout with a speed change and mirrored, and negatives of both
+            for first in ("speed", "mirror"):
+                for _ in range(self.plan.layout_combos):
+                    self._single(f"q{n:04d}", [first, layout], ctx(), kind="layout_combo")
+                    n += 1
+                if distractors:
+                    self._negative(f"q{n:04d}", [first, layout], ctx(), distractors)
+                    n += 1
         for _ in range(self.plan.compilations):
             self._compilation(f"q{n:04d}", ctx(), distractors)
             n += 1
         if {"film", "trailer", "script"} <= film.keys():
             segs = [Truth("film", q0, q1, w0, w1) for _, q0, q1, w0, w1 in truth_segments(film["script"])]
-            self.queries.append(QueryEntry("trailer", film["trailer"], "trailer", ["trailer"], segs, duration_of(film["trailer"])))
+            self.queries.append(QueryEntry("trailer", film["trailer"], "trailer", ["trailer"], segs, duration_of(film["trailer"]),
+                                           half_of("bbb")))  # fmt: skip
 
         truth = {
             "builder_version": BUILDER_VERSION,
@@ -371,7 +414,7 @@ class Builder:
         self._concat(pieces, path)
         for piece in pieces:
             os.unlink(piece)
-        return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path))
+        return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family))
 
     def _concat(self, pieces: list[str], out: str) -> None:
         listing = out + ".txt"
@@ -384,14 +427,23 @@ class Builder:
     def _pick_work(self) -> WorkEntry:
         return self.rng.choice(self.works)
 
+    def _same_half(self, ctx: Context, half: str, avoid: str | None = None) -> Context:
+        """``ctx`` with its other video (picture-in-picture backgrounds, grid cells) drawn
+        from ``half``'s distractors: a query of one half shows no footage of the other."""
+        pool = [d.path for d in self.distractors if half_of(d.family) == half and d.path != avoid]
+        if ctx.other_video is not None and pool and ctx.other_video not in pool:
+            ctx.other_video = self.rng.choice(pool)
+        return ctx
+
     def _single(self, qid: str, names: list[str], ctx: Context, kind: str = "single") -> None:
         work = self._pick_work()
+        ctx = self._same_half(ctx, work.half)
         start, length = self._excerpt(work.duration)
         out = os.path.join(self.out, "queries", f"{qid}.mp4")
         speed = render(work.path, start, length, self._edits(names, ctx), out, probe(work.path).has_audio, ctx)
         qdur = duration_of(out)
         truth = Truth(work.id, 0.0, min(qdur, length / speed), start, start + min(length, qdur * speed))
-        self.queries.append(QueryEntry(qid, out, kind, names, [truth], qdur))
+        self.queries.append(QueryEntry(qid, out, kind, names, [truth], qdur, work.half))
 
     def _negative(self, qid: str, names: list[str], ctx: Context, distractors: list[Source]) -> None:
         src = self.rng.choice(distractors)
@@ -399,12 +451,16 @@ class Builder:
         out = os.path.join(self.out, "queries", f"{qid}.mp4")
         if ctx.other_video == src.path:
             ctx.other_video = None if len(distractors) == 1 else next(d.path for d in distractors if d.path != src.path)
+        ctx = self._same_half(ctx, half_of(src.family), avoid=src.path)
         render(src.path, start, length, self._edits(names, ctx), out, src.has_audio, ctx)
-        self.queries.append(QueryEntry(qid, out, "negative", names, [], duration_of(out)))
+        self.queries.append(QueryEntry(qid, out, "negative", names, [], duration_of(out), half_of(src.family)))
 
     def _compilation(self, qid: str, ctx: Context, distractors: list[Source]) -> None:
         """3-10 clips from 1-4 works, interleaved with distractor clips, new sound over all."""
-        works = self.rng.sample(self.works, min(len(self.works), self.rng.randint(1, 4)))
+        half = self.rng.choice([TUNE, REPORT])
+        mine = [w for w in self.works if w.half == half] or self.works
+        works = self.rng.sample(mine, min(len(mine), self.rng.randint(1, 4)))
+        distractors = [d for d in distractors if half_of(d.family) == half] or distractors
         pieces, plan = [], []
         for k in range(self.rng.randint(3, 10)):
             if distractors and self.rng.random() < 0.35:
@@ -438,7 +494,7 @@ class Builder:
             os.replace(silent, out)
         for piece in pieces:
             os.unlink(piece)
-        self.queries.append(QueryEntry(qid, out, "compilation", ["compilation"], truths, duration_of(out)))
+        self.queries.append(QueryEntry(qid, out, "compilation", ["compilation"], truths, duration_of(out), half))
 
 
 def build_dataset(folders: list[str], out: str, seed: int = 0, quick: bool = False) -> dict:

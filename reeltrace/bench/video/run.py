@@ -67,9 +67,27 @@ def scan_queries(truth: dict, lib: Library, ids: dict[str, str], run: SystemRun)
 
 
 def evaluate(truth: dict, run: SystemRun, threshold: float) -> dict:
-    """All metrics of the issue for one system's run."""
+    """All metrics of the issue for one system's run, over all queries and (``halves``) over
+    each half of the sources by origin (``dataset.half_of``): choices are tuned on ``tune``,
+    and ``report`` says whether they generalise."""
+    report = _evaluate(truth, run, threshold)
+    report["halves"] = {}
+    for half in ("tune", "report"):
+        queries = [q for q in truth["queries"] if q.get("half", "tune") == half]
+        if queries:
+            part = _evaluate({**truth, "queries": queries}, run, threshold)
+            report["halves"][half] = {k: part[k] for k in HALF_KEYS}
+    return report
+
+
+HALF_KEYS = ("queries", "segment_uap", "segment_precision", "segment_recall", "video_ap", "negatives",
+             "false_works_on_negatives", "per_edit_recall", "per_kind_recall")  # fmt: skip
+
+
+def _evaluate(truth: dict, run: SystemRun, threshold: float) -> dict:
     truths = truths_of(truth)
-    preds = run.predictions
+    asked = {q["id"] for q in truth["queries"]}
+    preds = [p for p in run.predictions if p.query in asked]
     kept = [p for p in preds if p.score >= threshold]
     by_query = {q["id"]: q for q in truth["queries"]}
     negatives = [q["id"] for q in truth["queries"] if q["kind"] == "negative"]
@@ -83,8 +101,10 @@ def evaluate(truth: dict, run: SystemRun, threshold: float) -> dict:
     per_edit = {}
     singles: dict[str, set[str]] = defaultdict(set)
     for q in truth["queries"]:
-        if q["kind"] in ("single",):
+        if q["kind"] == "single":
             singles[q["edits"][0]].add(q["id"])
+        elif q["kind"] == "layout_combo":
+            singles["+".join(q["edits"])].add(q["id"])
     for edit, qids in sorted(singles.items()):
         per_edit[edit] = {"queries": len(qids), "recall": recall_of(qids)}
     kinds: dict[str, set[str]] = defaultdict(set)
@@ -131,11 +151,21 @@ def markdown(reports: list[dict]) -> str:
             f"| {r['median_localisation_error']:.2f} | {r['register_x_realtime']:.1f} | {r['scan_x_realtime']:.1f} "
             f"| {r['library_bytes_per_hour'] / 1e6:.1f} | {r['peak_rss_mb']:.0f} |"
         )
-    lines += ["", "| recall at the default threshold | " + " | ".join(r["system"] for r in reports) + " |",
-              "|---|" + "---|" * len(reports)]  # fmt: skip
+    halves = [(r["system"], h, r["halves"][h]) for r in reports for h in ("tune", "report") if h in r.get("halves", {})]
+    if halves:
+        lines += ["", "| system | half | queries | segment uAP | P | R | video AP | false works on negatives |",
+                  "|" + "---|" * 8]  # fmt: skip
+        for system, half, h in halves:
+            lines.append(f"| {system} | {half} | {h['queries']} | {h['segment_uap']:.3f} | {h['segment_precision']:.3f} "
+                         f"| {h['segment_recall']:.3f} | {h['video_ap']:.3f} | {h['false_works_on_negatives']} / {h['negatives']} |")  # fmt: skip
+    columns = [(r["system"], r) for r in reports]
+    if len(reports) == 1 and halves:
+        columns += [(f"{half} half", h) for _, half, h in halves]
+    lines += ["", "| recall at the default threshold | " + " | ".join(c for c, _ in columns) + " |",
+              "|---|" + "---|" * len(columns)]  # fmt: skip
     for key, label in (("per_edit_recall", "{}"), ("per_kind_recall", "all {} queries")):
-        for name in sorted({n for r in reports for n in r[key]}):
-            cells = [f"{v['recall']:.2f} (n={v['queries']})" if (v := r[key].get(name)) else "-" for r in reports]
+        for name in sorted({n for _, r in columns for n in r[key]}):
+            cells = [f"{v['recall']:.2f} (n={v['queries']})" if (v := r[key].get(name)) else "-" for _, r in columns]
             lines.append(f"| {label.format(name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,193 @@
+"""Sub-frame layouts: the parts of an upload's frame that may each show a work.
+
+Duets, stitches and grids place several videos side by side; screen recordings, web pages
+and filmed screens show one video inside a still surround. Neither needs a border that
+``regions.detect_windows`` could find, and a descriptor of the whole frame mostly
+describes the other parts. Two cues find the parts without one, judged over a window of
+frames ``(n, h, w, 3)`` (``ViewParams.window``):
+
+* **Seams.** Where two videos meet, what changes on one side of the line does not change
+  on the other: the temporal differences of the pixels just left and just right of a
+  column are correlated inside one video (moving objects and cuts span the line) and not
+  across a seam. A *seam* is a full-length column (row) near a third, a half or two
+  thirds of the side whose correlation across it is far below the picture's typical
+  correlation, or a persistent edge (a grid's gap, a duet's letterbox) along its whole
+  length. The frame is cut at every seam; each cell is a part.
+* **The moving region.** In a screen recording, a web page or a filmed screen, the video
+  moves and the surround is still: the blocks whose picture changes over the window form
+  one region, whose bounding box is a part when it is well inside the frame.
+
+Each part is a query view (``embed``), with its own bands trimmed (``regions``). A part is
+a guess: a false one costs one descriptor per sampled instant and one more chance for a
+look-alike, which ``background`` and the score model keep from becoming a claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .regions import Box
+
+
+@dataclass(frozen=True)
+class LayoutParams:
+    """How seams and the moving region are told (the module docstring gives the rules)."""
+
+    seam_positions: tuple[float, ...] = (1 / 3, 1 / 2, 2 / 3)
+    """Where along a side a seam may be: the splits that duets, stitches and grids use."""
+    seam_slack: float = 0.05
+    """A seam may lie this share of the side from its position (uneven grids, gaps)."""
+    seam_correlation: float = 0.35
+    """A column is a seam where the correlation across it is below this share of the
+    picture's median correlation across columns."""
+    seam_edge: float = 3.0
+    """... or where its persistent edge is this many times the median one, along the whole
+    line (a gap between cells, a letterbox edge inside a duet)."""
+    seam_coverage: float = 0.8
+    """Share of a seam's length that must pass the test (a work's own straight edges,
+    a horizon or a doorframe, seldom span the whole frame)."""
+    strip: float = 0.15
+    """Share of the side on either side of a seam whose changes are compared (``_independent``)."""
+    strip_correlation: float = 0.6
+    """Strips whose frame-to-frame change correlates above this are one video: no seam."""
+    min_motion: float = 1.5
+    """Grey levels of temporal change below which the window is still: no seam test."""
+    active_level: float = 2.0
+    """Grey levels: a block whose temporal standard deviation reaches this is moving ..."""
+    active_share: float = 0.35
+    """... and at least this share of the 90th percentile block's: a filmed screen's room
+    moves with the hand that holds the phone, far less than the picture on the screen."""
+    moving_area: tuple[float, float] = (0.08, 0.7)
+    """The moving region is a part when its box takes between these shares of the frame:
+    a web page's player 0.18, a desktop's window 0.29, a filmed TV 0.59; footage whose top and
+    bottom rows hold still came to 0.78 (its content box covers it)."""
+    min_part: float = 0.06
+    """Cells smaller than this share of the frame are not parts (a 3x3 cell is 0.11)."""
+    max_parts: int = 9
+    """At most this many parts per window (a 3x3 grid)."""
+
+
+def _seams(diff: np.ndarray, grey: np.ndarray, axis: int, p: LayoutParams) -> list[int]:
+    """Seam positions (half-resolution pixels) across ``axis`` (2: columns, 1: rows)."""
+    if axis == 1:
+        diff, grey = diff.transpose(0, 2, 1), grey.transpose(0, 2, 1)
+    n, length, side = diff.shape
+    gap = 2  # compare pixels two apart, so a seam's own blended pixel does not bridge it
+    a = diff[:, :, : side - gap]
+    b = diff[:, :, gap:]
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    # Correlation over time, per pixel pair; a line's score is the share of its pixels
+    # that decorrelate (robust to the still stretches along a seam).
+    num = (a * b).sum(axis=0)
+    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)) + 1e-6
+    corr = num / den  # (length, side - gap)
+    moving = np.sqrt((a * a).mean(axis=0)) > p.min_motion
+    moving &= np.sqrt((b * b).mean(axis=0)) > p.min_motion
+    typical = float(np.median(corr[moving])) if moving.sum() > 0.1 * moving.size else 0.0
+    edge = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (length, side - 1)
+    typical_edge = max(float(np.median(edge)), 0.5)
+    found: list[int] = []
+    for position in p.seam_positions:
+        centre = position * side
+        lo, hi = int(centre - p.seam_slack * side), int(centre + p.seam_slack * side) + 1
+        best, best_at = 0.0, -1
+        for x in range(max(lo, 1), min(hi, side - gap - 1)):
+            share = 0.0
+            if typical > 0.2:
+                ok = moving[:, x]
+                decorrelated = ok & (corr[:, x] < p.seam_correlation * typical)
+                share = decorrelated.sum() / max(ok.sum(), 1) * (ok.mean() > 0.5)
+            edge_share = (edge[:, x + gap // 2 - 1] > p.seam_edge * typical_edge).mean()
+            score = max(share, edge_share)
+            if score > best:
+                best, best_at = score, x + gap // 2
+        if best >= p.seam_coverage and _independent(diff, best_at, p):
+            found.append(best_at)
+    return found
+
+
+def _independent(diff: np.ndarray, at: int, p: LayoutParams) -> bool:
+    """Whether the strips either side of column ``at`` change independently over time: the
+    mean absolute change of each strip, frame to frame, is weakly correlated. One video's
+    halves share its cuts and camera moves; two videos' do not."""
+    side = diff.shape[2]
+    width = max(4, int(p.strip * side))
+    left = np.abs(diff[:, :, max(0, at - width) : at]).mean(axis=(1, 2))
+    right = np.abs(diff[:, :, at : at + width]).mean(axis=(1, 2))
+    if left.std() < 1e-3 or right.std() < 1e-3:
+        return bool(left.std() < 1e-3) != bool(right.std() < 1e-3)  # one side still: a surround
+    return float(np.corrcoef(left, right)[0, 1]) < p.strip_correlation
+
+
+def _moving_box(grey: np.ndarray, p: LayoutParams) -> Box | None:
+    """The box of the largest 4-connected region of moving blocks, in half-resolution pixels."""
+    n, hh, ww = grey.shape
+    block = 6
+    by, bx = hh // block, ww // block
+    if by < 3 or bx < 3:
+        return None
+    blocks = grey[:, : by * block, : bx * block].reshape(n, by, block, bx, block).mean(axis=(2, 4))
+    spread = blocks.std(axis=0)
+    active = spread >= max(p.active_level, p.active_share * float(np.percentile(spread, 90)))
+    if active.all() or not active.any():
+        return None
+    label = np.zeros(active.shape, np.int32)
+    sizes = [0]
+    for start in zip(*np.nonzero(active), strict=True):
+        if label[start]:
+            continue
+        sizes.append(0)
+        stack = [start]
+        label[start] = len(sizes) - 1
+        while stack:
+            r, c = stack.pop()
+            sizes[-1] += 1
+            for rr, cc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
+                if 0 <= rr < by and 0 <= cc < bx and active[rr, cc] and not label[rr, cc]:
+                    label[rr, cc] = len(sizes) - 1
+                    stack.append((rr, cc))
+    biggest = int(np.argmax(sizes))
+    rows, cols = np.nonzero(label == biggest)
+    return Box(int(rows.min()) * block, (int(rows.max()) + 1) * block, int(cols.min()) * block, (int(cols.max()) + 1) * block)
+
+
+def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
+    """The parts of a window of frames ``(n, h, w, 3)`` uint8 (module docstring), in pixels
+    of the frames; empty when the frame looks like one picture."""
+    n, h, w, _ = frames.shape
+    if n < 4:
+        return []
+    grey = frames[:, ::2, ::2, 1].astype(np.float32)
+    hh, ww = grey.shape[1:]
+    diff = np.diff(grey, axis=0)
+    parts: list[Box] = []
+    columns = _seams(diff, grey, 2, params)
+    rows = _seams(diff, grey, 1, params)
+    if columns or rows:
+        xs = [0, *columns, ww]
+        ys = [0, *rows, hh]
+        for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
+            for x0, x1 in zip(xs[:-1], xs[1:], strict=True):
+                box = Box(2 * y0, min(2 * y1, h), 2 * x0, min(2 * x1, w))
+                if box.area_fraction(h, w) >= params.min_part:
+                    parts.append(box)
+    moving = _moving_box(grey, params)
+    if moving is not None:
+        box = Box(2 * moving.top, min(2 * moving.bottom, h), 2 * moving.left, min(2 * moving.right, w))
+        lo, hi = params.moving_area
+        if lo <= box.area_fraction(h, w) <= hi and all(overlap(box, other) < 0.8 for other in parts):
+            parts.append(box)
+    return parts[: params.max_parts]
+
+
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over union."""
+    dy = min(a.bottom, b.bottom) - max(a.top, b.top)
+    dx = min(a.right, b.right) - max(a.left, b.left)
+    if dy <= 0 or dx <= 0:
+        return 0.0
+    inter = dy * dx
+    return inter / float(a.height * a.width + b.height * b.width - inter)

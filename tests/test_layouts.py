@@ -1,0 +1,58 @@
+"""Sub-frame layout parts (``video.layouts``) on hand-made windows of frames: two videos
+side by side or stacked are cut at their seam, a video inside a still surround is found as
+the moving region, and one video filling the frame has no parts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reeltrace.video.layouts import LayoutParams, detect_parts
+
+FRAMES = 24
+
+
+def _footage(seed: int, h: int, w: int) -> np.ndarray:
+    """(FRAMES, h, w, 3) uint8: smooth texture panning, with a cut to a new texture at a
+    random frame, like a shot of real footage."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((FRAMES, h, w, 3), np.uint8)
+    cut = int(rng.integers(6, 18))
+    for shot, (start, stop) in enumerate(((0, cut), (cut, FRAMES))):
+        big = rng.normal(size=(h // 8 + 8, w // 8 + 8))
+        big = np.kron(big, np.ones((8, 8)))
+        big = (big - big.min()) / (np.ptp(big) + 1e-9) * 200 + 20
+        dy, dx = rng.integers(-3, 4, 2)
+        for t in range(start, stop):
+            y, x = 24 + dy * (t - start), 24 + dx * (t - start)
+            grey = big[y % 40 : y % 40 + h, x % 40 : x % 40 + w]
+            out[t] = np.repeat(grey[:, :, None], 3, axis=2).astype(np.uint8)
+    return out
+
+
+def test_two_videos_side_by_side_are_cut_at_their_seam():
+    left, right = _footage(1, 252, 224), _footage(2, 252, 224)
+    parts = detect_parts(np.concatenate([left, right], axis=2), LayoutParams())
+    assert any(abs(p.right - 224) <= 12 and p.left == 0 for p in parts), parts
+    assert any(abs(p.left - 224) <= 12 and p.right == 448 for p in parts), parts
+
+
+def test_a_stitch_is_cut_between_its_top_and_bottom():
+    top, bottom = _footage(3, 224, 252), _footage(4, 224, 252)
+    parts = detect_parts(np.concatenate([top, bottom], axis=1), LayoutParams())
+    assert any(abs(p.bottom - 224) <= 12 and p.top == 0 for p in parts), parts
+
+
+def test_a_player_in_a_still_page_is_the_moving_region():
+    page = np.full((FRAMES, 252, 448, 3), 240, np.uint8)
+    page[:, 20:30, 220:420] = 60  # lines of text: detail that never moves
+    page[:, 50:60, 220:380] = 60
+    page[:, 40:160, 10:200] = _footage(5, 120, 190)
+    parts = detect_parts(page, LayoutParams())
+    assert len(parts) == 1, parts
+    part = parts[0]
+    assert part.top <= 46 and part.bottom >= 150 and part.left <= 16 and 190 <= part.right <= 220, part
+
+
+def test_one_video_filling_the_frame_has_no_parts():
+    for seed in range(6, 10):
+        assert detect_parts(_footage(seed, 252, 448), LayoutParams()) == []
