@@ -97,3 +97,26 @@ def test_localisation_error():
     preds = [Box("q", "w", 0, 10, 100.5, 109.0, 0.9)]
     assert localisation_errors(truth, preds) == [pytest.approx(1.0)]
     assert localisation_errors(truth, []) == []
+
+
+def test_claims_on_registered_clips_that_share_footage_are_neither_right_nor_wrong():
+    """A query cut from a registered clip that shows another registered clip's footage
+    (``dataset.SAME_FOOTAGE``) truly reuses both; the ground truth names one. A claim on
+    the other is left out of precision (``run.sharing_pairs``), and a claim on any third
+    work still counts as wrong."""
+    from reeltrace.bench.metrics import Box
+    from reeltrace.bench.video.dataset import SAME_FOOTAGE
+    from reeltrace.bench.video.records import SystemRun
+    from reeltrace.bench.video.run import evaluate, sharing_pairs
+
+    recording, played = sorted(next(iter(SAME_FOOTAGE)))
+    truth = {"works": [{"id": "rec", "path": "/m/" + recording}, {"id": "clip", "path": "/m/" + played},
+                       {"id": "other", "path": "/m/video/x/other.mp4"}],
+             "queries": [{"id": "q", "kind": "single", "edits": ["none"], "half": "tune",
+                          "segments": [{"work": "rec", "query_start": 0, "query_end": 10, "work_start": 5, "work_end": 15}]}]}  # fmt: skip
+    assert sharing_pairs(truth) == {("q", "clip")}
+    run = SystemRun("t")
+    run.predictions = [Box("q", "rec", 0, 10, 5, 15, 0.9), Box("q", "clip", 2, 6, 0, 4, 0.9)]
+    assert evaluate(truth, run, 0.5)["wrong_work_claims"] == []
+    run.predictions.append(Box("q", "other", 2, 6, 0, 4, 0.9))
+    assert evaluate(truth, run, 0.5)["wrong_work_claims"] == [["q", "other"]]

@@ -16,6 +16,10 @@ frames ``(n, h, w, 3)`` (``ViewParams.window``):
 * **The moving region.** In a screen recording, a web page or a filmed screen, the video
   moves and the surround is still: the blocks whose picture changes over the window form
   one region, whose bounding box is a part when it is well inside the frame.
+* **Windows without a border.** A picture pasted over other footage has four sides
+  across which the changes decorrelate, or only one side changes (over a talking head):
+  of the columns and rows that cut most, the rectangle whose sides cut along most of
+  their length is a part.
 
 Each part is a query view (``embed``), with its own bands trimmed (``regions``). A part is
 a guess: a false one costs one descriptor per sampled instant and one more chance for a
@@ -67,6 +71,34 @@ class LayoutParams:
     """Cells smaller than this share of the frame are not parts (a 3x3 cell is 0.11)."""
     max_parts: int = 9
     """At most this many parts per window (a 3x3 grid)."""
+    rectangle_area: tuple[float, float] = (0.04, 0.5)
+    """Windows without a border (``_windows_without_border``) take these shares of the frame."""
+    rectangle_cut: float = 0.75
+    """... their four sides cut over this share of their length on average ..."""
+    rectangle_side: float = 0.6
+    """... and each side over this share."""
+
+
+GAP = 2  # pixels compared across a line are this far apart: a seam's blended pixel does not bridge it
+
+
+def _correlation(diff: np.ndarray, p: LayoutParams) -> tuple[np.ndarray, np.ndarray, float]:
+    """Across columns: the correlation over time of each pixel's change with the change of
+    the pixel ``GAP`` to its right ``(length, side - GAP)``, where both move, and the
+    picture's median of it (0 when too little moves to say)."""
+    side = diff.shape[2]
+    a = diff[:, :, : side - GAP]
+    b = diff[:, :, GAP:]
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    num = (a * b).sum(axis=0)
+    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)) + 1e-6
+    corr = num / den
+    moving_a = np.sqrt((a * a).mean(axis=0)) > p.min_motion
+    moving_b = np.sqrt((b * b).mean(axis=0)) > p.min_motion
+    moving = moving_a & moving_b
+    typical = float(np.median(corr[moving])) if moving.sum() > 0.1 * moving.size else 0.0
+    return corr, moving, typical, moving_a ^ moving_b
 
 
 def _seams(diff: np.ndarray, grey: np.ndarray, axis: int, p: LayoutParams) -> list[int]:
@@ -74,19 +106,10 @@ def _seams(diff: np.ndarray, grey: np.ndarray, axis: int, p: LayoutParams) -> li
     if axis == 1:
         diff, grey = diff.transpose(0, 2, 1), grey.transpose(0, 2, 1)
     n, length, side = diff.shape
-    gap = 2  # compare pixels two apart, so a seam's own blended pixel does not bridge it
-    a = diff[:, :, : side - gap]
-    b = diff[:, :, gap:]
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    # Correlation over time, per pixel pair; a line's score is the share of its pixels
-    # that decorrelate (robust to the still stretches along a seam).
-    num = (a * b).sum(axis=0)
-    den = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0)) + 1e-6
-    corr = num / den  # (length, side - gap)
-    moving = np.sqrt((a * a).mean(axis=0)) > p.min_motion
-    moving &= np.sqrt((b * b).mean(axis=0)) > p.min_motion
-    typical = float(np.median(corr[moving])) if moving.sum() > 0.1 * moving.size else 0.0
+    gap = GAP
+    # A line's score is the share of its pixels whose changes decorrelate across it
+    # (robust to the still stretches along a seam).
+    corr, moving, typical, _ = _correlation(diff, p)
     edge = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (length, side - 1)
     typical_edge = max(float(np.median(edge)), 0.5)
     found: list[int] = []
@@ -154,6 +177,51 @@ def _moving_box(grey: np.ndarray, p: LayoutParams) -> Box | None:
     return Box(int(rows.min()) * block, (int(rows.max()) + 1) * block, int(cols.min()) * block, (int(cols.max()) + 1) * block)
 
 
+def _peaks(profile: np.ndarray, count: int, spacing: int) -> list[int]:
+    """Up to ``count`` positions of the highest values of ``profile``, ``spacing`` apart."""
+    chosen: list[int] = []
+    for i in np.argsort(-profile):
+        if all(abs(int(i) - c) >= spacing for c in chosen):
+            chosen.append(int(i))
+        if len(chosen) == count:
+            break
+    return sorted(chosen)
+
+
+def _windows_without_border(diff: np.ndarray, frame: tuple[int, int], p: LayoutParams) -> list[Box]:
+    """Picture-in-picture windows over other footage, border or none: the rectangle whose
+    four sides are lines across which the pixels' changes decorrelate, or only one side
+    changes. Cut maps are noisy pixel by pixel, so candidate sides are the columns and rows
+    that cut most, and a rectangle is kept when its sides cut along ``rectangle_cut`` of
+    their length on average (and ``rectangle_side`` each)."""
+    cuts = []
+    for axis in (2, 1):
+        d = diff if axis == 2 else diff.transpose(0, 2, 1)
+        corr, moving, typical, one_sided = _correlation(d, p)
+        cut = one_sided | (moving & (corr < p.seam_correlation * typical)) if typical > 0.2 else one_sided
+        cuts.append(cut | np.roll(cut, 1, axis=1))  # a side may wander by a pixel
+    across_cols, across_rows = cuts[0], cuts[1].T  # (hh, ww - GAP): x lines; (hh - GAP, ww): y lines
+    hh, ww = diff.shape[1:]
+    h, w = frame
+    lo, hi = p.rectangle_area
+    xs = _peaks(across_cols.mean(axis=0), 8, 4)
+    ys = _peaks(across_rows.mean(axis=1), 8, 4)
+    best: tuple[float, Box] | None = None
+    for i, x1 in enumerate(xs):
+        for x2 in xs[i + 1 :]:
+            for j, y1 in enumerate(ys):
+                for y2 in ys[j + 1 :]:
+                    area = (x2 - x1) * (y2 - y1) / float(hh * ww)
+                    if not lo <= area <= hi or min(x2 - x1, y2 - y1) < 0.15 * min(hh, ww):
+                        continue
+                    sides = (across_cols[y1:y2, x1].mean(), across_cols[y1:y2, x2].mean(),
+                             across_rows[y1, x1:x2].mean(), across_rows[y2, x1:x2].mean())  # fmt: skip
+                    score = float(np.mean(sides))
+                    if min(sides) >= p.rectangle_side and score >= p.rectangle_cut and (best is None or score > best[0]):
+                        best = (score, Box(2 * (y1 + 1), min(2 * (y2 + 1), h), 2 * (x1 + 1), min(2 * (x2 + 1), w)))
+    return [] if best is None else [best[1]]
+
+
 def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
     """The parts of a window of frames ``(n, h, w, 3)`` uint8 (module docstring), in pixels
     of the frames; empty when the frame looks like one picture."""
@@ -174,6 +242,9 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
                 box = Box(2 * y0, min(2 * y1, h), 2 * x0, min(2 * x1, w))
                 if box.area_fraction(h, w) >= params.min_part:
                     parts.append(box)
+    for box in _windows_without_border(diff, (h, w), params):
+        if all(overlap(box, other) < 0.8 for other in parts):
+            parts.append(box)
     moving = _moving_box(grey, params)
     if moving is not None:
         box = Box(2 * moving.top, min(2 * moving.bottom, h), 2 * moving.left, min(2 * moving.right, w))

@@ -173,7 +173,12 @@ class WindowParams:
 def _lines(edge: np.ndarray, min_len: int, edge_ratio: float) -> list[tuple[int, int, int]]:
     """Long straight runs of strong persistent edge along axis 1: (position, start, end).
     A module-internal triple, unpacked right where it is made."""
-    strong = edge > edge_ratio * max(float(np.median(edge)), 0.5)
+    return line_runs(edge > edge_ratio * max(float(np.median(edge)), 0.5), min_len)
+
+
+def line_runs(strong: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
+    """Runs of at least ``min_len`` True cells along axis 1 of ``strong``: (position, start,
+    end), as ``_lines`` gives them."""
     found = []
     for pos in range(strong.shape[0]):
         row = np.r_[False, strong[pos], False]
@@ -203,6 +208,16 @@ def detect_windows(frames: np.ndarray, params: WindowParams) -> list[Box]:
     across_cols = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (hh, ww-1): vertical borders
     horizontal = _lines(across_rows, int(params.min_side * ww), params.edge_ratio)
     vertical = _lines(across_cols.T, int(params.min_side * hh), params.edge_ratio)
+    return closed_rectangles(horizontal, vertical, (h, w), params)[:2]
+
+
+def closed_rectangles(horizontal: list[tuple[int, int, int]], vertical: list[tuple[int, int, int]],
+                      frame: tuple[int, int], params: WindowParams) -> list[Box]:  # fmt: skip
+    """Rectangles closed by two horizontal and two vertical lines (half-resolution runs,
+    ``line_runs``) within ``params.slack``, in frame pixels, largest first, overlapping
+    ones dropped."""
+    h, w = frame
+    hh = h // 2
     slack = params.slack
     boxes: list[Box] = []
     for i, (y1, a1, b1) in enumerate(horizontal):
@@ -225,7 +240,7 @@ def detect_windows(frames: np.ndarray, params: WindowParams) -> list[Box]:
     for box in boxes:
         if all(_overlap(box, k) < 0.5 for k in kept):
             kept.append(box)
-    return kept[:2]
+    return kept
 
 
 def _overlap(a: Box, b: Box) -> float:

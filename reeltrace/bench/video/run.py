@@ -84,10 +84,29 @@ HALF_KEYS = ("queries", "segment_uap", "segment_precision", "segment_recall", "v
              "false_works_on_negatives", "per_edit_recall", "per_kind_recall")  # fmt: skip
 
 
+def sharing_pairs(truth: dict) -> set[tuple[str, str]]:
+    """(query, work) pairs that are true but unlabelled: a query cut from a registered work
+    that shows another registered work's footage (``dataset.SAME_FOOTAGE``: a screen
+    recording of a player playing the other clip). Claims on them are neither right nor
+    wrong; where in the frame and when the other work plays is not in the ground truth."""
+    from .dataset import SAME_FOOTAGE
+
+    def work_of(path: str) -> str | None:
+        return next((w["id"] for w in truth["works"] if w["path"].replace(os.sep, "/").endswith("/" + path)), None)
+
+    siblings: dict[str, set[str]] = defaultdict(set)
+    for pair in SAME_FOOTAGE:
+        ids = [i for i in (work_of(p) for p in sorted(pair)) if i is not None]
+        for a in ids:
+            siblings[a].update(set(ids) - {a})
+    return {(q["id"], other) for q in truth["queries"] for s in q["segments"] for other in siblings.get(s["work"], ())}
+
+
 def _evaluate(truth: dict, run: SystemRun, threshold: float) -> dict:
     truths = truths_of(truth)
     asked = {q["id"] for q in truth["queries"]}
-    preds = [p for p in run.predictions if p.query in asked]
+    unlabelled = sharing_pairs(truth)
+    preds = [p for p in run.predictions if p.query in asked and (p.query, p.work) not in unlabelled]
     kept = [p for p in preds if p.score >= threshold]
     by_query = {q["id"]: q for q in truth["queries"]}
     negatives = [q["id"] for q in truth["queries"] if q["kind"] == "negative"]
