@@ -205,9 +205,9 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
         if not frames:
             continue
         h, w, _ = frames[0].rgb.shape
-        box = detect_content_box(np.stack([f.rgb for f in window]), config.regions, bands_only=not query)
-        use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
         stack = np.stack([f.rgb for f in window])
+        box = detect_content_box(stack, config.regions, bands_only=not query)
+        use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
         windows = detect_windows(stack, config.windows) if query else []
         parts = _parts(stack, box, windows, config) if query else []
         batch: list[np.ndarray] = []

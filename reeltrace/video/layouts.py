@@ -82,10 +82,20 @@ class LayoutParams:
 GAP = 2  # pixels compared across a line are this far apart: a seam's blended pixel does not bridge it
 
 
-def _correlation(diff: np.ndarray, p: LayoutParams) -> tuple[np.ndarray, np.ndarray, float]:
+@dataclass(frozen=True)
+class _Across:
+    """How the pixels' changes relate across each column (``_correlation``); for rows, of
+    the transposed window."""
+
+    corr: np.ndarray  # (length, side - GAP): correlation over time with the pixel GAP further on
+    moving: np.ndarray  # both pixels move
+    typical: float  # median of corr where both move (0 when too little moves to say)
+    one_sided: np.ndarray  # one pixel moves and the other does not
+
+
+def _correlation(diff: np.ndarray, p: LayoutParams) -> _Across:
     """Across columns: the correlation over time of each pixel's change with the change of
-    the pixel ``GAP`` to its right ``(length, side - GAP)``, where both move, and the
-    picture's median of it (0 when too little moves to say)."""
+    the pixel ``GAP`` to its right, where both move, and the picture's median of it."""
     side = diff.shape[2]
     a = diff[:, :, : side - GAP]
     b = diff[:, :, GAP:]
@@ -98,18 +108,17 @@ def _correlation(diff: np.ndarray, p: LayoutParams) -> tuple[np.ndarray, np.ndar
     moving_b = np.sqrt((b * b).mean(axis=0)) > p.min_motion
     moving = moving_a & moving_b
     typical = float(np.median(corr[moving])) if moving.sum() > 0.1 * moving.size else 0.0
-    return corr, moving, typical, moving_a ^ moving_b
+    return _Across(corr, moving, typical, moving_a ^ moving_b)
 
 
-def _seams(diff: np.ndarray, grey: np.ndarray, axis: int, p: LayoutParams) -> list[int]:
-    """Seam positions (half-resolution pixels) across ``axis`` (2: columns, 1: rows)."""
-    if axis == 1:
-        diff, grey = diff.transpose(0, 2, 1), grey.transpose(0, 2, 1)
-    n, length, side = diff.shape
+def _seams(diff: np.ndarray, grey: np.ndarray, across: _Across, p: LayoutParams) -> list[int]:
+    """Seam positions (half-resolution pixels) across the columns of ``diff`` and ``grey``
+    (pass them transposed for rows), ``across`` being their ``_correlation``."""
+    side = diff.shape[2]
     gap = GAP
     # A line's score is the share of its pixels whose changes decorrelate across it
     # (robust to the still stretches along a seam).
-    corr, moving, typical, _ = _correlation(diff, p)
+    corr, moving, typical = across.corr, across.moving, across.typical
     edge = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (length, side - 1)
     typical_edge = max(float(np.median(edge)), 0.5)
     found: list[int] = []
@@ -188,17 +197,16 @@ def _peaks(profile: np.ndarray, count: int, spacing: int) -> list[int]:
     return sorted(chosen)
 
 
-def _windows_without_border(diff: np.ndarray, frame: tuple[int, int], p: LayoutParams) -> list[Box]:
+def _windows_without_border(diff: np.ndarray, acrosses: tuple[_Across, _Across], frame: tuple[int, int],
+                            p: LayoutParams) -> list[Box]:  # fmt: skip
     """Picture-in-picture windows over other footage, border or none: the rectangle whose
     four sides are lines across which the pixels' changes decorrelate, or only one side
     changes. Cut maps are noisy pixel by pixel, so candidate sides are the columns and rows
     that cut most, and a rectangle is kept when its sides cut along ``rectangle_cut`` of
     their length on average (and ``rectangle_side`` each)."""
     cuts = []
-    for axis in (2, 1):
-        d = diff if axis == 2 else diff.transpose(0, 2, 1)
-        corr, moving, typical, one_sided = _correlation(d, p)
-        cut = one_sided | (moving & (corr < p.seam_correlation * typical)) if typical > 0.2 else one_sided
+    for a in acrosses:  # columns, then rows
+        cut = a.one_sided | (a.moving & (a.corr < p.seam_correlation * a.typical)) if a.typical > 0.2 else a.one_sided
         cuts.append(cut | np.roll(cut, 1, axis=1))  # a side may wander by a pixel
     across_cols, across_rows = cuts[0], cuts[1].T  # (hh, ww - GAP): x lines; (hh - GAP, ww): y lines
     hh, ww = diff.shape[1:]
@@ -232,8 +240,10 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
     hh, ww = grey.shape[1:]
     diff = np.diff(grey, axis=0)
     parts: list[Box] = []
-    columns = _seams(diff, grey, 2, params)
-    rows = _seams(diff, grey, 1, params)
+    diff_t, grey_t = diff.transpose(0, 2, 1), grey.transpose(0, 2, 1)
+    acrosses = (_correlation(diff, params), _correlation(diff_t, params))  # columns, rows
+    columns = _seams(diff, grey, acrosses[0], params)
+    rows = _seams(diff_t, grey_t, acrosses[1], params)
     if columns or rows:
         xs = [0, *columns, ww]
         ys = [0, *rows, hh]
@@ -242,7 +252,7 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
                 box = Box(2 * y0, min(2 * y1, h), 2 * x0, min(2 * x1, w))
                 if box.area_fraction(h, w) >= params.min_part:
                     parts.append(box)
-    for box in _windows_without_border(diff, (h, w), params):
+    for box in _windows_without_border(diff, acrosses, (h, w), params):
         if all(overlap(box, other) < 0.8 for other in parts):
             parts.append(box)
     moving = _moving_box(grey, params)
@@ -256,9 +266,5 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
 
 def overlap(a: Box, b: Box) -> float:
     """Intersection over union."""
-    dy = min(a.bottom, b.bottom) - max(a.top, b.top)
-    dx = min(a.right, b.right) - max(a.left, b.left)
-    if dy <= 0 or dx <= 0:
-        return 0.0
-    inter = dy * dx
+    inter = a.intersection(b)
     return inter / float(a.height * a.width + b.height * b.width - inter)

@@ -69,6 +69,12 @@ class Box:
     def area_fraction(self, height: int, width: int) -> float:
         return (self.height * self.width) / float(max(height * width, 1))
 
+    def intersection(self, other: Box) -> int:
+        """Pixels the two rectangles share."""
+        dy = min(self.bottom, other.bottom) - max(self.top, other.top)
+        dx = min(self.right, other.right) - max(self.left, other.left)
+        return dy * dx if dy > 0 and dx > 0 else 0
+
 
 def _close_gaps(band: np.ndarray, gap: int) -> np.ndarray:
     """Treat runs of up to ``gap`` non-band rows between band rows as band: the one-row
@@ -173,12 +179,7 @@ class WindowParams:
 def _lines(edge: np.ndarray, min_len: int, edge_ratio: float) -> list[tuple[int, int, int]]:
     """Long straight runs of strong persistent edge along axis 1: (position, start, end).
     A module-internal triple, unpacked right where it is made."""
-    return line_runs(edge > edge_ratio * max(float(np.median(edge)), 0.5), min_len)
-
-
-def line_runs(strong: np.ndarray, min_len: int) -> list[tuple[int, int, int]]:
-    """Runs of at least ``min_len`` True cells along axis 1 of ``strong``: (position, start,
-    end), as ``_lines`` gives them."""
+    strong = edge > edge_ratio * max(float(np.median(edge)), 0.5)
     found = []
     for pos in range(strong.shape[0]):
         row = np.r_[False, strong[pos], False]
@@ -208,16 +209,6 @@ def detect_windows(frames: np.ndarray, params: WindowParams) -> list[Box]:
     across_cols = np.abs(np.diff(grey, axis=2)).mean(axis=0)  # (hh, ww-1): vertical borders
     horizontal = _lines(across_rows, int(params.min_side * ww), params.edge_ratio)
     vertical = _lines(across_cols.T, int(params.min_side * hh), params.edge_ratio)
-    return closed_rectangles(horizontal, vertical, (h, w), params)[:2]
-
-
-def closed_rectangles(horizontal: list[tuple[int, int, int]], vertical: list[tuple[int, int, int]],
-                      frame: tuple[int, int], params: WindowParams) -> list[Box]:  # fmt: skip
-    """Rectangles closed by two horizontal and two vertical lines (half-resolution runs,
-    ``line_runs``) within ``params.slack``, in frame pixels, largest first, overlapping
-    ones dropped."""
-    h, w = frame
-    hh = h // 2
     slack = params.slack
     boxes: list[Box] = []
     for i, (y1, a1, b1) in enumerate(horizontal):
@@ -240,12 +231,8 @@ def closed_rectangles(horizontal: list[tuple[int, int, int]], vertical: list[tup
     for box in boxes:
         if all(_overlap(box, k) < 0.5 for k in kept):
             kept.append(box)
-    return kept
+    return kept[:2]
 
 
 def _overlap(a: Box, b: Box) -> float:
-    dy = min(a.bottom, b.bottom) - max(a.top, b.top)
-    dx = min(a.right, b.right) - max(a.left, b.left)
-    if dy <= 0 or dx <= 0:
-        return 0.0
-    return dy * dx / float(min(a.height * a.width, b.height * b.width))
+    return a.intersection(b) / float(min(a.height * a.width, b.height * b.width))
