@@ -178,7 +178,7 @@ def _parts(stack: np.ndarray, region: Box, windows: list[Box], config: VideoConf
     h, w = stack.shape[1:3]
     out: list[Box] = []
     for part in detect_parts(stack, config.layouts):
-        inner = detect_content_box(stack[:, part.top : part.bottom, part.left : part.right], config.regions)
+        inner = detect_content_box(stack[:, part.top : part.bottom, part.left : part.right], config.regions, bands_only=True)
         box = Box(part.top + inner.top, part.top + inner.bottom, part.left + inner.left, part.left + inner.right)
         if box.area_fraction(h, w) < config.layouts.min_part / 2 or min(box.height, box.width) < 32:
             continue

@@ -70,7 +70,7 @@ def family_of(folder: str, path: str) -> str:
     return ORIGIN_FAMILY.get(origin, origin)
 
 
-BUILDER_VERSION = 5  # bump when a change here changes what a seed builds
+BUILDER_VERSION = 6  # bump when a change here changes what a seed builds
 
 TUNE, REPORT = "tune", "report"
 

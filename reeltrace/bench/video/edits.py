@@ -86,9 +86,14 @@ def vertical(rng, ctx) -> Edit:
 
 
 def pip_work_small(rng, ctx) -> Edit:
+    # The work fits in a box of ``scale`` times the 640 x 360 frame. Builder v5 scaled the work by
+    # ``scale`` of its own size, so a 1080p work covered the whole frame, cut off at its
+    # corner: a zoomed crop, not a small picture.
     scale = rng.uniform(0.3, 0.6)
     x, y = rng.choice(["20", "W-w-20", "(W-w)/2"]), rng.choice(["20", "H-h-20", "(H-h)/2"])
-    chain = (f"{{i}}scale=iw*{scale:.2f}:-2[{{n}}fg];{{p}}scale=640:360,setsar=1[{{n}}bg];"
+    box = f"{_even(640 * scale)}:{_even(360 * scale)}"
+    chain = (f"{{i}}scale={box}:force_original_aspect_ratio=decrease:force_divisible_by=2,setsar=1[{{n}}fg];"
+             f"{{p}}scale=640:360,setsar=1[{{n}}bg];"
              f"[{{n}}bg][{{n}}fg]overlay={x}:{y}:shortest=1{{o}}")
     return Edit("pip_work_small", chain, extra_video=ctx.other_video, notes={"scale": scale})
 
