@@ -56,3 +56,17 @@ def test_a_player_in_a_still_page_is_the_moving_region():
 def test_one_video_filling_the_frame_has_no_parts():
     for seed in range(6, 10):
         assert detect_parts(_footage(seed, 252, 448), LayoutParams()) == []
+
+
+def test_a_still_picture_in_a_page_is_found_by_its_border_around_what_moves():
+    """A talking head that barely moves (only its lips) in a web page: the moving region is
+    the lips, and the part grows out to the picture's edges."""
+    page = np.full((FRAMES, 252, 448, 3), 240, np.uint8)
+    page[:, 20:30, 240:420] = 60
+    y, x = np.mgrid[0:120, 0:190]
+    still = 120 + 60 * np.sin(x / 13.0 + np.cos(y / 9.0)) * np.cos(y / 17.0)  # a face's shading: no straight edges
+    picture = np.repeat(still[None, :, :, None], 3, axis=3).repeat(FRAMES, axis=0).astype(np.uint8)
+    picture[:, 70:90, 80:120] = _footage(12, 20, 40)  # the lips move
+    page[:, 40:160, 10:200] = picture
+    parts = detect_parts(page, LayoutParams())
+    assert any(p.top <= 46 and p.bottom >= 154 and p.left <= 16 and 194 <= p.right <= 210 for p in parts), parts
