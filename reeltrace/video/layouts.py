@@ -91,6 +91,7 @@ class LayoutParams:
     share of the side: a player's or a screen's edge does, a face's features do not."""
 
 
+BLOCK = 6  # half-resolution pixels: the side of the blocks whose motion makes the moving region
 GAP = 2  # pixels compared across a line are this far apart: a seam's blended pixel does not bridge it
 
 
@@ -169,11 +170,10 @@ def _independent(diff: np.ndarray, at: int, p: LayoutParams) -> bool:
 def _moving_box(grey: np.ndarray, p: LayoutParams) -> Box | None:
     """The box of the largest 4-connected region of moving blocks, in half-resolution pixels."""
     n, hh, ww = grey.shape
-    block = 6
-    by, bx = hh // block, ww // block
+    by, bx = hh // BLOCK, ww // BLOCK
     if by < 3 or bx < 3:
         return None
-    blocks = grey[:, : by * block, : bx * block].reshape(n, by, block, bx, block).mean(axis=(2, 4))
+    blocks = grey[:, : by * BLOCK, : bx * BLOCK].reshape(n, by, BLOCK, bx, BLOCK).mean(axis=(2, 4))
     spread = blocks.std(axis=0)
     active = spread >= max(p.active_level, p.active_share * float(np.percentile(spread, 90)))
     if active.all() or not active.any():
@@ -297,7 +297,8 @@ def _enclosing_border(still: np.ndarray, box: Box, p: LayoutParams) -> Box:
     head whose lips move, a slide with a cursor) moves in only part of its player, window
     or screen, whose edges are lines of the window's mean picture ``still`` (half
     resolution) that run straight across the region's whole span and on. Each side of
-    ``box`` moves out to the nearest such line, or stays where none is found."""
+    ``box`` moves out to the nearest such line, from one block inside it (the region is
+    found in blocks), or to the frame's edge where none is found: a picture in a corner."""
     hh, ww = still.shape
     rows, cols = _steps(still), _steps(still.T)
 
@@ -313,10 +314,10 @@ def _enclosing_border(still: np.ndarray, box: Box, p: LayoutParams) -> Box:
                 return at + 1
         return 0 if step < 0 else side_end
 
-    top = outward(rows, min(box.top + 6, box.bottom) - 1, -1, box.left, box.right, ww, hh)
-    bottom = outward(rows, max(box.bottom - 6, box.top) - 1, hh - 2, box.left, box.right, ww, hh)
-    left = outward(cols, min(box.left + 6, box.right) - 1, -1, box.top, box.bottom, hh, ww)
-    right = outward(cols, max(box.right - 6, box.left) - 1, ww - 2, box.top, box.bottom, hh, ww)
+    top = outward(rows, min(box.top + BLOCK, box.bottom) - 1, -1, box.left, box.right, ww, hh)
+    bottom = outward(rows, max(box.bottom - BLOCK, box.top) - 1, hh - 2, box.left, box.right, ww, hh)
+    left = outward(cols, min(box.left + BLOCK, box.right) - 1, -1, box.top, box.bottom, hh, ww)
+    right = outward(cols, max(box.right - BLOCK, box.left) - 1, ww - 2, box.top, box.bottom, hh, ww)
     return Box(max(0, min(top, box.top)), min(hh, max(bottom, box.bottom)), max(0, min(left, box.left)), min(ww, max(right, box.right)))
 
 
