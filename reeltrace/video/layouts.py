@@ -195,7 +195,7 @@ def _moving_box(grey: np.ndarray, p: LayoutParams) -> Box | None:
                     stack.append((rr, cc))
     biggest = int(np.argmax(sizes))
     rows, cols = np.nonzero(label == biggest)
-    return Box(int(rows.min()) * block, (int(rows.max()) + 1) * block, int(cols.min()) * block, (int(cols.max()) + 1) * block)
+    return Box(int(rows.min()) * BLOCK, (int(rows.max()) + 1) * BLOCK, int(cols.min()) * BLOCK, (int(cols.max()) + 1) * BLOCK)
 
 
 def _peaks(profile: np.ndarray, count: int, spacing: int) -> list[int]:
