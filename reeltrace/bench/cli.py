@@ -10,19 +10,28 @@ import sys
 import time
 
 from .media import default_media
-from .video.dataset import BUILDER_VERSION, VIDEO_SUFFIXES, Plan, build_dataset
+from .video.dataset import STAMP, VIDEO_SUFFIXES, Plan, build_dataset, build_stamp
 from .video.run import markdown, run_bench
 
 
 def _reusable(out: str, seed: int, plan: Plan) -> bool:
+    """Whether ``out`` holds a finished data set of this builder version, seed and plan."""
     path = os.path.join(out, "ground_truth.json")
     if not os.path.exists(path):
         return False
     with open(path, encoding="utf-8") as fh:
         truth = json.load(fh)
-    from dataclasses import asdict
+    stamp = build_stamp(seed, plan)
+    return {key: truth.get(key) for key in stamp} == stamp
 
-    return truth.get("builder_version") == BUILDER_VERSION and truth.get("seed") == seed and truth.get("plan") == asdict(plan)
+
+def _stamped(out: str) -> dict | None:
+    """The stamp of the build started in ``out`` (``dataset.STAMP``), if any."""
+    try:
+        with open(os.path.join(out, STAMP), encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
 
 
 def _bench_scale(args: argparse.Namespace) -> int:
@@ -86,9 +95,16 @@ def bench(args: argparse.Namespace) -> int:
             print(f"reeltrace: no video files in {', '.join(media)}; bench builds its data set"
                   " from folders of real video clips (--media DIR)", file=sys.stderr)  # fmt: skip
             return 2
-        shutil.rmtree(out, ignore_errors=True)
-        print(f"building data set in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
-        build_dataset(media, out, seed=args.seed, quick=args.quick)
+        stamp = build_stamp(args.seed, plan)
+        resume = not args.rebuild and _stamped(out) == stamp
+        if not resume:
+            shutil.rmtree(out, ignore_errors=True)
+            os.makedirs(out)
+            with open(os.path.join(out, STAMP), "w", encoding="utf-8") as fh:
+                json.dump(stamp, fh)
+        verb = "resuming the data set" if resume else "building data set"
+        print(f"{verb} in {out} from {', '.join(media)} ...", file=sys.stderr, flush=True)
+        build_dataset(media, out, seed=args.seed, quick=args.quick, resume=resume)
     built = time.perf_counter()
     reports = run_bench(out, baseline_names=tuple(args.baseline), model=args.model)
     done = time.perf_counter()

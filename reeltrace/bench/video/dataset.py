@@ -70,7 +70,7 @@ def family_of(folder: str, path: str) -> str:
     return ORIGIN_FAMILY.get(origin, origin)
 
 
-BUILDER_VERSION = 6  # bump when a change here changes what a seed builds
+BUILDER_VERSION = 7  # bump when a change here changes what a seed builds
 
 TUNE, REPORT = "tune", "report"
 
@@ -252,8 +252,11 @@ LONG_SOURCE = 120.0  # seconds; longer sources are seeked into (the film is well
 
 
 def render(src: str, start: float, length: float, edits: list[Edit], out: str, has_audio: bool,
-           ctx: Context, size: tuple[int, int] | None = None, with_audio: bool = True) -> float:  # fmt: skip
+           ctx: Context, size: tuple[int, int] | None = None, with_audio: bool = True, reuse: bool = False) -> float:  # fmt: skip
     """Cut [start, start+length] of ``src``, apply ``edits``, write ``out``. Returns the speed.
+
+    ``out`` appears only once it is whole and checked (written beside it, then renamed), so
+    with ``reuse`` an existing ``out`` is kept: a build that was interrupted resumes.
 
     The cut is made inside the filter graph (``trim``/``atrim``): an ``-ss``/``-t`` placed
     after ``-i src`` binds to the *next* input (a logo, the picture-in-picture background, the
@@ -267,6 +270,8 @@ def render(src: str, start: float, length: float, edits: list[Edit], out: str, h
         args, offset = ["-ss", f"{start:.3f}", "-i", src], 0.0
     span = f"start={offset:.3f}:duration={length:.3f}"
     graph, extras, speed, audio_kind, bitrate = _graph(edits, first_extra=1, first_label="[cut]")
+    if reuse and os.path.exists(out):
+        return speed
     graph = f"[0:v]trim={span},setpts=PTS-STARTPTS[cut];" + graph
     if size is not None:
         graph = graph.replace("format=yuv420p[vout]", f"scale={size[0]}:{size[1]},setsar=1,fps=25,format=yuv420p[vout]")
@@ -286,9 +291,17 @@ def render(src: str, start: float, length: float, edits: list[Edit], out: str, h
     args += ["-c:v", "libx264", "-preset", "veryfast"]
     args += ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate] if bitrate else ["-crf", "23"]
     args += ["-c:a", "aac", "-b:a", "96k"] if audio_map else ["-an"]
-    ffmpeg(args + [out])
-    check_render(out, length / speed)
+    partial = _partial(out)
+    ffmpeg(args + [partial])
+    check_render(partial, length / speed)
+    os.replace(partial, out)
     return speed
+
+
+def _partial(path: str) -> str:
+    """Where ``path`` is written before it is whole (FFmpeg picks the format by the suffix)."""
+    stem, suffix = os.path.splitext(path)
+    return f"{stem}.partial{suffix}"
 
 
 def check_render(path: str, expected: float) -> None:
@@ -308,8 +321,9 @@ def check_render(path: str, expected: float) -> None:
 
 
 class Builder:
-    def __init__(self, folders: list[str], out: str, seed: int, plan: Plan):
+    def __init__(self, folders: list[str], out: str, seed: int, plan: Plan, resume: bool = False):
         self.folders, self.out, self.seed, self.plan = folders, out, seed, plan
+        self.resume = resume  # keep the whole files of an interrupted build of the same seed and plan
         self.rng = random.Random(seed)
         os.makedirs(os.path.join(out, "works"), exist_ok=True)
         os.makedirs(os.path.join(out, "queries"), exist_ok=True)
@@ -405,13 +419,16 @@ class Builder:
 
     def _episode(self, work_id: str, parts: list[Source]) -> WorkEntry:
         """Join clips into one longer work (an 'episode'), each part re-rendered to 640x360."""
+        path = os.path.join(self.out, "works", f"{work_id}.mp4")
+        if self.resume and os.path.exists(path):
+            return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family))
         pieces = []
         for i, part in enumerate(parts):
             piece = os.path.join(self.out, "works", f"{work_id}-part{i}.mp4")
             render(part.path, 0.0, part.duration, [], piece, False, Context(), size=(640, 360), with_audio=False)
             pieces.append(piece)
-        path = os.path.join(self.out, "works", f"{work_id}.mp4")
-        self._concat(pieces, path)
+        self._concat(pieces, _partial(path))
+        os.replace(_partial(path), path)
         for piece in pieces:
             os.unlink(piece)
         return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family))
@@ -440,7 +457,7 @@ class Builder:
         ctx = self._same_half(ctx, work.half)
         start, length = self._excerpt(work.duration)
         out = os.path.join(self.out, "queries", f"{qid}.mp4")
-        speed = render(work.path, start, length, self._edits(names, ctx), out, probe(work.path).has_audio, ctx)
+        speed = render(work.path, start, length, self._edits(names, ctx), out, probe(work.path).has_audio, ctx, reuse=self.resume)
         qdur = duration_of(out)
         truth = Truth(work.id, 0.0, min(qdur, length / speed), start, start + min(length, qdur * speed))
         self.queries.append(QueryEntry(qid, out, kind, names, [truth], qdur, work.half))
@@ -452,7 +469,7 @@ class Builder:
         if ctx.other_video == src.path:
             ctx.other_video = None if len(distractors) == 1 else next(d.path for d in distractors if d.path != src.path)
         ctx = self._same_half(ctx, half_of(src.family), avoid=src.path)
-        render(src.path, start, length, self._edits(names, ctx), out, src.has_audio, ctx)
+        render(src.path, start, length, self._edits(names, ctx), out, src.has_audio, ctx, reuse=self.resume)
         self.queries.append(QueryEntry(qid, out, "negative", names, [], duration_of(out), half_of(src.family)))
 
     def _compilation(self, qid: str, ctx: Context, distractors: list[Source]) -> None:
@@ -497,7 +514,17 @@ class Builder:
         self.queries.append(QueryEntry(qid, out, "compilation", ["compilation"], truths, duration_of(out), half))
 
 
-def build_dataset(folders: list[str], out: str, seed: int = 0, quick: bool = False) -> dict:
-    """Build the data set into ``out`` (see the module docstring); returns the ground truth."""
+def build_dataset(folders: list[str], out: str, seed: int = 0, quick: bool = False, resume: bool = False) -> dict:
+    """Build the data set into ``out`` (see the module docstring); returns the ground truth.
+    With ``resume``, the queries and episodes an interrupted build of the same builder
+    version, seed and plan finished are kept (``build_stamp``)."""
     plan = Plan.quick() if quick else Plan.full()
-    return Builder(folders, out, seed, plan).build()
+    return Builder(folders, out, seed, plan, resume).build()
+
+
+def build_stamp(seed: int, plan: Plan) -> dict:
+    """What a build is of: written when it starts (``STAMP``), compared when one resumes."""
+    return {"builder_version": BUILDER_VERSION, "seed": seed, "plan": asdict(plan)}
+
+
+STAMP = "building.json"
