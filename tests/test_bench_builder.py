@@ -5,6 +5,7 @@ metric of a full benchmark run wrong."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from helpers import WORKS, run_cli, segments_of
 
 from reeltrace.bench.video.dataset import check_render, duration_of, make_logo, render
-from reeltrace.bench.video.edits import EDITS, Context
+from reeltrace.bench.video.edits import EDITS, Context, Edit
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="the builder needs ffmpeg")
 
@@ -44,6 +45,22 @@ def _longest_found(library: str, query: str, work: str, alone: bool = False) -> 
     if alone:
         assert {m["work_id"] for m in result["matches"]} <= {WORKS[work].work_id}, result
     return max(found, key=lambda s: s["query_end"] - s["query_start"])
+
+
+def test_a_render_appears_whole_or_not_at_all_and_a_resumed_build_keeps_it(tmp_path, work_files):
+    """A full build takes an hour; one that is interrupted resumes (``reuse``) from the
+    queries it finished, so a query file must never exist half written."""
+    ctx = Context()
+    out = str(tmp_path / "query.mp4")
+    speed = render(work_files["A"], 2.0, 3.0, [EDITS["speed"](random.Random(1), ctx)], out, True, ctx)
+    written = os.stat(out).st_mtime_ns
+    assert render(work_files["A"], 2.0, 3.0, [EDITS["speed"](random.Random(1), ctx)], out, True, ctx, reuse=True) == speed
+    assert os.stat(out).st_mtime_ns == written
+
+    broken = str(tmp_path / "broken.mp4")
+    with pytest.raises(Exception):
+        render(work_files["A"], 2.0, 3.0, [Edit("broken", "no_such_filter=1")], broken, True, ctx)
+    assert not os.path.exists(broken)
 
 
 def test_check_render_refuses_an_uncut_file(work_files):
