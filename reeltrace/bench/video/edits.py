@@ -199,7 +199,8 @@ def duet(rng, ctx) -> Edit:
     """Two 9:16 halves side by side: the work in one (letterboxed whole, or zoomed to 1.5x and
     cut to the half), a creator's video in the other."""
     side, fit = rng.choice(["left", "right"]), rng.choice(["letterbox", "crop"])
-    work = _fit(360, 640) if fit == "letterbox" else "scale=540:-2,crop=360:ih,pad=360:640:0:(oh-ih)/2:black,setsar=1"
+    # A portrait work zoomed to 540 px wide is taller than the half: cut it to 640 too.
+    work = _fit(360, 640) if fit == "letterbox" else "scale=540:-2,crop=360:'min(ih,640)',pad=360:640:0:(oh-ih)/2:black,setsar=1"
     # Overlays on the work's padded picture, not hstack: hstack waits on the looped other
     # input for ever, overlay ends with its main input.
     at, other = ("0", "360") if side == "left" else ("360", "0")
