@@ -197,7 +197,22 @@ def discover(folders: list[str]) -> tuple[list[Source], list[str], list[str], di
                 if not info.has_video or info.duration < 3.0 or not decodes_cleanly(path):
                     continue
                 videos.append(Source(path, info.duration, family, info.has_audio))
-    return videos, music, speech, film
+    return videos, _readable(music), _readable(speech), film
+
+
+def _readable(paths: list[str]) -> list[str]:
+    """``paths`` with each file FFmpeg cannot open replaced by the next one it can (real
+    collections hold broken files: one soundtrack's .ogg fails its header). The pool keeps
+    its length, so a seed draws the same sounds whichever files are broken."""
+    good = []
+    for path in paths:
+        try:
+            good.append(probe(path).has_audio)
+        except MediaError:
+            good.append(False)
+    if not any(good):
+        return []
+    return [paths[next(j % len(paths) for j in range(i, i + len(paths)) if good[j % len(paths)])] for i in range(len(paths))]
 
 
 def decodes_cleanly(path: str) -> bool:
