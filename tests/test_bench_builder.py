@@ -81,3 +81,13 @@ def test_a_work_shown_in_part_of_the_frame_is_found_by_its_picture(layout, tmp_p
     assert duration_of(out) == pytest.approx(LENGTH / speed, abs=0.3)
     best = _longest_found(library, out, "B", alone=True)
     assert best["work_start"] == pytest.approx(START, abs=1.5), best
+
+
+def test_a_broken_sound_file_gives_its_place_to_a_readable_one(tmp_path, work_files):
+    from reeltrace.bench.video.dataset import _readable
+
+    broken = tmp_path / "broken.ogg"
+    broken.write_bytes(b"OggS" + bytes(400))
+    pool = [str(broken), work_files["A"]]
+    assert _readable(pool) == [work_files["A"], work_files["A"]]
+    assert _readable([str(broken)]) == []
