@@ -70,3 +70,22 @@ def test_a_still_picture_in_a_page_is_found_by_its_border_around_what_moves():
     page[:, 40:160, 10:200] = picture
     parts = detect_parts(page, LayoutParams())
     assert any(p.top <= 46 and p.bottom >= 154 and p.left <= 16 and 194 <= p.right <= 210 for p in parts), parts
+
+
+def test_a_grid_of_copies_of_one_video_is_cut_into_its_cells():
+    """The work in the centre of a 3x3 grid whose eight other cells repeat one video: no
+    seam runs between two copies (they change alike), so the cells are found as copies."""
+    copy, work = _footage(13, 84, 148), _footage(14, 84, 148)
+    rows = [np.concatenate([copy, copy, copy], axis=2), np.concatenate([copy, work, copy], axis=2),
+            np.concatenate([copy, copy, copy], axis=2)]  # fmt: skip
+    parts = detect_parts(np.concatenate(rows, axis=1), LayoutParams())
+    assert any(abs(p.top - 84) <= 6 and abs(p.bottom - 168) <= 6 and abs(p.left - 148) <= 6 and abs(p.right - 296) <= 6
+               for p in parts), parts  # fmt: skip
+
+
+def test_a_row_too_long_for_one_video_is_cut_into_16_9_cells():
+    from reeltrace.video.layouts import _video_shaped
+    from reeltrace.video.regions import Box
+
+    assert [(b.left, b.right) for b in _video_shaped(Box(0, 84, 0, 448), LayoutParams())] == [(0, 149), (149, 298), (298, 448)]
+    assert _video_shaped(Box(0, 252, 0, 224), LayoutParams()) == [Box(0, 252, 0, 224)]

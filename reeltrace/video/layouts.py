@@ -21,6 +21,8 @@ frames ``(n, h, w, 3)`` (``ViewParams.window``):
   of the columns and rows that cut most (over their length, or over a third of it: a
   window's side spans only part of the frame), the rectangle whose sides cut along most
   of their length is a part.
+* **Grids.** A seam cell too long for one video is cut into 16:9 cells, and cells that
+  repeat one another make a grid of parts (``_video_shaped``, ``_tiles``).
 * **The border around what moves.** A picture that mostly holds still (a talking head,
   a slide) moves only in part of its player or screen: the moving region grows out to the
   nearest straight steps of the window's mean picture, the player's or screen's edges.
@@ -84,6 +86,15 @@ class LayoutParams:
     footage, 0.8 in 12, as the whole-length candidates did at 0.75) ..."""
     rectangle_side: float = 0.6
     """... and each side over this share."""
+    max_aspect: float = 2.5
+    """A seam cell longer than this (width to height or height to width) is cut into 16:9
+    pieces (``_video_shaped``): no video is that shape, a row of a grid is."""
+    tile_copy: float = 0.9
+    """Cells whose block means correlate this much over the window are copies of one video
+    (``_tiles``): copies in a grid correlate at 0.99; cells of one picture seldom reach 0.5."""
+    tile_detail: float = 8.0
+    """Grey levels of spread a cell's block means need before they count as a copy: flat
+    cells (sky, a wall, black) correlate by chance."""
     border_step: float = 8.0
     """Grey levels by which a border's step exceeds the change beside it (``_steps``)."""
     border_length: float = 0.25
@@ -165,6 +176,48 @@ def _independent(diff: np.ndarray, at: int, p: LayoutParams) -> bool:
     if left.std() < 1e-3 or right.std() < 1e-3:
         return bool(left.std() < 1e-3) != bool(right.std() < 1e-3)  # one side still: a surround
     return float(np.corrcoef(left, right)[0, 1]) < p.strip_correlation
+
+
+def _video_shaped(box: Box, p: LayoutParams) -> list[Box]:
+    """``box``, or its equal pieces along its long side where it is too long for one video
+    (``max_aspect``): a 3x3 grid whose columns hold copies of one video shows only its row
+    seams, and a row of a landscape frame (5.3:1) is three 16:9 cells."""
+    if box.width > p.max_aspect * box.height:
+        pieces = max(2, round(box.width / box.height / (16 / 9)))
+        return [Box(box.top, box.bottom, box.left + i * box.width // pieces, box.left + (i + 1) * box.width // pieces) for i in range(pieces)]
+    if box.height > p.max_aspect * box.width:
+        pieces = max(2, round(box.height / box.width / (16 / 9)))
+        return [Box(box.top + i * box.height // pieces, box.top + (i + 1) * box.height // pieces, box.left, box.right) for i in range(pieces)]
+    return [box]
+
+
+def _tiles(grey: np.ndarray, p: LayoutParams) -> int:
+    """k of a k x k grid (3, then 2) whose cells repeat one another, else 0. A grid whose
+    other cells are copies of one video has no seam between those copies (their changes
+    are the same), so seams find only the lines beside the work's cell, which do not span
+    the frame; copies are found by comparing the cells themselves, as 8 x 8 block means over
+    the window, correlated."""
+    n, hh, ww = grey.shape
+    for k in (3, 2):
+        ch, cw = hh // k, ww // k
+        sh, sw = ch // 8, cw // 8
+        if sh < 1 or sw < 1:
+            continue
+        cells = grey[:, : k * ch, : k * cw].reshape(n, k, ch, k, cw)[:, :, : 8 * sh, :, : 8 * sw]
+        small = cells.reshape(n, k, 8, sh, k, 8, sw).mean(axis=(3, 6))  # (n, k, 8, k, 8)
+        cell_frames = small.transpose(1, 3, 0, 2, 4).reshape(k * k, n, 64)
+        # Each frame's pattern within the cell, less its mean: a fade or a flicker brightens
+        # every cell of one picture together, and must not make them copies.
+        cell_frames = cell_frames - cell_frames.mean(axis=2, keepdims=True)
+        detailed = cell_frames.std(axis=2).mean(axis=1) >= p.tile_detail
+        signature = cell_frames.reshape(k * k, -1)
+        signature /= np.linalg.norm(signature, axis=1, keepdims=True) + 1e-6
+        corr = signature @ signature.T
+        np.fill_diagonal(corr, 0.0)
+        copies = ((corr >= p.tile_copy) & detailed[:, None] & detailed[None, :]).any(axis=1)
+        if copies.sum() >= max(2, k * k // 2):
+            return k
+    return 0
 
 
 def _moving_box(grey: np.ndarray, p: LayoutParams) -> Box | None:
@@ -267,6 +320,10 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
     hh, ww = grey.shape[1:]
     diff = np.diff(grey, axis=0)
     parts: list[Box] = []
+    k = _tiles(grey, params)
+    for row in range(k):
+        for col in range(k):
+            parts.append(Box(row * h // k, (row + 1) * h // k, col * w // k, (col + 1) * w // k))
     diff_t, grey_t = diff.transpose(0, 2, 1), grey.transpose(0, 2, 1)
     acrosses = (_correlation(diff, params), _correlation(diff_t, params))  # columns, rows
     columns = _seams(diff, grey, acrosses[0], params)
@@ -276,9 +333,9 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
         ys = [0, *rows, hh]
         for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
             for x0, x1 in zip(xs[:-1], xs[1:], strict=True):
-                box = Box(2 * y0, min(2 * y1, h), 2 * x0, min(2 * x1, w))
-                if box.area_fraction(h, w) >= params.min_part:
-                    parts.append(box)
+                for box in _video_shaped(Box(2 * y0, min(2 * y1, h), 2 * x0, min(2 * x1, w)), params):
+                    if box.area_fraction(h, w) >= params.min_part and all(overlap(box, other) < 0.8 for other in parts):
+                        parts.append(box)
     for box in _windows_without_border(diff, acrosses, (h, w), params):
         if all(overlap(box, other) < 0.8 for other in parts):
             parts.append(box)
