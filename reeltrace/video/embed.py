@@ -30,9 +30,9 @@ from PIL import Image
 
 from ..media.frames import SampledFrame, sample_frames
 from ..media.limits import NO_BUDGET, Budget
+from .layouts import detect_parts, overlap
 from .model_graph import transpose_first
 from .records import VideoFeatures
-from .layouts import detect_parts, overlap
 from .regions import Box, detect_content_box, detect_windows, is_informative
 
 if TYPE_CHECKING:
@@ -221,12 +221,10 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
                 candidates = [(View.FULL, full)] + ([(View.FULL_MIRROR, full[:, ::-1])] if mirror else [])
                 if use_region:
                     candidates += [(View.REGION, region)] + ([(View.REGION_MIRROR, region[:, ::-1])] if mirror else [])
-                for pip in windows:
-                    inner = to_model_input(f.rgb, pip)
-                    candidates += [(View.WINDOW, inner)] + ([(View.WINDOW_MIRROR, inner[:, ::-1])] if mirror else [])
-                for part in parts:
-                    inner = to_model_input(f.rgb, part)
-                    candidates += [(View.PART, inner)] + ([(View.PART_MIRROR, inner[:, ::-1])] if mirror else [])
+                for view, mirrored, boxes in ((View.WINDOW, View.WINDOW_MIRROR, windows), (View.PART, View.PART_MIRROR, parts)):
+                    for inner_box in boxes:
+                        inner = to_model_input(f.rgb, inner_box)
+                        candidates += [(view, inner)] + ([(mirrored, inner[:, ::-1])] if mirror else [])
             else:
                 candidates = [(View.REGION, region)]
             for view, image in candidates:

@@ -35,6 +35,7 @@ look-alike, which ``background`` and the score model keep from becoming a claim.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -306,7 +307,7 @@ def _windows_without_border(diff: np.ndarray, acrosses: tuple[_Across, _Across],
                              (row_sum[y1, x2] - row_sum[y1, x1]) / (x2 - x1), (row_sum[y2, x2] - row_sum[y2, x1]) / (x2 - x1))  # fmt: skip
                     score = float(np.mean(sides))
                     if min(sides) >= p.rectangle_side and score >= p.rectangle_cut and (best is None or score > best[0]):
-                        best = (score, Box(2 * (y1 + 1), min(2 * (y2 + 1), h), 2 * (x1 + 1), min(2 * (x2 + 1), w)))
+                        best = (score, _full_size(Box(y1 + 1, y2 + 1, x1 + 1, x2 + 1), h, w))
     return [] if best is None else [best[1]]
 
 
@@ -331,22 +332,32 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
     if columns or rows:
         xs = [0, *columns, ww]
         ys = [0, *rows, hh]
-        for y0, y1 in zip(ys[:-1], ys[1:], strict=True):
-            for x0, x1 in zip(xs[:-1], xs[1:], strict=True):
-                for box in _video_shaped(Box(2 * y0, min(2 * y1, h), 2 * x0, min(2 * x1, w)), params):
-                    if box.area_fraction(h, w) >= params.min_part and all(overlap(box, other) < 0.8 for other in parts):
+        for y0, y1 in pairwise(ys):
+            for x0, x1 in pairwise(xs):
+                for box in _video_shaped(_full_size(Box(y0, y1, x0, x1), h, w), params):
+                    if box.area_fraction(h, w) >= params.min_part and _new(box, parts):
                         parts.append(box)
     for box in _windows_without_border(diff, acrosses, (h, w), params):
-        if all(overlap(box, other) < 0.8 for other in parts):
+        if _new(box, parts):
             parts.append(box)
     moving = _moving_box(grey, params)
     if moving is not None:
         lo, hi = params.moving_area
         for found in (moving, _enclosing_border(grey.mean(axis=0), moving, params)):
-            box = Box(2 * found.top, min(2 * found.bottom, h), 2 * found.left, min(2 * found.right, w))
-            if lo <= box.area_fraction(h, w) <= hi and all(overlap(box, other) < 0.8 for other in parts):
+            box = _full_size(found, h, w)
+            if lo <= box.area_fraction(h, w) <= hi and _new(box, parts):
                 parts.append(box)
     return parts[: params.max_parts]
+
+
+def _full_size(box: Box, h: int, w: int) -> Box:
+    """A box of the half-resolution analysis in pixels of the ``h`` x ``w`` frames."""
+    return Box(2 * box.top, min(2 * box.bottom, h), 2 * box.left, min(2 * box.right, w))
+
+
+def _new(box: Box, parts: list[Box]) -> bool:
+    """Whether ``box`` is not one of ``parts`` found already (IoU under 0.8)."""
+    return all(overlap(box, other) < 0.8 for other in parts)
 
 
 def _enclosing_border(still: np.ndarray, box: Box, p: LayoutParams) -> Box:
