@@ -120,3 +120,9 @@ def test_claims_on_registered_clips_that_share_footage_are_neither_right_nor_wro
     assert evaluate(truth, run, 0.5)["wrong_work_claims"] == []
     run.predictions.append(Box("q", "other", 2, 6, 0, 4, 0.9))
     assert evaluate(truth, run, 0.5)["wrong_work_claims"] == [["q", "other"]]
+    # An episode joined from the played clip shows its footage too (q0301 of the full
+    # bench claimed one: the claim was right, and was counted wrong).
+    truth["works"].append({"id": "episode", "path": "/b/works/episode0.mp4", "parts": ["/m/video/x/a.mp4", "/m/" + played]})
+    assert sharing_pairs(truth) == {("q", "clip"), ("q", "episode")}
+    run.predictions.append(Box("q", "episode", 2, 6, 0, 4, 0.9))
+    assert evaluate(truth, run, 0.5)["wrong_work_claims"] == [["q", "other"]]

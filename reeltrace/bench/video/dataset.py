@@ -110,6 +110,9 @@ class WorkEntry:
     category: str
     duration: float
     half: str = TUNE
+    parts: list[str] = field(default_factory=list)
+    """An episode's source clips, in order: a query of a clip that shares footage with one
+    of them (``SAME_FOOTAGE``) truly reuses the episode too (``run.sharing_pairs``)."""
 
 
 @dataclass
@@ -435,8 +438,9 @@ class Builder:
     def _episode(self, work_id: str, parts: list[Source]) -> WorkEntry:
         """Join clips into one longer work (an 'episode'), each part re-rendered to 640x360."""
         path = os.path.join(self.out, "works", f"{work_id}.mp4")
+        sources = [part.path for part in parts]
         if self.resume and os.path.exists(path):
-            return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family))
+            return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family), sources)
         pieces = []
         for i, part in enumerate(parts):
             piece = os.path.join(self.out, "works", f"{work_id}-part{i}.mp4")
@@ -446,7 +450,7 @@ class Builder:
         os.replace(_partial(path), path)
         for piece in pieces:
             os.unlink(piece)
-        return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family))
+        return WorkEntry(work_id, path, f"Episode {work_id[-1]}", "drama", duration_of(path), half_of(parts[0].family), sources)
 
     def _concat(self, pieces: list[str], out: str) -> None:
         listing = out + ".txt"

@@ -87,18 +87,22 @@ HALF_KEYS = ("queries", "segment_uap", "segment_precision", "segment_recall", "v
 def sharing_pairs(truth: dict) -> set[tuple[str, str]]:
     """(query, work) pairs that are true but unlabelled: a query cut from a registered work
     that shows another registered work's footage (``dataset.SAME_FOOTAGE``: a screen
-    recording of a player playing the other clip). Claims on them are neither right nor
-    wrong; where in the frame and when the other work plays is not in the ground truth."""
+    recording of a player playing the other clip), or an episode joined from such a clip.
+    Claims on them are neither right nor wrong; where in the frame and when the other work plays is not in the ground truth."""
     from .dataset import SAME_FOOTAGE
 
-    def work_of(path: str) -> str | None:
-        return next((w["id"] for w in truth["works"] if w["path"].replace(os.sep, "/").endswith("/" + path)), None)
+    def works_of(path: str) -> set[str]:
+        # A work is the clip itself, or an episode joined from it (``WorkEntry.parts``).
+        def shows(source: str) -> bool:
+            return source.replace(os.sep, "/").endswith("/" + path)
+
+        return {w["id"] for w in truth["works"] if shows(w["path"]) or any(shows(s) for s in w.get("parts", ()))}
 
     siblings: dict[str, set[str]] = defaultdict(set)
     for pair in SAME_FOOTAGE:
-        ids = [i for i in (work_of(p) for p in sorted(pair)) if i is not None]
+        ids = set().union(*(works_of(p) for p in sorted(pair)))
         for a in ids:
-            siblings[a].update(set(ids) - {a})
+            siblings[a].update(ids - {a})
     return {(q["id"], other) for q in truth["queries"] for s in q["segments"] for other in siblings.get(s["work"], ())}
 
 
