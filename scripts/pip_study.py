@@ -1,0 +1,81 @@
+"""A tune-half study set of picture-in-picture layouts over a finished full bench's works.
+
+    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701]
+
+The full bench holds 2-8 queries of each layout per half: too few to see why one fails. This
+set renders, from the tune half's registered works only and over the tune half's unregistered
+footage, 16 ``pip_styled``, 12 ``pip_work_small``, 12 ``web_player``, 6 mirrored
+``pip_styled`` and 4 sped-up ``pip_work_small`` queries, and 14 negatives of the same layouts
+over unregistered footage, with the bench's own edits (``bench.video.edits``). Each query's
+ground truth also keeps the edits' notes (size, style, corner). Scan it over the full bench's
+library with ``scripts/scan_variant.py``. The report half is never used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from dataclasses import asdict
+
+from reeltrace.bench.media import default_media
+from reeltrace.bench.video.dataset import TUNE, QueryEntry, Truth, discover, duration_of, half_of, probe, render
+from reeltrace.bench.video.edits import EDITS, Context
+
+POSITIVES = [["pip_styled"]] * 16 + [["pip_work_small"]] * 12 + [["web_player"]] * 12 + [["mirror", "pip_styled"]] * 6 \
+    + [["speed", "pip_work_small"]] * 4  # fmt: skip
+NEGATIVES = [["pip_styled"]] * 6 + [["web_player"]] * 4 + [["pip_work_small"]] * 4
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bench", help="a finished full bench's data set folder (holds ground_truth.json)")
+    parser.add_argument("out", help="folder for the study set")
+    parser.add_argument("--seed", type=int, default=1701)
+    parser.add_argument("--media", action="append", help="media folders (default: the bench's)")
+    args = parser.parse_args()
+    with open(os.path.join(args.bench, "ground_truth.json"), encoding="utf-8") as fh:
+        truth = json.load(fh)
+    rng = random.Random(args.seed)
+    videos, music, speech, _ = discover(args.media or default_media())
+    registered = {w["path"] for w in truth["works"]} | {p for w in truth["works"] for p in w.get("parts", ())}
+    registered_families = {v.family for v in videos if v.path in registered}
+    others = [v for v in videos if half_of(v.family) == TUNE and v.family not in registered_families]
+    works = [w for w in truth["works"] if w["half"] == TUNE]
+    if not works or len(others) < 2:
+        raise SystemExit("error: the bench has no tune-half works, or its media too little unregistered tune-half footage")
+    os.makedirs(os.path.join(args.out, "queries"), exist_ok=True)
+    queries = []
+
+    def context(avoid: str | None = None) -> Context:
+        return Context(other_video=rng.choice([o for o in others if o.path != avoid]).path,
+                       music=rng.choice(music) if music else None, speech=rng.choice(speech) if speech else None)  # fmt: skip
+
+    for n, names in enumerate(POSITIVES):
+        work = rng.choice(works)
+        ctx = context()
+        length = min(rng.uniform(8, 40), work["duration"] - 0.5)
+        start = rng.uniform(0, max(work["duration"] - length - 0.2, 0))
+        path = os.path.join(args.out, "queries", f"p{n:03d}.mp4")
+        edits = [EDITS[e](rng, ctx) for e in names]
+        speed = render(work["path"], start, length, edits, path, probe(work["path"]).has_audio, ctx, reuse=True)
+        qdur = duration_of(path)
+        seg = Truth(work["id"], 0.0, min(qdur, length / speed), start, start + min(length, qdur * speed))
+        queries.append(asdict(QueryEntry(f"p{n:03d}", path, "single", names, [seg], qdur, TUNE)) | {"notes": [e.notes for e in edits]})
+    for n, names in enumerate(NEGATIVES):
+        src = rng.choice(others)
+        ctx = context(avoid=src.path)
+        length = min(rng.uniform(8, 40), src.duration - 0.5)
+        start = rng.uniform(0, max(src.duration - length - 0.2, 0))
+        path = os.path.join(args.out, "queries", f"n{n:03d}.mp4")
+        edits = [EDITS[e](rng, ctx) for e in names]
+        render(src.path, start, length, edits, path, src.has_audio, ctx, reuse=True)
+        queries.append(asdict(QueryEntry(f"n{n:03d}", path, "negative", names, [], duration_of(path), TUNE)) | {"notes": [e.notes for e in edits]})
+    with open(os.path.join(args.out, "ground_truth.json"), "w", encoding="utf-8") as fh:
+        json.dump({**truth, "queries": queries}, fh, indent=1)
+    print(f"{len(queries)} queries in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""What a video chain variant costs a scan, against a first variant, alternated in one process.
+
+    .venv/bin/python scripts/scan_cost.py LIBRARY FILE [FILE ...] --variant "" --variant "layouts.max_parts=0"
+
+Each ``--variant`` is a comma-separated list of ``NAME=VALUE`` fields of ``VideoConfig``
+(as in ``scripts/scan_variant.py``; empty: the default). Every file is scanned twice by
+every variant in turn, from a copy of the library, after one warm-up scan each. Prints the
+median seconds per scan and the median and largest ratio to the first variant: ratios
+taken in the same minute hold on a machine that other jobs share, seconds do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import statistics
+import tempfile
+import time
+
+from reeltrace.library import Library
+from reeltrace.video.config import VideoConfig
+
+from scan_variant import with_field  # scripts/ is on sys.path when this file is run
+
+
+def config_of(variant: str) -> VideoConfig:
+    config = VideoConfig()
+    for setting in filter(None, (s.strip() for s in variant.split(","))):
+        key, _, value = setting.partition("=")
+        config = with_field(config, key, ast.literal_eval(value))
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("library")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as copy:
+        shutil.copytree(args.library, copy, dirs_exist_ok=True)
+        libraries = [Library(copy, video=config_of(v)) for v in args.variant]
+        for lib in libraries:
+            lib.index()
+            lib.scan(args.files[0])
+        seconds: list[list[float]] = [[] for _ in libraries]
+        for path in args.files:
+            for _ in range(args.repeats):
+                for k, lib in enumerate(libraries):
+                    started = time.perf_counter()
+                    lib.scan(path)
+                    seconds[k].append(time.perf_counter() - started)
+    for variant, mine in zip(args.variant, seconds, strict=True):
+        ratios = [a / b for a, b in zip(mine, seconds[0], strict=True)]
+        print(f"{variant or 'default'}: median {statistics.median(mine):.2f} s, ratio median {statistics.median(ratios):.2f}, max {max(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
