@@ -100,3 +100,28 @@ def test_audfprint_log_is_read_as_work_times_and_labelled_like_our_matches():
     assert at_5[2]["fp"]  # an unregistered query's match is a false positive
     at_13 = [q.result for q in _label_picks(queries, picks, lambda q, c: c >= 13)]
     assert not any(r["top1"] or r["fp"] for r in at_13)
+
+
+def test_a_positive_query_claiming_another_work_is_listed_with_its_catalogue():
+    """A claim against another registered track counts whether or not it ranks first, and
+    says whether the two tracks are of one catalogue (issue 16's hard negatives)."""
+    from reeltrace.bench.audio.dataset import Query
+    from reeltrace.bench.audio.run import markdown, table, wrong_work_claims
+
+    def query(name, truth, other):
+        q = Query(f"/q/{name}.wav", "none", 5.0, "music", truth)
+        q.result = {"top1": True, "segment": True, "wrong": False, "fp": False, "other_works": other}
+        return q
+
+    queries = [query("a", "/m/album/t1.ogg", [["/m/album/t2.ogg", 0.93]]),
+               query("b", "/m/album/t2.ogg", [["/m/other/x.ogg", 0.61]]),
+               query("c", "/m/other/x.ogg", [])]  # fmt: skip
+    groups = {"/m/album/t1.ogg": "album", "/m/album/t2.ogg": "album", "/m/other/x.ogg": "other"}
+    claims = wrong_work_claims(queries, groups)
+    assert [(c["query"], c["same_catalogue"]) for c in claims] == [("a.wav", True), ("b.wav", False)]
+    summary = {"works": 3, "registered_hours": 0.1, "negative_hours": 0.0, "queries": 3, "table": table(queries),
+               "wrong_work_claims": claims, "ingest_x_realtime": 300, "index_mb_per_hour": 1.0,
+               "latency_60s_median": 0.2, "latency_60s_max": 0.3}  # fmt: skip
+    text = markdown(summary)
+    assert "2 (1 within the query's own catalogue), from 2 of 3 positive queries" in text
+    assert "a.wav (none, 5 s) claims t2.ogg at 0.93 (same catalogue)" in text

@@ -67,6 +67,10 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
                 "segment": bool(right and any(segment_ok(s, q) for s in right[0].segments)),
                 "fp": bool(q.truth is None and res.matches),
                 "wrong": bool(q.truth and best is not None and path_of.get(best.work.key) != q.truth),
+                # Every other registered work a positive query claims, best first: a claim
+                # against another rights holder's track (issue 16), whether ranked first or not.
+                "other_works": [[path_of.get(m.work.key), round(m.score, 4)] for m in res.matches
+                                if q.truth and path_of.get(m.work.key) != q.truth],  # fmt: skip
                 "best_score": round(best.score, 4) if best else 0.0,
                 "elapsed": round(res.elapsed, 4),
                 "error": res.error,
@@ -95,6 +99,7 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
     )  # fmt: skip
     rows = table(queries)
     summary["table"] = rows
+    summary["wrong_work_claims"] = wrong_work_claims(queries, {i.path: i.group for i in items})
     with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as fh:
         json.dump({"summary": summary, "queries": [dataclasses.asdict(q) for q in queries]}, fh, indent=1)
     with open(os.path.join(out, "calibration.json"), "w", encoding="utf-8") as fh:
@@ -114,6 +119,7 @@ def table(queries: list[Query]) -> list[dict]:
                 "top1": sum(q.result["top1"] for q in pos),
                 "segment": sum(q.result["segment"] for q in pos),
                 "wrong": sum(q.result["wrong"] for q in pos),
+                "other": sum(bool(q.result.get("other_works")) for q in pos),
                 "speech_n": sum(q.kind == "speech" for q in pos),
                 "speech_top1": sum(q.result["top1"] for q in pos if q.kind == "speech"),
                 "neg": len(negs),
@@ -121,6 +127,19 @@ def table(queries: list[Query]) -> list[dict]:
             }
         rows.append(row)
     return rows
+
+
+def wrong_work_claims(queries: list[Query], group_of: dict[str, str]) -> list[dict]:
+    """Each claim of a positive query on a registered work other than its own, with whether
+    the two come from one catalogue (one package or origin: one composer's album, one
+    game's soundtrack), where a shared loop or timbre is likeliest to pass for a copy."""
+    claims = []
+    for q in queries:
+        for work, score in q.result.get("other_works", []):
+            claims.append({"query": os.path.basename(q.path), "edit": q.edit, "length": q.length, "truth": q.truth,
+                           "claimed": work, "score": score,
+                           "same_catalogue": group_of.get(work) is not None and group_of.get(work) == group_of.get(q.truth)})  # fmt: skip
+    return claims
 
 
 def markdown(summary: dict) -> str:
@@ -153,6 +172,14 @@ def markdown(summary: dict) -> str:
         + " | ".join(f"{100 * tot[L][0] / max(tot[L][2], 1):.1f}% / {100 * tot[L][1] / max(tot[L][2], 1):.1f}%" for L in LENGTHS)
         + f" | | {fp[0]}/{fp[1]} |"
     )
+    claims = summary.get("wrong_work_claims", [])
+    positives = sum(row[f"{L:g}s"]["n"] for row in summary["table"] for L in LENGTHS)
+    lines += ["", f"Claims on another registered work by positive queries: {len(claims)} "
+              f"({sum(c['same_catalogue'] for c in claims)} within the query's own catalogue), "
+              f"from {sum(row[f'{L:g}s'].get('other', 0) for row in summary['table'] for L in LENGTHS)} of {positives} positive queries."]  # fmt: skip
+    for c in claims[:20]:
+        lines.append(f"- {c['query']} ({c['edit']}, {c['length']:g} s) claims {os.path.basename(c['claimed'] or '?')} at {c['score']:.2f}"
+                     f"{' (same catalogue)' if c['same_catalogue'] else ''}; its work is {os.path.basename(c['truth'])}")  # fmt: skip
     lines += [
         "",
         f"Ingest (register, one process): {summary['ingest_x_realtime']}x realtime; index "
