@@ -44,7 +44,8 @@ def main() -> None:
     others = [v for v in videos if half_of(v.family) == TUNE and v.family not in registered_families]
     works = [w for w in truth["works"] if w["half"] == TUNE]
     if not works or len(others) < 2:
-        raise SystemExit("error: the bench has no tune-half works, or its media too little unregistered tune-half footage")
+        raise SystemExit(f"error: {len(works)} tune-half works in {args.bench} and {len(others)} unregistered tune-half videos "
+                         f"in {', '.join(args.media or default_media())}: need 1 and 2 (give the bench's media with --media)")
     os.makedirs(os.path.join(args.out, "queries"), exist_ok=True)
     queries = []
 
