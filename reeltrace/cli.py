@@ -37,6 +37,42 @@ def _write_output(text: str, output: str | None) -> None:
         atomic_write_text(output, text)
 
 
+def output_problem(path: str | None, flag: str) -> str | None:
+    """Why ``path`` cannot take a report (``--output``, ``--report``), checked before any
+    work: a scan of a folder can take an hour, and its results must not be lost to a
+    mistyped path at the end. One rule for every output: the file's folder must exist
+    (nothing is created silently), and the path must not be a folder itself."""
+    if path is None or path == "-":
+        return None
+    if os.path.isdir(path):
+        return f"{flag} {display(path)} is a folder; give a file name"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"{flag} {display(path)}: folder {display(folder)} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"{flag} {display(path)}: folder {display(folder)} is not writable"
+    return None
+
+
+def version_text() -> str:
+    """What ``--version`` prints: the package, and the versions that decide whether stored
+    descriptors and fingerprints can be searched by this build."""
+    from . import __version__
+    from .audio.config import FINGERPRINT_VERSION
+    from .storage.store import SCHEMA_VERSION
+
+    return (f"reeltrace {__version__} (visual model {DEFAULT_MODEL}, audio fingerprint v{FINGERPRINT_VERSION}, "
+            f"library schema v{SCHEMA_VERSION})")  # fmt: skip
+
+
+class _PrintVersion(argparse.Action):
+    """``--version`` on one line: argparse's own action wraps it to the terminal's width."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def _library_arg(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument(
         "--library",
@@ -53,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "by picture and by sound.",
     )
     _library_arg(parser, None)
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, help="show the versions and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -249,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
             _error("interrupted")
             return 130
     folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
+    if args.command == "scan":
+        for path, flag in ((args.output, "--output"), (args.report, "--report")):
+            if problem := output_problem(path, flag):
+                _error(problem)
+                return EXIT_USAGE
     if args.command == "serve":
         from .service import serve
 

@@ -201,3 +201,28 @@ def test_cli_end_to_end_in_a_child_process(tmp_path, work_files, short_query):
     usage = run_subprocess("--library", lib, "frobnicate")
     assert usage.returncode == 2
     assert not os.path.exists(os.path.join(str(tmp_path), "reeltrace-library"))
+
+
+@pytest.mark.parametrize("flag", ["--output", "--report"])
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_scan(library, short_query, tmp_path, flag, where):
+    """A scan's report goes to a file whose folder exists; a path in a missing folder, or a
+    folder itself, is a one-line usage error before any work (a folder's scan can take an
+    hour), and nothing is created: one rule for ``--output`` and ``--report``."""
+    path, _ = short_query
+    target = str(tmp_path / "missing" / "out.json") if where == "missing folder" else str(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    res = run_cli("--library", library, "scan", path, flag, target)
+    assert res.code == 2, (res.out, res.err)
+    assert res.out == ""
+    assert res.err.count("\n") == 1 and flag in res.err and "Traceback" not in res.err
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_version_names_the_package_the_model_and_the_formats():
+    from reeltrace import __version__
+
+    res = run_cli("--version")
+    assert res.code == 0
+    assert res.out.count("\n") == 1
+    assert res.out.startswith(f"reeltrace {__version__} ") and "sscd" in res.out and "fingerprint v" in res.out
