@@ -167,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inputs(paths: list[str], suffixes: frozenset[str] = MEDIA_SUFFIXES) -> tuple[list[str], bool]:
+    """The files that ``paths`` name (folders walked), and whether any folder held none:
+    each such folder is its own one-line error, and the rest of the batch still runs."""
+    files: list[str] = []
+    empty = False
+    for path in paths:
+        found = expand_paths([path], suffixes)
+        if not found and os.path.isdir(path):
+            _error(f"{display(path)}: no media files in this folder")
+            empty = True
+        files += found
+    return files, empty
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench.cli import bench
 
@@ -174,11 +188,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _register(lib: Library, args: argparse.Namespace) -> int:
-    paths = expand_paths(args.paths, MEDIA_SUFFIXES | {features.SUFFIX})
+    paths, empty = _inputs(args.paths, MEDIA_SUFFIXES | {features.SUFFIX})
     if args.work_id and len(paths) > 1:
         _error("--id names one work: give one PATH with it")
         return EXIT_USAGE
-    status = EXIT_OK
+    status = EXIT_FAILED if empty else EXIT_OK
     for path in paths:
         result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
         if result.error:
@@ -207,9 +221,10 @@ def _extract(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     embedder = FrameEmbedder(args.model)
     video, audio = VideoConfig(), AudioConfig()
-    status = EXIT_OK
+    paths, empty = _inputs(args.paths)
+    status = EXIT_FAILED if empty else EXIT_OK
     taken: set[str] = set()
-    for path in expand_paths(args.paths):
+    for path in paths:
         try:
             extracted = extract_features(path, embedder, video, audio)
         except Exception as err:  # one input's error, whatever it is: the batch goes on
@@ -261,18 +276,22 @@ def _index(lib: Library, args: argparse.Namespace) -> int:
 
 def _scan(lib: Library, args: argparse.Namespace) -> int:
     results = []
-    for path in expand_paths(args.paths):
+    paths, empty = _inputs(args.paths)
+    if not lib.works():
+        _error(f"library {display(lib.folder)} has no registered works: every scan finds nothing")
+    for path in paths:
         result = lib.scan(path)
         if result.error:
             _error(f"{display(path)}: {result.error}")
         results.append(result)
     render = {"json": report.scan_json, "csv": report.scan_csv, "table": report.scan_table}[args.format]
-    _write_output(render(results), args.output)
+    if results or args.format != "table":  # a table of nothing is a blank line; JSON and CSV keep their shape
+        _write_output(render(results), args.output)
     if args.report:
         from .report import evidence
 
         evidence.write_report(results, args.report, library=lib.folder)
-    return EXIT_FAILED if any(r.error for r in results) else EXIT_OK
+    return EXIT_FAILED if empty or any(r.error for r in results) else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
             _error("interrupted")
             return 130
     folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
+    if args.command in ("scan", "works", "remove", "index") and not Library.exists(folder):
+        # Only register creates a library: a mistyped --library must not become an empty one
+        # whose every scan says "nothing found".
+        _error(f"no library at {display(folder)} (register a work to create one, or check --library / $REELTRACE_LIBRARY)")
+        return EXIT_FAILED
     if args.command == "scan":
         for path, flag in ((args.output, "--output"), (args.report, "--report")):
             if problem := output_problem(path, flag):

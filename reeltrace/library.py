@@ -137,6 +137,11 @@ def input_error(err: Exception) -> str:
 class Library:
     """One library folder. Not thread-safe; open one per process or thread."""
 
+    @staticmethod
+    def exists(folder: str) -> bool:
+        """Whether ``folder`` holds a library (``Library(folder)`` creates one where not)."""
+        return os.path.isfile(os.path.join(folder, "library.sqlite"))
+
     def __init__(
         self,
         folder: str,

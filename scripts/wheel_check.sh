@@ -35,6 +35,7 @@ cd "$work/outside"
 
 "$bin/reeltrace" --help >/dev/null
 "$bin/reeltrace" bench --help >/dev/null
+"$bin/reeltrace" --version | grep -q "^reeltrace [0-9]"  # the installed package knows its versions
 
 # Every module of the checkout's package, imported from the installed one; and the
 # console's templates and static files.

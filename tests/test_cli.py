@@ -75,9 +75,32 @@ def test_works_table_lists_each_work(library):
 
 
 def test_works_on_an_empty_library(tmp_path):
+    from reeltrace.library import Library
+
     lib = str(tmp_path / "lib")
+    Library(lib).close()
     assert run_cli("--library", lib, "works").out == "no works registered\n"
     assert run_cli("--library", lib, "works", "--format", "json").json() == {"works": []}
+
+
+@pytest.mark.parametrize("command", [["works"], ["scan", "{query}"], ["remove", "w1"], ["index", "status"]])
+def test_a_library_that_does_not_exist_is_an_error_and_is_not_created(tmp_path, short_query, command):
+    """Only register creates a library: a mistyped --library must not become an empty
+    library whose every scan says that nothing was found."""
+    lib = str(tmp_path / "mistyped")
+    res = run_cli("--library", lib, *[a.replace("{query}", short_query[0]) for a in command])
+    assert res.code == 1, (res.out, res.err)
+    assert res.err.count("\n") == 1 and "no library at" in res.err and res.out == ""
+    assert not os.path.exists(lib)
+
+
+def test_a_folder_without_media_is_that_input_s_error_and_the_rest_still_runs(library, short_query, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_cli("--library", library, "scan", str(empty), short_query[0], "--format", "json")
+    assert res.code == 1
+    assert res.err.count("\n") == 1 and "no media files" in res.err
+    assert len(res.json()["results"]) == 1
 
 
 def test_remove_drops_the_work_from_listings_and_scans(library_copy, short_query, short_report):

@@ -253,11 +253,16 @@ def test_scan_walks_a_folder(library, tmp_path, short_query, unrelated_file):
     assert {m["work_id"] for m in results[2]["matches"]} == {"work-a", "work-b"}
 
 
-def test_scan_of_an_empty_folder_reports_nothing(library, tmp_path):
+def test_scan_of_an_empty_folder_says_so(library, tmp_path):
+    """A folder with no media is that input's one-line error (exit 1), not a silent success;
+    JSON keeps its shape."""
     (tmp_path / "empty").mkdir()
     res = run_cli("--library", library, "scan", str(tmp_path / "empty"), "--format", "json")
-    assert res.code == 0, res.err
+    assert res.code == 1, res.err
+    assert res.err.count("\n") == 1 and "no media files in this folder" in res.err
     assert json.loads(res.out) == {"results": []}
+    table = run_cli("--library", library, "scan", str(tmp_path / "empty"))
+    assert (table.code, table.out) == (1, "")
 
 
 # -- a damaged sample table (issue 21) ------------------------------------------------------
