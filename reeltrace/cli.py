@@ -78,7 +78,7 @@ def _library_arg(parser: argparse.ArgumentParser, default) -> None:
         "--library",
         metavar="DIR",
         default=default,
-        help="library folder (default: $REELTRACE_LIBRARY, else ./reeltrace-library); created on first use",
+        help="library folder (default: $REELTRACE_LIBRARY, else ./reeltrace-library); created by the first register",
     )
 
 
