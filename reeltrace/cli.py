@@ -284,7 +284,10 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
         if result.error:
             _error(f"{display(path)}: {result.error}")
         results.append(result)
-    render = {"json": report.scan_json, "csv": report.scan_csv, "table": report.scan_table}[args.format]
+    # On the terminal each failure is said once, on standard error; a report file holds them all.
+    to_file = args.output not in (None, "-")
+    table = lambda rs: report.scan_table(rs, errors=to_file)  # noqa: E731
+    render = {"json": report.scan_json, "csv": report.scan_csv, "table": table}[args.format]
     if results or args.format != "table":  # a table of nothing is a blank line; JSON and CSV keep their shape
         _write_output(render(results), args.output)
     if args.report:

@@ -211,7 +211,7 @@ def test_odd_file_name_stays_on_one_line_in_the_table(library, weird_copy, short
     res = run_cli("--library", library, "scan", weird_copy)
     assert res.code == 0, res.err
     (result,) = short_report["results"]
-    n_lines = 1 + len(result["matches"]) + sum(len(m["segments"]) for m in result["matches"])
+    n_lines = 1 + len(result["matches"]) + sum(len(m["segments"]) for m in result["matches"]) + 1  # and the summary
     assert len(res.out.splitlines()) == n_lines, res.out
 
 

@@ -108,7 +108,8 @@ def test_scan_table_lists_works_and_segments(library, short_query, short_report,
     lines = res.out.splitlines()
     (result,) = short_report["results"]
     n_segments = sum(len(m["segments"]) for m in result["matches"])
-    assert lines[0].startswith(f"{path} (") and f"{len(result['matches'])} work(s)" in lines[0]
+    works = len(result["matches"])
+    assert lines[0].startswith(f"{path} (") and lines[0].endswith(f": {works} work" + ("s" if works != 1 else ""))
     for m in result["matches"]:
         spec = next(s for s in WORKS.values() if s.work_id == m["work_id"])
         assert any(
@@ -117,8 +118,33 @@ def test_scan_table_lists_works_and_segments(library, short_query, short_report,
             for line in lines
         ), lines
     assert sum(1 for line in lines if line.startswith("    query ")) == n_segments
-    assert lines[-1] == f"{unrelated_file} (0:20.00): no registered work found"
-    assert len(lines) == 1 + len(result["matches"]) + n_segments + 1
+    assert lines[-2] == f"{unrelated_file} (0:20.00): no registered work found"
+    assert lines[-1] == (f"2 files scanned: 1 reuse registered works ({works} match{'es' if works != 1 else ''}, "
+                         f"{n_segments} segments), 1 reuse none, 0 failed")  # fmt: skip
+    assert len(lines) == 1 + len(result["matches"]) + n_segments + 1 + 1
+
+
+def test_a_failed_input_is_said_once_on_the_terminal_and_kept_in_a_report_file(library, unrelated_file, tmp_path):
+    missing = str(tmp_path / "gone.mp4")
+    res = run_cli("--library", library, "scan", missing, unrelated_file)
+    assert res.code == 1
+    assert res.err.count("\n") == 1 and "gone.mp4" in res.err
+    assert "gone.mp4" not in res.out and res.out.splitlines()[-1].endswith("1 reuse none, 1 failed")
+    out = tmp_path / "report.txt"
+    res = run_cli("--library", library, "scan", missing, unrelated_file, "--output", str(out))
+    assert res.code == 1 and res.out == ""
+    assert any(line.startswith(missing) and "ERROR" in line for line in out.read_text().splitlines())
+
+
+def test_the_table_shows_a_segment_s_speed_where_it_is_not_1x():
+    from reeltrace.records import ScanResult, Segment, Work, WorkMatch
+    from reeltrace.report.formats import scan_table
+
+    work = Work("w1", "Film", "", "film", 600.0, "h", "film.mp4", "2026-12-02T00:00:00Z", True, True)
+    segments = [Segment(0, 10, 100, 105, 0.9, speed=0.5), Segment(10, 20, 200, 210, 0.9, speed=1.01)]
+    text = scan_table([ScanResult("q.mp4", 20.0, None, [WorkMatch(work, "video", 0.9, segments)])])
+    rows = [line for line in text.splitlines() if line.startswith("    query")]
+    assert "at 0.50x" in rows[0] and " at " not in rows[1]
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "table"])

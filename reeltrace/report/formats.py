@@ -74,7 +74,7 @@ def result_public(r: ScanResult) -> dict:
 
 
 def scan_json(results: list[ScanResult]) -> str:
-    return json.dumps({"results": [result_public(r) for r in results]}, indent=2, ensure_ascii=False)
+    return json.dumps({"results": [result_public(r) for r in results]}, indent=2, ensure_ascii=False) + "\n"
 
 
 SCAN_CSV_FIELDS = [
@@ -124,28 +124,46 @@ def scan_csv(results: list[ScanResult]) -> str:
     return out.getvalue()
 
 
-def scan_table(results: list[ScanResult]) -> str:
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
+def scan_table(results: list[ScanResult], errors: bool = True) -> str:
+    """The terminal's report: per query its matched works, per work its segments (with the
+    speed where it is not 1x: the trailer's slow-motion shot is 0.5x), then one summary
+    line. ``errors=False`` leaves failed inputs out of the body where each has already
+    been said once on standard error; the summary still counts them."""
     lines = []
     for r in results:
         if r.error:
-            lines.append(f"{display(r.query)}: ERROR {r.error}")
+            if errors:
+                lines.append(f"{display(r.query)}: ERROR {r.error}")
             continue
         if not r.matches:
             lines.append(f"{display(r.query)} ({clock(r.duration)}): no registered work found")
             continue
-        lines.append(f"{display(r.query)} ({clock(r.duration)}): {len(r.matches)} work(s)")
+        lines.append(f"{display(r.query)} ({clock(r.duration)}): {_count(len(r.matches), 'work')}")
         for m in r.matches:
             lines.append(f"  {m.work.work_id}  {display(m.work.title)!r} [{m.work.category}] owner={display(m.work.owner) or '-'}"
                          f"  {m.modality}  score {m.score:.3f}")  # fmt: skip
-            for s in m.segments:
-                lines.append(f"    query {clock(s.query_start)}-{clock(s.query_end)}"
-                             f"  <-  work {clock(s.work_start)}-{clock(s.work_end)}  score {s.score:.3f}"
-                             f"  {s.modality}")  # fmt: skip
+            for seg in m.segments:
+                speed = f"  at {seg.speed:.2f}x" if abs(seg.speed - 1.0) >= 0.05 else ""  # within 5%: the estimate's own spread
+                lines.append(f"    query {clock(seg.query_start)}-{clock(seg.query_end)}"
+                             f"  <-  work {clock(seg.work_start)}-{clock(seg.work_end)}{speed}  score {seg.score:.3f}"
+                             f"  {seg.modality}")  # fmt: skip
+    if results:
+        matched = [r for r in results if not r.error and r.matches]
+        failed = sum(1 for r in results if r.error)
+        works = sum(len(r.matches) for r in matched)
+        segments = sum(len(m.segments) for r in matched for m in r.matches)
+        lines.append(f"{_count(len(results), 'file')} scanned: {len(matched)} reuse registered works "
+                     f"({_count(works, 'match', 'matches')}, {_count(segments, 'segment')}), {len(results) - len(matched) - failed} "
+                     f"reuse none, {failed} failed")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def works_json(works: list[Work]) -> str:
-    return json.dumps({"works": [work_public(w) for w in works]}, indent=2, ensure_ascii=False)
+    return json.dumps({"works": [work_public(w) for w in works]}, indent=2, ensure_ascii=False) + "\n"
 
 
 def works_table(works: list[Work]) -> str:
