@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="media files, features files (.npz from 'reeltrace extract'), or folders of either")  # fmt: skip
     p.add_argument("--title", help="title (default: the file name)")
     p.add_argument("--owner", default="", help="rights holder")
-    p.add_argument("--category", default="film", choices=list(CATEGORIES), help="work category (default: film)")
+    p.add_argument("--category", default=None, choices=list(CATEGORIES),
+                   help="work category (default: film, or audio for a file with no picture)")
     p.add_argument("--id", dest="work_id", help="work id (default: derived from the content hash)")
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None,
                    help=f"descriptor model for a new library (default: {DEFAULT_MODEL})")  # fmt: skip
@@ -191,6 +192,9 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
     paths, empty = _inputs(args.paths, MEDIA_SUFFIXES | {features.SUFFIX})
     if args.work_id and len(paths) > 1:
         _error("--id names one work: give one PATH with it")
+        return EXIT_USAGE
+    if args.title and len(paths) > 1:
+        _error("--title names one work: give one PATH with it (without --title each work is titled by its file name)")
         return EXIT_USAGE
     status = EXIT_FAILED if empty else EXIT_OK
     for path in paths:

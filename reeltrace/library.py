@@ -246,13 +246,14 @@ class Library:
         path: str,
         title: str | None = None,
         owner: str = "",
-        category: str = "film",
+        category: str | None = None,
         work_id: str | None = None,
         limits: InputLimits | None = None,
     ) -> RegisterResult:
         """Register one file as a work. Errors in the input come back in the result, among
-        them an input over ``limits`` (``media.limits``; default: none)."""
-        if category not in CATEGORIES:
+        them an input over ``limits`` (``media.limits``; default: none). Without a
+        ``category``, a work with a picture is ``film`` and one with sound alone ``audio``."""
+        if category is not None and category not in CATEGORIES:
             raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
         if work_id is not None and not valid_work_id(work_id):
             raise LibraryError("work id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -294,8 +295,8 @@ class Library:
         self._after_register(stored, generation, loaded.audio, audio_index)
         return RegisterResult(path, stored, created=True)
 
-    def _new_work(self, path: str, loaded: features_files.FeaturesFile, title: str | None, owner: str, category: str,
-                  work_id: str | None) -> tuple[Work, VideoFeatures | None]:  # fmt: skip
+    def _new_work(self, path: str, loaded: features_files.FeaturesFile, title: str | None, owner: str,
+                  category: str | None, work_id: str | None) -> tuple[Work, VideoFeatures | None]:  # fmt: skip
         video = None
         duration = loaded.duration
         if len(loaded.timestamps):
@@ -307,7 +308,7 @@ class Library:
             work_id=work_id or "w" + loaded.content_hash[:10],
             title=title if title else " ".join(os.path.splitext(name)[0].split()),
             owner=owner,
-            category=category,
+            category=category or ("film" if video is not None else "audio"),
             duration=duration,
             content_hash=loaded.content_hash,
             source_path=loaded.meta.get("source_path") or "",

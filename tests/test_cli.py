@@ -249,3 +249,32 @@ def test_version_names_the_package_the_model_and_the_formats():
     assert res.code == 0
     assert res.out.count("\n") == 1
     assert res.out.startswith(f"reeltrace {__version__} ") and "sscd" in res.out and "fingerprint v" in res.out
+
+
+def test_a_file_with_sound_alone_registers_as_audio_by_default(tmp_path, distractor_file):
+    import wave
+
+    import numpy as np
+
+    # 12 s of notes that change every quarter second over a little noise, at 16 kHz.
+    rng = np.random.default_rng(3)
+    t = np.arange(16000 // 4) / 16000
+    notes = [np.sin(2 * np.pi * f * t) for f in rng.uniform(200, 3000, 48)]
+    signal = np.concatenate(notes) * 0.5 + rng.normal(0, 0.02, 48 * len(t))
+    sound = str(tmp_path / "sound only.wav")
+    with wave.open(sound, "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(16000)
+        fh.writeframes((signal * 20000).astype("<i2").tobytes())
+    lib = str(tmp_path / "lib")
+    assert run_cli("--library", lib, "register", sound).code == 0
+    assert run_cli("--library", lib, "register", distractor_file).code == 0
+    listed = {w["title"]: w["category"] for w in run_cli("--library", lib, "works", "--format", "json").json()["works"]}
+    assert listed == {"sound only": "audio", os.path.splitext(os.path.basename(distractor_file))[0]: "film"}
+
+
+def test_one_title_for_several_files_is_refused(library_copy, work_files, distractor_file):
+    res = run_cli("--library", library_copy, "register", distractor_file, work_files["A"], "--title", "Same")
+    assert res.code == 2 and res.out == "" and res.err.count("\n") == 1 and "--title" in res.err
+    assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
