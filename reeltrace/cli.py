@@ -7,6 +7,7 @@ Exit status: 0 when every input was processed (matched or not), 1 when any input
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -289,8 +290,7 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
             _error(f"{display(path)}: {result.error}")
         results.append(result)
     # On the terminal each failure is said once, on standard error; a report file holds them all.
-    to_file = args.output not in (None, "-")
-    table = lambda rs: report.scan_table(rs, errors=to_file)  # noqa: E731
+    table = functools.partial(report.scan_table, errors=args.output not in (None, "-"))
     render = {"json": report.scan_json, "csv": report.scan_csv, "table": table}[args.format]
     if results or args.format != "table":  # a table of nothing is a blank line; JSON and CSV keep their shape
         _write_output(render(results), args.output)

@@ -108,6 +108,9 @@ def extract_features(path: str, embedder: FrameEmbedder, video: VideoConfig, aud
     return features_files.FeaturesFile(times, vectors, sound, meta)
 
 
+STORE_FILE = "library.sqlite"  # a library folder is a library when it holds this (``Library.exists``)
+
+
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -140,7 +143,7 @@ class Library:
     @staticmethod
     def exists(folder: str) -> bool:
         """Whether ``folder`` holds a library (``Library(folder)`` creates one where not)."""
-        return os.path.isfile(os.path.join(folder, "library.sqlite"))
+        return os.path.isfile(os.path.join(folder, STORE_FILE))
 
     def __init__(
         self,
@@ -152,7 +155,7 @@ class Library:
     ):
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
-        self.store = Store(os.path.join(folder, "library.sqlite"))
+        self.store = Store(os.path.join(folder, STORE_FILE))
         stored = self.store.model()
         if model is not None and stored is not None and stored != model:
             raise LibraryError(f"library was built with model {stored!r}, not {model!r}")

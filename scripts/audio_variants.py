@@ -4,7 +4,7 @@
 
 Each NAME=VALUE sets a field of ``AudioConfig``, dotted for nested fields
 (``match.max_candidates=400``, ``landmarks.query_peaks_per_block=32``, ``threshold=0.6``):
-the variant is built by ``dataclasses.replace`` (``reeltrace.audio.config.with_settings``)
+the variant is built by ``dataclasses.replace`` (``reeltrace.settings.with_settings``)
 and nothing is patched. The run's registered works are registered again into a temporary
 library opened with the variant (``Library(folder, audio=variant)``: work-side settings
 change the hashes a work gets), and the run's rendered queries are scanned through
@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from reeltrace.audio.config import AudioConfig, with_settings
+from reeltrace.audio.config import AudioConfig
+from reeltrace.settings import with_settings
 from reeltrace.bench.audio.calibration import calibration_rows, cross_validated_fit
 from reeltrace.bench.audio.dataset import LENGTHS, Plan, Query, select
 from reeltrace.bench.media import default_media

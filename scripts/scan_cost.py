@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/scan_cost.py LIBRARY FILE [FILE ...] --variant "" --variant "layouts.max_parts=0"
 
-Each ``--variant`` is a comma-separated list of ``NAME=VALUE`` fields of ``VideoConfig``
-(as in ``scripts/scan_variant.py``; empty: the default). Every file is scanned twice by
+Each ``--variant`` is a ``;``-separated list of ``NAME=VALUE`` fields of ``VideoConfig``
+(``reeltrace.settings``, as in ``scripts/scan_variant.py``; empty: the default). Every file is scanned twice by
 every variant in turn, from a copy of the library, after one warm-up scan each. Prints the
 median seconds per scan and the median and largest ratio to the first variant: ratios
 taken in the same minute hold on a machine that other jobs share, seconds do not.
@@ -12,24 +12,21 @@ taken in the same minute hold on a machine that other jobs share, seconds do not
 from __future__ import annotations
 
 import argparse
-import ast
 import shutil
 import statistics
 import tempfile
 import time
 
 from reeltrace.library import Library
+from reeltrace.settings import with_settings
 from reeltrace.video.config import VideoConfig
-
-from scan_variant import with_field  # scripts/ is on sys.path when this file is run
 
 
 def config_of(variant: str) -> VideoConfig:
-    config = VideoConfig()
-    for setting in filter(None, (s.strip() for s in variant.split(","))):
-        key, _, value = setting.partition("=")
-        config = with_field(config, key, ast.literal_eval(value))
-    return config
+    try:
+        return with_settings(VideoConfig(), [s.strip() for s in variant.split(";") if s.strip()])
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/scan_variant.py DATASET LIBRARY NAME [NAME=VALUE ...] [--only EXPR]
 
 Each NAME=VALUE sets a field of ``VideoConfig``, dotted for nested fields
-(``layouts.step_sides=False``); values are Python literals. ``--only`` keeps the queries for
+(``layouts.step_sides=False``), read as the field's type (``reeltrace.settings``). ``--only`` keeps the queries for
 which a Python expression over ``q`` (a ground-truth query) is true. The library is scanned
 from a copy, so a scan's history never lands in it. Writes ``DATASET/eval-NAME.json`` (the
 bench's metrics, both halves) and ``DATASET/preds-NAME.json``, and prints the summary and the
@@ -13,27 +13,18 @@ queries found below 0.9 of their ground truth.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
 import tempfile
-from dataclasses import fields, replace
-
 from rich.progress import track
 
 from reeltrace.bench.metrics import Box, segment_prf
 from reeltrace.bench.video.records import SystemRun
 from reeltrace.bench.video.run import evaluate, truths_of
 from reeltrace.library import Library
+from reeltrace.settings import with_settings
 from reeltrace.video.config import VideoConfig
-
-
-def with_field(config, dotted: str, value):
-    head, _, rest = dotted.partition(".")
-    if head not in {f.name for f in fields(config)}:
-        raise SystemExit(f"error: {type(config).__name__} has no field {head!r}")
-    return replace(config, **{head: with_field(getattr(config, head), rest, value) if rest else value})
 
 
 def main() -> None:
@@ -44,10 +35,10 @@ def main() -> None:
     parser.add_argument("settings", nargs="*", metavar="NAME=VALUE")
     parser.add_argument("--only", default="True")
     args = parser.parse_args()
-    config = VideoConfig()
-    for setting in args.settings:
-        key, _, value = setting.partition("=")
-        config = with_field(config, key, ast.literal_eval(value))
+    try:
+        config = with_settings(VideoConfig(), args.settings)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     with open(os.path.join(args.dataset, "ground_truth.json"), encoding="utf-8") as fh:
         truth = json.load(fh)
     truth["queries"] = [q for q in truth["queries"] if eval(args.only, {}, {"q": q})]

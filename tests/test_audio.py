@@ -389,7 +389,7 @@ def test_the_config_passed_in_is_the_one_used(lib):
 
 
 def test_settings_name_nested_fields():
-    from reeltrace.audio.config import with_settings
+    from reeltrace.settings import with_settings
 
     config = with_settings(CONFIG, ["match.max_candidates=400", "landmarks.query_peaks_per_block=32", "threshold=0.6",
                                     "landmarks.hypotheses=((1.0, 1.0), (1.1, 1.0))"])  # fmt: skip

@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import features
 from ..audio.config import FINGERPRINT_VERSION, AudioConfig
-from ..library import Library, extract_features
+from ..library import STORE_FILE, Library, extract_features
 from ..video.config import VideoConfig
 from ..video.embed import DEFAULT_MODEL, FrameEmbedder
 from .metrics import Box
@@ -290,7 +290,7 @@ def bench_scale(quick_dir: str, media: list[str], out: str, sizes: tuple[float, 
             quality = evaluate(truth, run, 0.5)
             disk = {name: _folder_bytes(os.path.join(library, name)) for name in ("vectors", "index")}
             disk["database"] = sum(os.path.getsize(os.path.join(library, f)) for f in os.listdir(library)
-                                   if f.startswith("library.sqlite"))  # fmt: skip
+                                   if f.startswith(STORE_FILE))  # fmt: skip
             decode = [d + measured["model_load_s"] for d in measured["decode_s"]]
             report = {
                 "hours": hours,

@@ -18,7 +18,7 @@ frames ``(n, h, w, 3)`` (``ViewParams.window``):
   one region, whose bounding box is a part when it is well inside the frame.
 * **Windows without a border.** A picture pasted over other footage has four sides
   across which the changes decorrelate, or only one side changes (over a talking head),
-  or that are straight steps of one sign in the window's mean picture (a still picture
+  or that are straight steps in the window's mean picture (a still picture
   over footage that barely moves: little changes across its sides, but it keeps its
   edges): of the columns and rows that cut most (over their length, or over a third of
   it: a window's side spans only part of the frame), the rectangle whose sides cut along
@@ -299,7 +299,8 @@ def _windows_without_border(diff: np.ndarray, mean: np.ndarray, acrosses: tuple[
                             frame: tuple[int, int], p: LayoutParams) -> list[Box]:  # fmt: skip
     """Picture-in-picture windows over other footage, border or none: the rectangle whose
     four sides are lines across which the pixels' changes decorrelate, or only one side
-    changes. Cut maps are noisy pixel by pixel, so candidate sides are the columns and rows
+    changes, or that are straight steps of ``mean``, the window's mean picture
+    (``step_sides``). Cut maps are noisy pixel by pixel, so candidate sides are the columns and rows
     that cut most, and a rectangle is kept when its sides cut along ``rectangle_cut`` of
     their length on average (and ``rectangle_side`` each)."""
     cuts = []
@@ -334,9 +335,10 @@ def _windows_without_border(diff: np.ndarray, mean: np.ndarray, acrosses: tuple[
     ok = ((area >= lo) & (area <= hi) & (np.minimum(width, height) >= 0.15 * min(hh, ww))
           & (sides.min(axis=0) >= p.rectangle_side) & (score >= p.rectangle_cut))  # fmt: skip
     found: list[Box] = []
-    # Best first (a stable sort keeps the nested loop's order among equals); a rectangle
-    # that overlaps one kept is the same window found twice.
-    for flat in np.argsort(-np.where(ok, score, -1.0), axis=None, kind="stable")[: int(ok.sum())]:
+    # The rectangles that pass, best first (a stable sort of them in flat order keeps the
+    # nested loop's order among equals); one that overlaps a kept one is the same window.
+    passing = np.flatnonzero(ok)
+    for flat in passing[np.argsort(-score.ravel()[passing], kind="stable")]:
         at, bt = np.unravel_index(int(flat), ok.shape)
         box = _full_size(Box(int(y1[0, bt]) + 1, int(y2[0, bt]) + 1, int(x1[at, 0]) + 1, int(x2[at, 0]) + 1), h, w)
         if all(overlap(box, other) < 0.5 for other in found):

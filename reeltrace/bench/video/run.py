@@ -88,7 +88,8 @@ def sharing_pairs(truth: dict) -> set[tuple[str, str]]:
     """(query, work) pairs that are true but unlabelled: a query cut from a registered work
     that shows another registered work's footage (``dataset.SAME_FOOTAGE``: a screen
     recording of a player playing the other clip), or an episode joined from such a clip.
-    Claims on them are neither right nor wrong; where in the frame and when the other work plays is not in the ground truth."""
+    Claims on them are neither right nor wrong; where in the frame and when the other
+    work plays is not in the ground truth."""
     from .dataset import SAME_FOOTAGE
 
     def works_of(path: str) -> set[str]:
