@@ -130,8 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="status: what it holds and whether it wants a rebuild; rebuild: retrain the codec on the "
                    "whole catalogue and rebuild every segment (resumable, registers and scans go on meanwhile)")  # fmt: skip
 
-    p = command("works", "list registered works")
+    p = command("works", "list registered works, or change one's title, owner or category")
+    p.add_argument("action", nargs="?", choices=["list", "edit"], default="list",
+                   help="list (the default), or edit WORK_ID")  # fmt: skip
+    p.add_argument("work_id", nargs="?", metavar="WORK_ID", help="with edit: the work to change")
     p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--title", help="with edit: the new title")
+    p.add_argument("--owner", help="with edit: the new owner (rights holder)")
+    p.add_argument("--category", choices=list(CATEGORIES), help="with edit: the new category")
 
     p = command("remove", "remove a work from the library")
     p.add_argument("work_id", metavar="WORK_ID")
@@ -301,6 +307,19 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
     return EXIT_FAILED if empty or any(r.error for r in results) else EXIT_OK
 
 
+def _edit_work(lib: Library, args) -> int:
+    if not args.work_id:
+        _error("works edit: give the WORK_ID to change (reeltrace works lists them)")
+        return EXIT_USAGE
+    if args.title is None and args.owner is None and args.category is None:
+        _error("works edit: nothing to change: give --title, --owner and/or --category")
+        return EXIT_USAGE
+    work = lib.edit(args.work_id, title=args.title, owner=args.owner, category=args.category)
+    sys.stdout.write(report.works_json([work]) if args.format == "json" else f"{work.work_id}\tedited\t{display(work.title)!r} "
+                     f"[{work.category}] owner={display(work.owner) or '-'}\n")  # fmt: skip
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
@@ -338,7 +357,12 @@ def main(argv: list[str] | None = None) -> int:
                 return _scan(lib, args)
             if args.command == "index":
                 return _index(lib, args)
+            if args.command == "works" and args.action == "edit":
+                return _edit_work(lib, args)
             if args.command == "works":
+                if args.work_id or args.title is not None or args.owner is not None or args.category is not None:
+                    _error("works: WORK_ID, --title, --owner and --category go with edit (reeltrace works edit WORK_ID --title ...)")
+                    return EXIT_USAGE
                 works = lib.works()
                 text = report.works_json(works) if args.format == "json" else report.works_table(works)
                 sys.stdout.write(text)

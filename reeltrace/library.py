@@ -31,7 +31,7 @@ from .holds import hold_at
 from .media.container import MediaError, file_hash, probe, unexpected
 from .media.limits import NO_BUDGET, Budget, InputLimits, LimitExceeded
 from .media.sound import decode_audio
-from .records import CATEGORIES, MediaInfo, RegisterResult, ScanResult, ScanTrace, Work, WorkMatch, valid_work_id
+from .records import CATEGORIES, MediaInfo, RegisterResult, ScanResult, ScanTrace, Segment, Work, WorkMatch, valid_work_id
 from .storage import vectors as vector_files
 from .storage.caches import save_cache
 from .storage.store import SameContentRegistered, Store, StoreError, VisualEntry
@@ -372,6 +372,19 @@ class Library:
     def index_status(self) -> dict:
         return segments.status(self.store, self.index_params)
 
+    def edit(self, work_id: str, title: str | None = None, owner: str | None = None, category: str | None = None) -> Work:
+        """A work with its title, owner or category changed (None: kept); the rest of the
+        work, its fingerprints and the index stay as they are."""
+        if category is not None and category not in CATEGORIES:
+            raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
+        if title is not None and not title.strip():
+            raise LibraryError("a title cannot be empty")
+        changes = {k: v for k, v in (("title", title), ("owner", owner), ("category", category)) if v is not None}
+        try:
+            return self.store.edit_work(work_id, changes)
+        except StoreError as err:
+            raise LibraryError(str(err)) from None
+
     def remove(self, work_id: str) -> Work:
         try:
             work, file, generation = self.store.remove_work(work_id)
@@ -438,10 +451,18 @@ class Library:
             if work is None:
                 continue
             modality, segments = fuse(video.get(key, []), audio.get(key, []))
+            segments = [self._name_shared(s) for s in segments]
             if segments:
                 matches.append(WorkMatch(work, modality, max(s.score for s in segments), segments))
         matches.sort(key=lambda m: -m.score)
         return matches
+
+    def _name_shared(self, segment: Segment) -> Segment:
+        """The segment with the work id of the other work that holds the same recording on
+        its stretch (``audio.match._explain_away``), where there is one."""
+        other = segment.audio.shared_with if segment.audio is not None else -1
+        work = self.store.work_by_key(other) if other >= 0 else None
+        return replace(segment, shares_audio_with=work.work_id) if work is not None else segment
 
     def _scan_video(self, path: str, duration: float, seen: ScanTrace, budget: Budget = NO_BUDGET) -> None:
         config = self.video

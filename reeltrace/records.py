@@ -69,6 +69,8 @@ class AudioEvidence(Record):
     density: float = 0.0  # aligned landmarks per query landmark in the span
     verified: float = 0.0  # evidence of the work's peaks in the query (audio.verify)
     pitch: float = 1.0  # work frequency per query frequency
+    explained_by: int = -1  # work key of a stronger work whose peaks were set aside (audio.match._explain_away)
+    shared_with: int = -1  # work key of a stronger work holding the same recording on this stretch
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Segment(Record):
     modality: str = "video"  # "video" | "audio" | "audio+video": what shows the reuse
     video: VideoEvidence | None = None
     audio: AudioEvidence | None = None
+    shares_audio_with: str = ""  # work id of another matched work that holds the same recording here
 
 
 @dataclass(frozen=True)

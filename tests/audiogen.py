@@ -32,8 +32,12 @@ def _note(rng, freq: float, n: int, rate: int) -> np.ndarray:
     return out * env
 
 
-def music(seed: int, seconds: float, rate: int = RATE) -> np.ndarray:
+def music(seed: int, seconds: float, rate: int = RATE, timbre: int | None = None) -> np.ndarray:
+    """``timbre``: another seed for each note's harmonics, envelope and vibrato (and the
+    percussion), so the same notes at the same instants sound as another recording of one
+    composer's motif would; None draws everything from ``seed``."""
     rng = np.random.default_rng(seed)
+    sound = rng if timbre is None else np.random.default_rng(timbre)
     n = int(seconds * rate)
     y = np.zeros(n + rate)
     for _voice in range(int(rng.integers(2, 5))):
@@ -45,14 +49,14 @@ def music(seed: int, seconds: float, rate: int = RATE) -> np.ndarray:
                 midi = low + int(rng.integers(0, 24))
                 f = 440.0 * 2 ** ((midi - 69) / 12)
                 start, m = int(t * rate), int(min(length * 1.5, 1.0) * rate)
-                y[start : start + m] += rng.uniform(0.3, 1.0) * _note(rng, f, m, rate)[: len(y) - start]
+                y[start : start + m] += sound.uniform(0.3, 1.0) * _note(sound, f, m, rate)[: len(y) - start]
             t += length
     # Percussion: short noise bursts, low-passed or high-passed at random.
     beat = rng.uniform(0.4, 0.6)
     for t in np.arange(0, seconds, beat):
         m = int(0.08 * rate)
-        burst = rng.standard_normal(m) * np.exp(-np.arange(m) / (0.015 * rate))
-        if rng.random() < 0.5:
+        burst = sound.standard_normal(m) * np.exp(-np.arange(m) / (0.015 * rate))
+        if sound.random() < 0.5:
             burst = np.convolve(burst, np.ones(8) / 8, "same")
         start = int(t * rate)
         y[start : start + m] += 0.4 * burst[: len(y) - start]

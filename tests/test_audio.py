@@ -7,6 +7,7 @@ decoded again, so codecs and resamplers are part of every check.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import av
 import numpy as np
@@ -400,3 +401,51 @@ def test_settings_name_nested_fields():
     for bad in ("match.nothing=1", "QUERY_PEAKS_PER_BLOCK=32", "match=3", "match.min_hits=many", "threshold"):
         with pytest.raises(ValueError):
             with_settings(CONFIG, [bad])
+
+
+# -- one catalogue: a loop two works share, and a recording two works hold (issue 16) -----
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """Work 1 is two stems (seeds 21 and 31); work 2 is other music with stem 31's bars
+    10-14 s as a loop under its own part (what tracks of one soundtrack share); work 3 is a
+    medley that holds work 1's 5-15 s as it is."""
+    folder = tmp_path_factory.mktemp("catalogue")
+    a = G.music(21, 30.0) + G.music(31, 30.0)
+    loop = 0.9 * G.music(31, 30.0)[10 * R : 14 * R] + G.music(32, 4.0)
+    works = {
+        1: a,
+        2: np.concatenate([G.music(22, 12.0), loop, G.music(23, 12.0)]),
+        3: np.concatenate([G.music(24, 10.0), a[5 * R : 15 * R], G.music(25, 10.0)]),
+    }
+    index = AudioIndex()
+    for key, y in works.items():
+        index.add(key, A.fingerprint(*decode_audio(G.write(str(folder / f"w{key}.wav"), y), C.rate)))
+    return folder, index, works
+
+
+def _catalogue_query(catalogue, y, name: str, config: AudioConfig) -> dict[int, list[AudioSegment]]:
+    folder, index, _ = catalogue
+    path = G.write(str(folder / f"{name}.mp3"), y, bit_rate=96000)
+    return search(index, A.fingerprint_query(*decode_audio(path, C.rate)), config)
+
+
+def test_a_loop_shared_with_a_stronger_work_is_not_claimed(catalogue):
+    """The query plays work 1 (with noise); work 2's loop is one of its stems. Verified on
+    its own, work 2 is claimed; with work 1's peaks set aside it is not, and work 1 is."""
+    y = G.noise(catalogue[2][1][8 * R : 16 * R], 20)
+    alone = _catalogue_query(catalogue, y, "loop-alone", replace(CONFIG, verify=replace(CONFIG.verify, explain=False)))
+    assert 2 in alone, alone
+    found = _catalogue_query(catalogue, y, "loop", CONFIG)
+    assert 1 in found and 2 not in found, found
+    assert abs(found[1][0].work_start - (8.0 + found[1][0].query_start)) <= 0.5
+
+
+def test_the_same_recording_in_two_works_is_claimed_for_both_and_said(catalogue):
+    y = catalogue[2][1][7 * R : 13 * R]
+    found = _catalogue_query(catalogue, y, "medley", CONFIG)
+    assert {1, 3} <= set(found) and 2 not in found, found
+    shared = [s for key in (1, 3) for s in found[key] if s.shared_with in (1, 3) and s.shared_with != s.work_key]
+    assert shared, found
+    assert all(s.explained_by == -1 for key in (1, 3) for s in found[key][:1])

@@ -278,3 +278,32 @@ def test_one_title_for_several_files_is_refused(library_copy, work_files, distra
     res = run_cli("--library", library_copy, "register", distractor_file, work_files["A"], "--title", "Same")
     assert res.code == 2 and res.out == "" and res.err.count("\n") == 1 and "--title" in res.err
     assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
+
+
+def test_works_edit_changes_title_owner_and_category_and_nothing_else(library_copy):
+    before = json.loads(run_cli("--library", library_copy, "works", "--format", "json").out)["works"]
+    target = before[0]["work_id"]
+    r = run_cli("--library", library_copy, "works", "edit", target, "--title", "Renamed", "--owner", "Studio X",
+                "--category", "drama")  # fmt: skip
+    assert r.code == 0 and r.out.startswith(f"{target}\tedited\t'Renamed' [drama] owner=Studio X"), r
+    after = {w["work_id"]: w for w in json.loads(run_cli("--library", library_copy, "works", "--format", "json").out)["works"]}
+    assert (after[target]["title"], after[target]["owner"], after[target]["category"]) == ("Renamed", "Studio X", "drama")
+    unchanged = {k: v for k, v in before[0].items() if k not in ("title", "owner", "category")}
+    assert {k: after[target][k] for k in unchanged} == unchanged
+    assert all(after[w["work_id"]] == w for w in before[1:])
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["works", "edit", "no-such-work", "--title", "x"], 1, "no work with id 'no-such-work'"),
+    (["works", "edit"], 2, "give the WORK_ID"),
+    (["works", "edit", "{first}"], 2, "nothing to change"),
+    (["works", "edit", "{first}", "--title", "  "], 1, "a title cannot be empty"),
+    (["works", "{first}"], 2, "invalid choice"),
+    (["works", "list", "--title", "x"], 2, "go with edit"),
+])  # fmt: skip
+def test_works_edit_errors_are_one_line_and_change_nothing(library_copy, argv, code, message):
+    before = run_cli("--library", library_copy, "works", "--format", "json").out
+    first = json.loads(before)["works"][0]["work_id"]
+    r = run_cli("--library", library_copy, *[a.format(first=first) for a in argv])
+    assert r.code == code and message in r.err, r
+    assert run_cli("--library", library_copy, "works", "--format", "json").out == before

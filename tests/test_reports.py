@@ -147,6 +147,22 @@ def test_the_table_shows_a_segment_s_speed_where_it_is_not_1x():
     assert "at 0.50x" in rows[0] and " at " not in rows[1]
 
 
+def test_a_recording_two_works_hold_is_said_in_every_format():
+    from reeltrace.records import ScanResult, Segment, Work, WorkMatch
+    from reeltrace.report.formats import scan_csv, scan_json, scan_table
+
+    work = Work("w2", "Medley", "", "audio", 60.0, "h", "medley.ogg", "2026-12-02T00:00:00Z", False, True)
+    segments = [Segment(0, 8, 22, 30, 1.0, modality="audio", shares_audio_with="w1"), Segment(8, 12, 40, 44, 0.9, modality="audio")]
+    results = [ScanResult("q.wav", 12.0, None, [WorkMatch(work, "audio", 1.0, segments)])]
+    data = json.loads(scan_json(results))
+    first, second = data["results"][0]["matches"][0]["segments"]
+    assert first["shares_audio_with"] == "w1" and "shares_audio_with" not in second
+    rows = list(csv.DictReader(io.StringIO(scan_csv(results))))
+    assert [r["shares_audio_with"] for r in rows] == ["w1", ""]
+    lines = [line for line in scan_table(results).splitlines() if line.startswith("    query")]
+    assert "same recording as w1" in lines[0] and "same recording" not in lines[1]
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv", "table"])
 def test_scan_output_option_writes_the_report_to_a_file(library, short_query, tmp_path, fmt):
     """``--output FILE`` writes the report to FILE, the same as it would have printed, and

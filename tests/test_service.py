@@ -263,6 +263,28 @@ def test_register_then_delete(world, media):
     assert not os.path.exists(source)  # the kept upload went with it
 
 
+def test_edit_a_work_as_its_owner_and_as_the_admin(world):
+    work = world["work_a"]
+    owner, other, scanner, admin = (world["c"][n] for n in ("studio-a", "studio-b", "platform-a", "admin"))
+    r = owner.patch(f"/api/works/{work}", json={"title": "Harbour Lights (restored)", "category": "film"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["title"], r.json()["category"], r.json()["owner"]) == ("Harbour Lights (restored)", "film", "Studio-A")
+    assert owner.get(f"/api/works/{work}").json()["title"] == "Harbour Lights (restored)"
+    # Another owner's work is not there for it; a scanner may not edit; nor may an owner rename the owner.
+    assert other.patch(f"/api/works/{work}", json={"title": "Mine now"}).status_code == 404
+    assert scanner.patch(f"/api/works/{work}", json={"title": "x"}).status_code == 403
+    assert owner.patch(f"/api/works/{work}", json={"owner": "Someone"}).status_code == 403
+    assert owner.patch(f"/api/works/{work}", json={"category": "opera"}).status_code == 400
+    assert owner.patch(f"/api/works/{work}", json={"title": "   "}).status_code == 400
+    assert owner.patch(f"/api/works/{work}", json={"work_id": "stolen"}).status_code == 422
+    assert owner.patch("/api/works/no-such-work", json={"title": "x"}).status_code == 404
+    r = admin.patch(f"/api/works/{work}", json={"owner": "Studio A Ltd", "title": "Harbour Lights", "category": "drama"})
+    assert r.status_code == 200 and r.json()["owner"] == "Studio A Ltd"
+    # The owner name is text on the work; the account that owns it is unchanged.
+    assert owner.get(f"/api/works/{work}").status_code == 200
+    assert admin.patch(f"/api/works/{work}", json={"owner": "Studio-A"}).status_code == 200
+
+
 def test_bad_register_requests(world, media):
     c = world["c"]["studio-a"]
     r = upload(c, "/api/works", media["work_a"], category="opera")

@@ -108,9 +108,13 @@ class AudioSegment(Record):
     pitch: float = 1.0
     distinct: int = 0  # distinct hash values among the hits (a held tone repeats one)
     verified: float = 0.0  # evidence of the work's peaks in the query (verify_alignment)
+    # Work keys (-1: none) of a stronger work on the same query stretch (match._explain_away):
+    # whose peaks were set aside before ``verified`` was read, or that holds the same recording.
+    explained_by: int = -1
+    shared_with: int = -1
 
     def to_segment(self) -> Segment:
         """The segment as the layers above the audio chain see it."""
         return Segment(self.query_start, self.query_end, self.work_start, self.work_end, self.score, speed=self.speed,
                        modality="audio", audio=AudioEvidence(self.hits, self.distinct, self.density, self.verified,
-                                                             self.pitch))  # fmt: skip
+                                                             self.pitch, self.explained_by, self.shared_with))  # fmt: skip

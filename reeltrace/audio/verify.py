@@ -25,8 +25,35 @@ def work_peaks(hashes: np.ndarray, times: np.ndarray, config: AudioConfig = Audi
     return (both >> bits).astype(np.int32), ((both & HASH_LAYOUT.anchor.mask) * q + (q - 1) / 2).astype(np.float32)
 
 
+CELL = 1 << 12
+"""Query cells as one int64 key, ``frame * CELL + bin`` (a bin is below ``n_fft / 2 + 1 = 257``)."""
+
+
+def _on_query(frames: np.ndarray, bins: np.ndarray, speed: float, offset: float, pitch: float, q_lo: float, q_hi: float,
+              frame_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The work peaks whose times map into query [q_lo, q_hi] along the line: their query
+    frames (unrounded), query bins (rounded) and work frames."""
+    w_lo, w_hi = sorted((speed * q_lo + offset, speed * q_hi + offset))
+    i0, i1 = np.searchsorted(frames, [w_lo / frame_seconds, w_hi / frame_seconds])
+    t_q = (frames[i0:i1] * frame_seconds - offset) / speed / frame_seconds
+    return t_q, np.rint(bins[i0:i1] / pitch).astype(np.int64), frames[i0:i1]
+
+
+def work_cells(frames: np.ndarray, bins: np.ndarray, speed: float, offset: float, pitch: float, q_lo: float,
+               q_hi: float, config: AudioConfig = AudioConfig()) -> np.ndarray:  # fmt: skip
+    """The query cells (``CELL`` keys, sorted) that a work's peaks cover along a line,
+    widened by ``VerifyParams.explain_dt`` frames and ``explain_df`` bins: what
+    ``verify_alignment(..., exclude=...)`` sets aside for a weaker work."""
+    vp = config.verify
+    t_q, f_q, _ = _on_query(frames, bins, speed, offset, pitch, q_lo, q_hi, config.spectrum.frame_seconds)
+    dt, df = np.meshgrid(np.arange(-vp.explain_dt, vp.explain_dt + 1), np.arange(-vp.explain_df, vp.explain_df + 1))
+    t = np.rint(t_q).astype(np.int64)
+    return np.unique(((t[:, None] + dt.ravel()) * CELL + (f_q[:, None] + df.ravel())).ravel())
+
+
 def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarray, speed: float, offset: float,
-                     pitch: float, q_lo: float, q_hi: float, config: AudioConfig = AudioConfig()) -> Verification:  # fmt: skip
+                     pitch: float, q_lo: float, q_hi: float, config: AudioConfig = AudioConfig(),
+                     exclude: np.ndarray | None = None) -> Verification:  # fmt: skip
     """Evidence that the query plays the work along ``w = speed * q + offset`` (seconds)
     with work frequency = ``pitch`` x query frequency, between query times q_lo and q_hi:
     ``verified``, and the query stretch it found (all 0 for none).
@@ -41,15 +68,17 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     of consecutive instants (the maximum subarray: the stretch that plays the work,
     wherever it starts and ends), the best of the line shifted by up to ``shift`` = 2
     frames (32 ms; the hit-fitted line carries a few frames of jitter).
+
+    ``exclude`` (``work_cells`` of stronger works on the same query stretch): a peak that
+    lands on one of those cells reads at most the chance mean, ``min(G, 1)``, so what a
+    work shares only with a stronger one (the same instrument on the same note at the same
+    instant: one catalogue's timbre) is not evidence of its own (``match._explain_away``).
     """
     sp, vp = config.spectrum, config.verify
     frame_seconds = sp.frame_seconds
     if q_hi <= q_lo:
         return Verification()
-    w_lo, w_hi = sorted((speed * q_lo + offset, speed * q_hi + offset))
-    i0, i1 = np.searchsorted(frames, [w_lo / frame_seconds, w_hi / frame_seconds])
-    t_q = (frames[i0:i1] * frame_seconds - offset) / speed / frame_seconds
-    f_q = np.rint(bins[i0:i1] / pitch).astype(np.int64)
+    t_q, f_q, work_frames = _on_query(frames, bins, speed, offset, pitch, q_lo, q_hi, frame_seconds)
     in_band = (f_q >= sp.f_min) & (f_q <= sp.f_max)
     t = np.rint(t_q).astype(np.int64)[None, :] + np.arange(-vp.shift, vp.shift + 1)[:, None]
     ok = in_band & (t >= 0) & (t < evidence.n_frames)  # (shifts, peaks)
@@ -57,11 +86,14 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
         return Verification()
     g = np.zeros(ok.shape, np.float64)
     g[ok] = evidence.at(t[ok], np.broadcast_to(f_q, ok.shape)[ok])
+    if exclude is not None and len(exclude):
+        shared = ok & np.isin(t * CELL + f_q[None, :], exclude)
+        g[shared] = np.minimum(g[shared], 1.0)
     # Peaks within `group` frames of each other form one instant and count once, at
     # their mean: an onset in the query (a plosive, a drum) raises every bin at once, and
     # a work transient lands several peaks on it together, so their G values are not
     # independent draws (one coincident onset gave 8 peaks at the ceiling).
-    group = np.r_[0, np.cumsum(np.diff(frames[i0:i1]) > vp.group)]
+    group = np.r_[0, np.cumsum(np.diff(work_frames) > vp.group)]
     n = int(group[-1]) + 1
     cell = (np.arange(len(t))[:, None] * n + group[None, :]).ravel()
     total = np.bincount(cell, g.ravel(), len(t) * n).reshape(len(t), n)

@@ -23,8 +23,9 @@ def clock(seconds: float) -> str:
 
 
 def segment_public(s: Segment) -> dict:
-    """A segment as the CLI's JSON and the service's API show it."""
-    return {
+    """A segment as the CLI's JSON and the service's API show it; ``shares_audio_with``
+    (a work id) only where another matched work holds the same recording on the stretch."""
+    out = {
         "query_start": round(s.query_start, 3),
         "query_end": round(s.query_end, 3),
         "work_start": round(s.work_start, 3),
@@ -32,6 +33,9 @@ def segment_public(s: Segment) -> dict:
         "score": round(s.score, 4),
         "modality": s.modality,
     }
+    if s.shares_audio_with:
+        out["shares_audio_with"] = s.shares_audio_with
+    return out
 
 
 def work_public(w: Work) -> dict:
@@ -79,7 +83,7 @@ def scan_json(results: list[ScanResult]) -> str:
 
 SCAN_CSV_FIELDS = [
     "query", "duration", "error", "work_id", "title", "owner", "category", "modality", "match_score",
-    "query_start", "query_end", "work_start", "work_end", "segment_score", "segment_modality",
+    "query_start", "query_end", "work_start", "work_end", "segment_score", "segment_modality", "shares_audio_with",
 ]  # fmt: skip
 
 
@@ -150,7 +154,8 @@ def scan_table(results: list[ScanResult], errors: bool = True) -> str:
                 speed = f"  at {seg.speed:.2f}x" if abs(seg.speed - 1.0) >= 0.05 else ""  # within 5%: the estimate's own spread
                 lines.append(f"    query {clock(seg.query_start)}-{clock(seg.query_end)}"
                              f"  <-  work {clock(seg.work_start)}-{clock(seg.work_end)}{speed}  score {seg.score:.3f}"
-                             f"  {seg.modality}")  # fmt: skip
+                             f"  {seg.modality}"
+                             + (f"  (same recording as {seg.shares_audio_with})" if seg.shares_audio_with else ""))  # fmt: skip
     if results:
         matched = [r for r in results if not r.error and r.matches]
         failed = sum(1 for r in results if r.error)

@@ -275,6 +275,19 @@ class Store:
              visual.file, visual.checksum),
         )  # fmt: skip
 
+    def edit_work(self, work_id: str, changes: dict[str, str]) -> Work:
+        """Change a work's title, owner or category (``changes``: column -> value); the
+        fingerprints and descriptors stay as they are, so no index changes."""
+        if set(changes) - {"title", "owner", "category"}:
+            raise StoreError(f"cannot change {', '.join(sorted(set(changes) - {'title', 'owner', 'category'}))}")
+        with self.database.transaction() as db:
+            if self.work(work_id) is None:
+                raise StoreError(f"no work with id {work_id!r}")
+            if changes:
+                db.execute(f"UPDATE works SET {', '.join(f'{k}=?' for k in changes)} WHERE work_id=?",
+                           (*changes.values(), work_id))  # fmt: skip
+        return self.work(work_id)
+
     def remove_work(self, work_id: str) -> tuple[Work, str | None, int]:
         """Delete a work; returns it, its descriptor file (for the caller to delete once this
         has committed) and the new generation."""

@@ -14,6 +14,7 @@ import shutil
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...library import LibraryError
 from ...records import CATEGORIES, valid_work_id
@@ -112,6 +113,34 @@ def show_work(work_id: str, service: ServiceDep, acct: AdminOrOwner):
     out = work_public(work)
     out["usage"] = work_usage(service.visible_matches(acct, work_id=work_id), work.duration)
     return out
+
+
+class WorkChanges(BaseModel):
+    """What ``PATCH /api/works/{work_id}`` may change; a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    category: str | None = Field(None, description="one of the categories, e.g. film")
+    owner: str | None = Field(None, max_length=200, description="admin only: the owner name written on the work")
+
+
+@router.patch("/api/works/{work_id}", summary="Change a work's title, category or (admin) owner name")
+def edit_work(work_id: str, changes: WorkChanges, service: ServiceDep, acct: AdminOrOwner):
+    service.work_for(acct, work_id)  # 404 for a work the account cannot see
+    if changes.owner is not None and acct.role != "admin":
+        raise HTTPException(403, "only an admin may change a work's owner")
+    if changes.category is not None and changes.category not in CATEGORIES:
+        raise HTTPException(400, f"unknown category {changes.category!r}; choose from {', '.join(CATEGORIES)}")
+    title = changes.title.strip() if changes.title is not None else None
+    if title == "":
+        raise HTTPException(400, "a title cannot be empty")
+    try:
+        work = service.lib.edit(work_id, title=title, owner=changes.owner.strip() if changes.owner is not None else None,
+                                category=changes.category)  # fmt: skip
+    except LibraryError as err:
+        raise HTTPException(404, str(err)) from None
+    return work_public(work)
 
 
 @router.delete("/api/works/{work_id}", summary="Remove a work from the library")
