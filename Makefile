@@ -9,11 +9,14 @@ DEMO := demo-out
 
 .PHONY: setup test wheel-check demo bench clean
 
+# pip and setuptools print pages of notices on a good install: they go to a log, shown
+# (its last lines) only when the install fails.
 $(BIN)/reeltrace: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	touch $@
+	@echo "setting up $(VENV) with $(PYTHON) (about 3 min the first time; pip's output: $(VENV)/setup.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -e '.[test]'; } > $(VENV)/setup.log 2>&1 \
+		|| { tail -n 30 $(VENV)/setup.log; echo "setup failed: the whole log is $(VENV)/setup.log"; exit 1; }
+	@touch $@
 
 setup: $(BIN)/reeltrace
 

@@ -21,6 +21,7 @@ from .records import CATEGORIES
 from .report import formats as report
 from .report.formats import display
 from .storage.files import atomic_write, atomic_write_text
+from .terminal import BatchProgress
 from .video.embed import DEFAULT_MODEL
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -74,6 +75,26 @@ class _PrintVersion(argparse.Action):
         parser.exit()
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds >= 0")
+    return value
+
+
 def _library_arg(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument(
         "--library",
@@ -81,6 +102,8 @@ def _library_arg(parser: argparse.ArgumentParser, default) -> None:
         default=default,
         help="library folder (default: $REELTRACE_LIBRARY, else ./reeltrace-library); created by the first register",
     )
+    parser.add_argument("-q", "--quiet", action="store_true", default=False if default is None else default,
+                        help="no progress bars (they are drawn on standard error, and only on a terminal)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write the report here instead of standard output")
     p.add_argument("--report", metavar="FILE.html",
                    help="also write a self-contained HTML evidence report (frame pairs embedded)")  # fmt: skip
+    p.add_argument("--min-score", type=_fraction, default=0.0, metavar="S",
+                   help="report only segments scored at least S (0-1; the thresholds already applied stay)")  # fmt: skip
+    p.add_argument("--min-seconds", type=_seconds, default=0.0, metavar="T",
+                   help="report only segments that last at least T seconds of the query")  # fmt: skip
 
     p = sub.add_parser("extract", help="write each file's descriptors and audio fingerprint as a features file "
                        "(.npz) that 'register' accepts", description="Extract what registering each file would "
@@ -204,15 +231,18 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
         _error("--title names one work: give one PATH with it (without --title each work is titled by its file name)")
         return EXIT_USAGE
     status = EXIT_FAILED if empty else EXIT_OK
-    for path in paths:
-        result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id)
-        if result.error:
-            _error(f"{display(path)}: {result.error}")
-            status = EXIT_FAILED
-        elif result.created:
-            print(f"{result.work.work_id}\tregistered\t{display(path)}", flush=True)
-        else:
-            print(f"{result.work.work_id}\talready registered\t{display(path)}", flush=True)
+    with BatchProgress(len(paths), "registering", args.quiet) as bars:
+        for path in paths:
+            result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id,
+                                  progress=bars.start(path))  # fmt: skip
+            bars.done()
+            if result.error:
+                _error(f"{display(path)}: {result.error}")
+                status = EXIT_FAILED
+            elif result.created:
+                print(f"{result.work.work_id}\tregistered\t{display(path)}", flush=True)
+            else:
+                print(f"{result.work.work_id}\talready registered\t{display(path)}", flush=True)
     advice = lib.index_advice()
     if advice:
         _error(advice)
@@ -235,19 +265,22 @@ def _extract(args: argparse.Namespace) -> int:
     paths, empty = _inputs(args.paths)
     status = EXIT_FAILED if empty else EXIT_OK
     taken: set[str] = set()
-    for path in paths:
-        try:
-            extracted = extract_features(path, embedder, video, audio)
-        except Exception as err:  # one input's error, whatever it is: the batch goes on
-            _error(f"{display(path)}: {input_error(err)}")
-            status = EXIT_FAILED
-            continue
-        stem = os.path.splitext(os.path.basename(path))[0].lstrip(".") or "features"  # walks skip hidden files
-        name = stem if stem not in taken else f"{stem}-{extracted.content_hash[:8]}"
-        taken.add(name)
-        target = os.path.join(args.output, name + features.SUFFIX)
-        atomic_write(target, lambda tmp, extracted=extracted: _save_features(tmp, extracted), mode=0o666)
-        print(f"{display(target)}\t{len(extracted.timestamps)} frames\t{display(path)}", flush=True)
+    with BatchProgress(len(paths), "extracting", args.quiet) as bars:
+        for path in paths:
+            try:
+                extracted = extract_features(path, embedder, video, audio, progress=bars.start(path))
+            except Exception as err:  # one input's error, whatever it is: the batch goes on
+                _error(f"{display(path)}: {input_error(err)}")
+                status = EXIT_FAILED
+                continue
+            finally:
+                bars.done()
+            stem = os.path.splitext(os.path.basename(path))[0].lstrip(".") or "features"  # walks skip hidden files
+            name = stem if stem not in taken else f"{stem}-{extracted.content_hash[:8]}"
+            taken.add(name)
+            target = os.path.join(args.output, name + features.SUFFIX)
+            atomic_write(target, lambda tmp, extracted=extracted: _save_features(tmp, extracted), mode=0o666)
+            print(f"{display(target)}\t{len(extracted.timestamps)} frames\t{display(path)}", flush=True)
     return status
 
 
@@ -290,11 +323,15 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
     paths, empty = _inputs(args.paths)
     if not lib.works():
         _error(f"library {display(lib.folder)} has no registered works: every scan finds nothing")
-    for path in paths:
-        result = lib.scan(path)
-        if result.error:
-            _error(f"{display(path)}: {result.error}")
-        results.append(result)
+    with BatchProgress(len(paths), "scanning", args.quiet) as bars:
+        for path in paths:
+            result = lib.scan(path, progress=bars.start(path))
+            bars.done()
+            if result.error:
+                _error(f"{display(path)}: {result.error}")
+            results.append(result)
+    if args.min_score or args.min_seconds:
+        results = report.at_least(results, args.min_score, args.min_seconds)
     # On the terminal each failure is said once, on standard error; a report file holds them all.
     table = functools.partial(report.scan_table, errors=args.output not in (None, "-"))
     render = {"json": report.scan_json, "csv": report.scan_csv, "table": table}[args.format]

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -66,9 +67,21 @@ def audio_fingerprint(path: str, required: bool, budget: Budget, config: AudioCo
     return None if sound is None else fingerprint(*sound, config)
 
 
+Progress = Callable[[str, float, float], None]
+"""Told how far one input has got: (stream "picture" | "sound", seconds decoded, seconds in
+the file). Called from the decoding threads, often: keep it cheap."""
+
+
+def _budget(limits: InputLimits | None, progress: Progress | None, duration: float) -> Budget:
+    budget = NO_BUDGET if limits is None else limits.budget()
+    if progress is None:
+        return budget
+    return replace(budget, on_progress=lambda stream, t: progress(stream, t, duration))
+
+
 def extract_features(path: str, embedder: FrameEmbedder, video: VideoConfig, audio: AudioConfig,
                      limits: InputLimits | None = None, info: MediaInfo | None = None,
-                     digest: str | None = None) -> features_files.FeaturesFile:  # fmt: skip
+                     digest: str | None = None, progress: Progress | None = None) -> features_files.FeaturesFile:  # fmt: skip
     """A file's picture descriptors and audio fingerprint as ``register`` stores them, for a
     features file (``features``); ``info`` and ``digest`` when the caller has them already.
     MediaError for a bad input."""
@@ -76,7 +89,7 @@ def extract_features(path: str, embedder: FrameEmbedder, video: VideoConfig, aud
         info = probe(path)
         if limits is not None:
             limits.check(info)
-    budget = NO_BUDGET if limits is None else limits.budget()
+    budget = _budget(limits, progress, info.duration)
     digest = digest or file_hash(path)
     features = None
     # The sound is fingerprinted in a second thread while the picture is decoded and
@@ -252,10 +265,12 @@ class Library:
         category: str | None = None,
         work_id: str | None = None,
         limits: InputLimits | None = None,
+        progress: Progress | None = None,
     ) -> RegisterResult:
         """Register one file as a work. Errors in the input come back in the result, among
         them an input over ``limits`` (``media.limits``; default: none). Without a
-        ``category``, a work with a picture is ``film`` and one with sound alone ``audio``."""
+        ``category``, a work with a picture is ``film`` and one with sound alone ``audio``.
+        ``progress`` is told how far decoding has got (``Progress``)."""
         if category is not None and category not in CATEGORIES:
             raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
         if work_id is not None and not valid_work_id(work_id):
@@ -278,7 +293,7 @@ class Library:
             if existing is not None:
                 return RegisterResult(path, existing, created=False)
             if not from_features:
-                loaded = extract_features(path, self.embedder, self.video, self.audio, limits, info, digest)
+                loaded = extract_features(path, self.embedder, self.video, self.audio, limits, info, digest, progress)
             work, video = self._new_work(path, loaded, title, owner, category, work_id)
             audio_index = self.audio_index() if loaded.audio is not None else None
             hold_at("register:before-write")
@@ -400,21 +415,22 @@ class Library:
 
     # -- scanning --------------------------------------------------------------------------
 
-    def scan(self, path: str, trace: bool = False, limits: InputLimits | None = None) -> ScanResult:
+    def scan(self, path: str, trace: bool = False, limits: InputLimits | None = None,
+             progress: Progress | None = None) -> ScanResult:  # fmt: skip
         """Every segment of every registered work that the file at ``path`` reuses, by
         picture, by sound, or both (see ``fuse``). With ``trace``, ``result.trace`` holds
         what each stage found before the thresholds (``ScanTrace``). An input over ``limits``
-        (``media.limits``; default: none) comes back with an error."""
+        (``media.limits``; default: none) comes back with an error. ``progress`` is told how
+        far decoding has got (``Progress``)."""
         started = time.perf_counter()
         result = ScanResult(query=path)
         seen = ScanTrace()
         try:
             info = probe(path)
             result.duration = info.duration
-            budget = NO_BUDGET
             if limits is not None:
                 limits.check(info)
-                budget = limits.budget()
+            budget = _budget(limits, progress, info.duration)
             audio_index = self._audio_to_search(required=not info.has_video) if info.has_audio else None
             # As at register, the sound is decoded, fingerprinted and matched in a second
             # thread while the picture is decoded, embedded and looked up (BENCHMARKS.md: a

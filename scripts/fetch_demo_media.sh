@@ -9,7 +9,9 @@ mkdir -p "$dest"
 if [[ -s $dest/bbb.mp4 && -s $dest/trailer_bbb.mp4 && -s $dest/trailer.py ]]; then echo "$dest"; exit 0; fi
 python=${PYTHON:-python3}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-"$python" -m pip download -q --no-deps --no-binary :all: moviepy==2.2.1 -d "$tmp"
+echo "fetching the demo media into $dest (the moviepy 2.2.1 source package from PyPI)" >&2
+"$python" -m pip download -q --no-deps --no-binary :all: moviepy==2.2.1 -d "$tmp" > "$tmp/pip.log" 2>&1 \
+  || { cat "$tmp/pip.log" >&2; echo "fetching the demo media failed (pip's output above)" >&2; exit 1; }
 docs=moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes
 tar -xzf "$tmp"/moviepy-2.2.1.tar.gz -C "$tmp" "$docs"
 "$python" - "$tmp/$docs" "$dest" <<'PY'

@@ -307,3 +307,47 @@ def test_works_edit_errors_are_one_line_and_change_nothing(library_copy, argv, c
     r = run_cli("--library", library_copy, *[a.format(first=first) for a in argv])
     assert r.code == code and message in r.err, r
     assert run_cli("--library", library_copy, "works", "--format", "json").out == before
+
+
+def _on_a_terminal(*argv: str) -> tuple[int, str, str]:
+    """``reeltrace ARGV`` in a child process whose standard error is a terminal (a pty) and
+    standard output a pipe, as in ``reeltrace scan ... > report.json``: (status, stdout,
+    what the terminal showed)."""
+    import pty
+    import subprocess
+
+    from helpers import reeltrace_command, subprocess_env
+
+    leader, follower = pty.openpty()
+    env = dict(subprocess_env(), COLUMNS="100", TERM="xterm")
+    child = subprocess.Popen(reeltrace_command(*argv), stdout=subprocess.PIPE, stderr=follower, env=env)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out = child.communicate(timeout=300)[0]
+    os.close(leader)
+    return child.returncode, out.decode(), shown.decode(errors="replace")
+
+
+def test_progress_bars_on_a_terminal_and_only_results_on_standard_output(library_copy, short_query, distractor_file):
+    code, out, shown = _on_a_terminal("--library", library_copy, "scan", short_query[0], distractor_file, "--format", "json")
+    assert code == 0, shown
+    assert json.loads(out)["results"][0]["matches"], out  # the report is intact on the pipe
+    assert "scanning 2 files" in shown and "100%" in shown, shown
+    assert os.path.basename(short_query[0])[:20] in shown
+
+
+def test_quiet_or_a_pipe_draws_no_progress(library_copy, short_query, tmp_path):
+    code, out, shown = _on_a_terminal("--library", library_copy, "--quiet", "scan", short_query[0])
+    assert code == 0 and "scanning" not in shown and "%" not in shown and shown.strip() == "", shown
+    code, out, shown = _on_a_terminal("--library", library_copy, "scan", "-q", short_query[0])
+    assert code == 0 and shown.strip() == "", shown
+    piped = run_subprocess("--library", library_copy, "scan", short_query[0])
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr

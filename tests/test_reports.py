@@ -181,3 +181,21 @@ def test_scan_output_dash_means_standard_output(library, unrelated_file):
     res = run_cli("--library", library, "scan", unrelated_file, "--format", "json", "--output", "-")
     assert res.code == 0, res.err
     assert json.loads(res.out)["results"][0]["matches"] == []
+
+
+def test_min_score_and_min_seconds_keep_only_the_segments_asked_for(library, short_query):
+    everything = run_cli("--library", library, "scan", short_query[0], "--format", "json")
+    segments = [s for m in everything.json()["results"][0]["matches"] for s in m["segments"]]
+    assert len(segments) >= 2, segments
+    lengths = sorted(s["query_end"] - s["query_start"] for s in segments)
+    cut = (lengths[0] + lengths[-1]) / 2
+    longer = run_cli("--library", library, "scan", short_query[0], "--format", "json", "--min-seconds", f"{cut:.3f}")
+    kept = [s for m in longer.json()["results"][0]["matches"] for s in m["segments"]]
+    assert kept and all(s["query_end"] - s["query_start"] >= cut for s in kept)
+    assert len(kept) == sum(1 for length in lengths if length >= cut)
+    for m in longer.json()["results"][0]["matches"]:
+        assert m["score"] == max(s["score"] for s in m["segments"])
+    none = run_cli("--library", library, "scan", short_query[0], "--format", "json", "--min-score", "1")
+    assert none.code == 0 and all(s["score"] >= 1 for m in none.json()["results"][0]["matches"] for s in m["segments"])
+    bad = run_cli("--library", library, "scan", short_query[0], "--min-score", "1.5")
+    assert bad.code == 2 and "between 0 and 1" in bad.err

@@ -10,6 +10,7 @@ understate what its streams hold.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..records import MediaInfo
@@ -50,14 +51,19 @@ class InputLimits:
 
 @dataclass(frozen=True)
 class Budget:
-    """What is left of one input's limits while it is decoded (``InputLimits.budget``)."""
+    """What is left of one input's limits while it is decoded (``InputLimits.budget``), and
+    whom to tell how far decoding has got: the loops that check the budget are the only
+    places that know, and they already carry it to every decoder."""
 
     limits: InputLimits
     deadline: float | None = None  # time.monotonic()
+    on_progress: Callable[[str, float], None] | None = None  # (stream: "picture" | "sound", stream seconds reached)
 
-    def check(self, t: float = 0.0, width: int = 0, height: int = 0) -> None:
+    def check(self, t: float = 0.0, width: int = 0, height: int = 0, stream: str = "picture") -> None:
         """MediaError when decoding has run past the time limit, reached stream time ``t``
         past the duration limit, or met a picture over the pixel limit."""
+        if self.on_progress is not None:
+            self.on_progress(stream, t)
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise LimitExceeded(f"took longer than the limit of {self.limits.max_seconds:g} s to decode")
         limit = self.limits.max_duration_s

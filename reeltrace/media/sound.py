@@ -32,7 +32,7 @@ def decode_audio(path: str, rate: int, budget: Budget = NO_BUDGET) -> tuple[np.n
         got = 0
         try:
             for frame in container.decode(stream):
-                budget.check(got / rate)
+                budget.check(got / rate, stream="sound")
                 for out in resampler.resample(frame):
                     parts.append(_samples(out))
                     got += out.samples

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 
 from ..records import ScanResult, Segment, Work, WorkMatch
 
@@ -20,6 +21,21 @@ def clock(seconds: float) -> str:
     minutes, secs = divmod(max(float(seconds), 0.0), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes}:{secs:05.2f}"
+
+
+def at_least(results: list[ScanResult], min_score: float = 0.0, min_seconds: float = 0.0) -> list[ScanResult]:
+    """The results with only the segments scored at least ``min_score`` whose query stretch
+    lasts at least ``min_seconds``; a work left without segments is left out, and its
+    match score is that of its best kept segment (``scan --min-score / --min-seconds``)."""
+    out = []
+    for r in results:
+        matches = []
+        for m in r.matches:
+            kept = [s for s in m.segments if s.score >= min_score and s.query_end - s.query_start >= min_seconds]
+            if kept:
+                matches.append(replace(m, segments=kept, score=max(s.score for s in kept)))
+        out.append(replace(r, matches=matches))
+    return out
 
 
 def segment_public(s: Segment) -> dict:
