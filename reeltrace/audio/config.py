@@ -107,6 +107,18 @@ class MatchParams:
     bucket_cap: float = 40.0  # skip query hashes held this many times more than average
     min_bucket_cap: int = 32
     density_span: float = 3.0  # seconds a segment's density is measured over, at least
+    # Peak votes (``match._peak_vote_segments``): single peaks, not pairs, for queries up to
+    # peak_vote_seconds long at native speed. Under a voice or a music bed 6 dB above the
+    # work, a pair needs both of its peaks to survive and few do; single peaks survive far
+    # more often. Measured on the quick bench's 5 s overlay queries: the true line was the
+    # fullest (work, offset) bin for 21 of 24, the best chance bin held at most 11 votes
+    # against 14-44 for the true ones. 48 peaks a block (3x the pairs' picking), bins of 2
+    # frames on two grids, the 30 fullest verified.
+    peak_votes: bool = True
+    peak_vote_seconds: float = 20.0
+    peak_vote_peaks_per_block: int = 48
+    peak_vote_bin: int = 2  # frames
+    peak_vote_candidates: int = 30
 
 
 @dataclass(frozen=True)

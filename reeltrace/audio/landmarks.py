@@ -208,4 +208,8 @@ def fingerprint_query(samples: np.ndarray, rate: int, config: AudioConfig = Audi
                 b,
             )
         )
-    return AudioQuery(out, grids[0].duration, QueryEvidence(x, sp.rate, config))
+    mp = config.match
+    peaks = None
+    if mp.peak_votes and len(x) / sp.rate <= mp.peak_vote_seconds:
+        peaks = find_peaks(x, sp.rate, mp.peak_vote_peaks_per_block, config)
+    return AudioQuery(out, grids[0].duration, QueryEvidence(x, sp.rate, config), peaks)

@@ -146,7 +146,67 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
                     verified=verified,
                 )
             )
-    return _explain_away({key: _distinct(segs) for key, segs in out.items()}, query, index, config)
+    found = {key: _distinct(segs) for key, segs in out.items()}
+    if params.peak_votes and query.peaks is not None:
+        for seg in _peak_vote_segments(index, query, found, config):
+            found.setdefault(seg.work_key, []).append(seg)
+    return _explain_away(found, query, index, config)
+
+
+def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, list[AudioSegment]],
+                        config: AudioConfig) -> list[AudioSegment]:  # fmt: skip
+    """Segments from single-peak votes, at native speed, that the pairs missed.
+
+    Every dense query peak ``(t, f)`` votes for ``o = t_w - t`` with every work peak of
+    the same frequency step (``AudioIndex.peak_table``), once per (work, offset bin of
+    ``peak_vote_bin`` frames; two grids half a bin apart). A single peak is weak evidence,
+    so the fullest bins are only candidates: each is verified along its line over the
+    whole query (``verify_alignment``) and scored by the same calibration as a pair
+    segment with no pair evidence (``distinct`` 1, ``density`` 0): the verification alone
+    must carry it (38.8 for 0.5, where chance lines of the quick bench's negatives reach
+    13). A candidate within half a second of a segment the pairs found for its work adds
+    nothing and is skipped.
+    """
+    mp, fs = config.match, config.spectrum.frame_seconds
+    steps, works, frames = index.peak_table()
+    peaks = query.peaks
+    if not len(steps) or peaks is None or not len(peaks.t):
+        return []
+    q_steps = (peaks.f // config.landmarks.q).astype(np.int64)
+    lo, hi = np.searchsorted(steps, q_steps, "left"), np.searchsorted(steps, q_steps, "right")
+    n = hi - lo
+    if not n.sum():
+        return []
+    which = np.repeat(np.arange(len(q_steps)), n)
+    rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
+    offset = frames[rows] - peaks.t[which]  # frames
+    work = works[rows]
+    candidates: dict[tuple[int, int], tuple[int, float]] = {}
+    for shift in (0.0, mp.peak_vote_bin / 2):
+        cell = np.floor((offset + shift) / mp.peak_vote_bin).astype(np.int64)
+        key = (work << 32) + cell + (1 << 31)
+        # One vote per query peak per bin: a held note repeats its step along the work.
+        key = np.unique(key * len(q_steps) + which) // len(q_steps)
+        cells, votes = np.unique(key, return_counts=True)
+        for i in np.argsort(-votes, kind="stable")[: mp.peak_vote_candidates]:
+            wk, c = int(cells[i] >> 32), int(cells[i] & 0xFFFFFFFF) - (1 << 31)
+            centre = ((c + 0.5) * mp.peak_vote_bin - shift) * fs
+            prev = candidates.get((wk, round(centre / 0.2)))
+            if prev is None or prev[0] < votes[i]:
+                candidates[(wk, round(centre / 0.2))] = (int(votes[i]), centre)
+    out = []
+    for (wk, _), (votes, o) in sorted(candidates.items(), key=lambda kv: -kv[1][0])[: mp.peak_vote_candidates]:
+        if any(abs(s.speed - 1.0) < 0.02 and abs(_offset(s) - o) < 0.5 for s in found.get(wk, [])):
+            continue
+        if any(abs(s.work_key - wk) == 0 and abs(_offset(s) - o) < 0.5 for s in out):
+            continue
+        v = verify_alignment(query.evidence, *index.peaks(wk), 1.0, o, 1.0, 0.0, query.duration, config)
+        if v.verified <= 0:
+            continue
+        out.append(AudioSegment(work_key=wk, query_start=v.query_start, query_end=v.query_end, work_start=v.query_start + o,
+                                work_end=v.query_end + o, speed=1.0, score=calibrated_score(1, 0.0, v.verified, config.score),
+                                hits=votes, verified=v.verified))  # fmt: skip
+    return out
 
 
 def _explain_away(found: dict[int, list[AudioSegment]], query: AudioQuery, index: AudioIndex,

@@ -58,6 +58,7 @@ class AudioQuery(Record):
     passes: list[AudioFingerprint]
     duration: float  # seconds of the query
     evidence: QueryEvidence | None = field(default=None, compare=False, repr=False)
+    peaks: Peaks | None = None  # dense single peaks for peak votes (short queries only)
 
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
