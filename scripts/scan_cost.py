@@ -1,9 +1,11 @@
-"""What a video chain variant costs a scan, against a first variant, alternated in one process.
+"""What a chain variant costs a scan, against a first variant, alternated in one process.
 
     .venv/bin/python scripts/scan_cost.py LIBRARY FILE [FILE ...] --variant "" --variant "layouts.max_parts=0"
+    .venv/bin/python scripts/scan_cost.py LIBRARY FILE ... --chain audio --variant "" --variant "match.peak_votes=False"
 
 Each ``--variant`` is a ``;``-separated list of ``NAME=VALUE`` fields of ``VideoConfig``
-(``reeltrace.settings``, as in ``scripts/scan_variant.py``; empty: the default). Every file is scanned twice by
+(or of ``AudioConfig`` with ``--chain audio``; ``reeltrace.settings``, as in
+``scripts/scan_variant.py``; empty: the default). Every file is scanned twice by
 every variant in turn, from a copy of the library, after one warm-up scan each. Prints the
 median seconds per scan and the median and largest ratio to the first variant: ratios
 taken in the same minute hold on a machine that other jobs share, seconds do not.
@@ -17,14 +19,16 @@ import statistics
 import tempfile
 import time
 
+from reeltrace.audio.config import AudioConfig
 from reeltrace.library import Library
 from reeltrace.settings import with_settings
 from reeltrace.video.config import VideoConfig
 
 
-def config_of(variant: str) -> VideoConfig:
+def config_of(variant: str, chain: str = "video") -> VideoConfig | AudioConfig:
     try:
-        return with_settings(VideoConfig(), [s.strip() for s in variant.split(";") if s.strip()])
+        base = VideoConfig() if chain == "video" else AudioConfig()
+        return with_settings(base, [s.strip() for s in variant.split(";") if s.strip()])
     except ValueError as err:
         raise SystemExit(f"error: {err}") from None
 
@@ -35,10 +39,11 @@ def main() -> None:
     parser.add_argument("files", nargs="+")
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--chain", choices=["video", "audio"], default="video")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as copy:
         shutil.copytree(args.library, copy, dirs_exist_ok=True)
-        libraries = [Library(copy, video=config_of(v)) for v in args.variant]
+        libraries = [Library(copy, **{args.chain: config_of(v, args.chain)}) for v in args.variant]
         for lib in libraries:
             lib.index()
             lib.scan(args.files[0])

@@ -449,3 +449,34 @@ def test_the_same_recording_in_two_works_is_claimed_for_both_and_said(catalogue)
     shared = [s for key in (1, 3) for s in found[key] if s.shared_with in (1, 3) and s.shared_with != s.work_key]
     assert shared, found
     assert all(s.explained_by == -1 for key in (1, 3) for s in found[key][:1])
+
+
+# -- peak votes: single peaks where an overlay took the pairs (issue 16) ------------------
+
+
+def test_peak_votes_put_the_true_line_first_under_a_voice(lib):
+    """Stage test: the work under speech 9 dB above it, 5 s. With no pair segment to
+    start from, the fullest single-peak bin is the work at its true offset, and its
+    verification stands well clear of every other candidate's."""
+    from reeltrace.audio.match import _peak_vote_segments
+
+    folder, index, _ = lib
+    y = G.mix(_excerpt(lib, 1, 10.0, 5.0), G.speech(60, 6.0), 9)
+    path = G.write(str(folder / "peak-votes.wav"), y)
+    query = A.fingerprint_query(*decode_audio(path, C.rate))
+    assert query.peaks is not None and len(query.peaks.t) > 3 * len(A.find_peaks(*decode_audio(path, C.rate)).t) / 2
+    found = sorted(_peak_vote_segments(index, query, {}, CONFIG), key=lambda s: -s.hits)
+    best = found[0]
+    assert best.work_key == 1 and abs(best.work_start - best.query_start - 10.0) < 0.1, found[:3]
+    assert best.verified > 2 * max(s.verified for s in found[1:]), found[:3]
+
+
+def test_peak_votes_claim_nothing_in_unrelated_audio_and_can_be_turned_off(lib):
+    from reeltrace.audio.match import _peak_vote_segments
+
+    folder, index, _ = lib
+    path = G.write(str(folder / "peak-votes-unrelated.wav"), G.mix(G.music(70, 5.0), G.speech(61, 6.0), 6))
+    query = A.fingerprint_query(*decode_audio(path, C.rate))
+    assert all(s.score < THRESHOLD for s in _peak_vote_segments(index, query, {}, CONFIG))
+    off = replace(CONFIG, match=replace(CONFIG.match, peak_votes=False))
+    assert A.fingerprint_query(*decode_audio(path, C.rate), off).peaks is None

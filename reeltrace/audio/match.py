@@ -18,7 +18,11 @@ least ``min_hits`` votes):
    holds far more of them than chance, even where an overlay or noise took the landmark
    pairs away;
 4. score each segment (``calibrated_score``) and retire its hits;
-5. explain away (``_explain_away``): where a weaker work's segment lies on a stronger
+5. peak votes (``_peak_vote_segments``), for short queries: single peaks vote for
+   (work, offset) at native speed, and the fullest bins the pairs did not find are
+   verified and scored like the rest; an overlay that takes most pairs leaves many
+   single peaks;
+6. explain away (``_explain_away``): where a weaker work's segment lies on a stronger
    claimed work's query stretch, it is rescored on the evidence the stronger work does not
    already explain, unless both hold the same recording there.
 
@@ -168,7 +172,7 @@ def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, l
     nothing and is skipped.
     """
     mp, fs = config.match, config.spectrum.frame_seconds
-    steps, works, frames = index.peak_table()
+    steps, frames, first, owner = index.peak_table()
     peaks = query.peaks
     if not len(steps) or peaks is None or not len(peaks.t):
         return []
@@ -179,21 +183,23 @@ def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, l
         return []
     which = np.repeat(np.arange(len(q_steps)), n)
     rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
-    offset = frames[rows] - peaks.t[which]  # frames
-    work = works[rows]
+    pad = int(np.ceil(mp.peak_vote_seconds / fs)) + mp.peak_vote_bin
+    # Offsets in frames, shifted by pad so that they are >= 0 for any query that votes. Two
+    # peaks of one step are never within a bin of each other on either side (a peak is
+    # the maximum of +-8 frames), so a query peak votes at most once per bin.
+    offset = frames[rows] - peaks.t[which] + pad
     candidates: dict[tuple[int, int], tuple[int, float]] = {}
     for shift in (0.0, mp.peak_vote_bin / 2):
-        cell = np.floor((offset + shift) / mp.peak_vote_bin).astype(np.int64)
-        key = (work << 32) + cell + (1 << 31)
-        # One vote per query peak per bin: a held note repeats its step along the work.
-        key = np.unique(key * len(q_steps) + which) // len(q_steps)
-        cells, votes = np.unique(key, return_counts=True)
-        for i in np.argsort(-votes, kind="stable")[: mp.peak_vote_candidates]:
-            wk, c = int(cells[i] >> 32), int(cells[i] & 0xFFFFFFFF) - (1 << 31)
-            centre = ((c + 0.5) * mp.peak_vote_bin - shift) * fs
-            prev = candidates.get((wk, round(centre / 0.2)))
-            if prev is None or prev[0] < votes[i]:
-                candidates[(wk, round(centre / 0.2))] = (int(votes[i]), centre)
+        votes = np.bincount(first[rows].astype(np.int64) + np.floor((offset + shift) / mp.peak_vote_bin).astype(np.int64),
+                            minlength=len(owner))  # fmt: skip
+        top = np.argpartition(-votes, min(mp.peak_vote_candidates, len(votes) - 1))[: mp.peak_vote_candidates]
+        for cell in top[np.argsort(-votes[top], kind="stable")]:
+            wk = int(owner[cell])
+            local = int(cell - np.searchsorted(owner, wk, "left"))
+            centre = ((local + 0.5) * mp.peak_vote_bin - shift - pad) * fs
+            slot = (wk, round(centre / 0.2))
+            if slot not in candidates or candidates[slot][0] < votes[cell]:
+                candidates[slot] = (int(votes[cell]), centre)
     out = []
     for (wk, _), (votes, o) in sorted(candidates.items(), key=lambda kv: -kv[1][0])[: mp.peak_vote_candidates]:
         if any(abs(s.speed - 1.0) < 0.02 and abs(_offset(s) - o) < 0.5 for s in found.get(wk, [])):
