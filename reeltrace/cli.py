@@ -379,12 +379,16 @@ def main(argv: list[str] | None = None) -> int:
                 _error(problem)
                 return EXIT_USAGE
     if args.command == "serve":
-        from .service import serve
+        from .service import ServeError, serve
 
         max_upload = int(args.max_upload_mb * (1 << 20)) if args.max_upload_mb else None
-        serve(folder, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
-              max_upload_bytes=max_upload, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
-              max_pixels=args.max_pixels, max_job_s=args.max_job_s)  # fmt: skip
+        try:
+            serve(folder, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
+                  max_upload_bytes=max_upload, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
+                  max_pixels=args.max_pixels, max_job_s=args.max_job_s)  # fmt: skip
+        except ServeError as err:
+            _error(str(err))
+            return EXIT_USAGE if err.usage else EXIT_FAILED
         return EXIT_OK
     try:
         with Library(folder, model=getattr(args, "model", None)) as lib:

@@ -351,3 +351,19 @@ def test_quiet_or_a_pipe_draws_no_progress(library_copy, short_query, tmp_path):
     assert code == 0 and shown.strip() == "", shown
     piped = run_subprocess("--library", library_copy, "scan", short_query[0])
     assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+
+
+def test_serve_refuses_a_taken_port_and_a_missing_allowed_folder_before_creating_anything(tmp_path):
+    import socket
+
+    library = str(tmp_path / "service-library")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run_subprocess("--library", library, "serve", "--port", str(port), timeout=60)
+    assert busy.returncode == 1 and busy.stderr.count("\n") == 1 and f"127.0.0.1:{port}" in busy.stderr, busy.stderr
+    assert "token" not in busy.stderr and busy.stdout == ""
+    missing = run_subprocess("--library", library, "serve", "--allow-path", str(tmp_path / "nope"), timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no such folder" in missing.stderr
+    assert not os.path.exists(library)  # no library, no admin account, no token printed

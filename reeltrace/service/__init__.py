@@ -47,6 +47,36 @@ def bootstrap_admin(library_folder: str, token: str | None = None, name: str = "
         db.close()
 
 
+class ServeError(Exception):
+    """The service cannot start: one line for the user (``usage``: a wrong argument, else
+    the machine's state, e.g. the port is taken)."""
+
+    def __init__(self, message: str, usage: bool = False):
+        super().__init__(message)
+        self.usage = usage
+
+
+def check_start(host: str, port: int, allowed_paths: list[str]) -> None:
+    """ServeError before anything is created or printed: an ``--allow-path`` that is not a
+    folder, or ``host:port`` already taken (the socket is bound and closed again)."""
+    for folder in allowed_paths:
+        if not os.path.isdir(folder):
+            raise ServeError(f"--allow-path {folder}: no such folder", usage=True)
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise ServeError(f"cannot listen on {host}:{port}: {err.strerror or err}", usage=True) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+        try:
+            probe.bind(address)
+        except OSError as err:
+            raise ServeError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+
+
 def serve(
     library_folder: str,
     host: str = "127.0.0.1",
@@ -68,6 +98,8 @@ def serve(
 
     On first start an admin account is created and its token printed once to ``out``
     (default: standard error); ``admin_token`` or ``$REELTRACE_ADMIN_TOKEN`` sets it instead.
+    ServeError, before anything is created or printed, for an ``allowed_paths`` entry that
+    is not a folder or a port already taken (``check_start``).
     ``max_duration_s``, ``max_pixels``, ``max_job_s``: what one input may cost (None: the
     defaults of ``files.DEFAULT_LIMITS``).
     """
@@ -77,9 +109,13 @@ def serve(
     from .files import DEFAULT_MAX_UPLOAD
 
     out = out or sys.stderr
+    check_start(host, port, allowed_paths or [])
     token = bootstrap_admin(library_folder, admin_token)
     if token and not (admin_token or os.environ.get(ADMIN_TOKEN_ENV)):
         print(f"reeltrace: created admin account; its token (shown once, keep it safe):\n{token}", file=out, flush=True)
+    elif token is None:
+        print(f"reeltrace: the admin token was shown on the first start; to set a new one, start with "
+              f"{ADMIN_TOKEN_ENV}=<token>", file=out, flush=True)  # fmt: skip
     app = create_app(
         library_folder,
         allowed_paths or [],
@@ -121,4 +157,4 @@ def create_app(*args, **kwargs):
     return _create_app(*args, **kwargs)
 
 
-__all__ = ["ADMIN_TOKEN_ENV", "add_limit_arguments", "bootstrap_admin", "create_app", "limits", "serve"]
+__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_limit_arguments", "bootstrap_admin", "check_start", "create_app", "limits", "serve"]

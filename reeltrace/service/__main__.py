@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from . import add_limit_arguments, serve
+from . import ServeError, add_limit_arguments, serve
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reeltrace.service", description="Run the reeltrace service.")
     p.add_argument("--library", default=os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library")
     p.add_argument("--host", default="127.0.0.1")
@@ -24,11 +25,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-level", default="info")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
     args = p.parse_args(argv)
-    serve(args.library, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
-          max_upload_bytes=int(args.max_upload_mb * (1 << 20)) if args.max_upload_mb else None,
-          log_level=args.log_level, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
-          max_pixels=args.max_pixels, max_job_s=args.max_job_s)  # fmt: skip
+    try:
+        serve(args.library, args.host, args.port, allowed_paths=args.allow_path, workers=args.workers,
+              max_upload_bytes=int(args.max_upload_mb * (1 << 20)) if args.max_upload_mb else None,
+              log_level=args.log_level, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
+              max_pixels=args.max_pixels, max_job_s=args.max_job_s)  # fmt: skip
+    except ServeError as err:
+        print(f"reeltrace: {err}", file=sys.stderr)
+        return 2 if err.usage else 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
