@@ -226,7 +226,8 @@ def _explain_away(found: dict[int, list[AudioSegment]], query: AudioQuery, index
     is not evidence of B. Segments are taken strongest ``verified`` first; one that
     overlaps in query time the claimed (score >= threshold) segment of another work ``A``
     is verified again with A's peaks' cells set aside (``verify_alignment(exclude=...)``)
-    and rescored on that (``explained_by`` = A). Two exceptions:
+    and rescored on that (``explained_by`` = A); where what is left is at chance
+    (``explained_min_verified``), its landmark pairs do not count either. Two exceptions:
 
     - B's own evidence is at least ``share_ratio`` of A's on the same stretch: the two
       works hold the same recording there (a medley's passage, a reused sting), and B is
@@ -254,8 +255,10 @@ def _explain_away(found: dict[int, list[AudioSegment]], query: AudioQuery, index
                 alone = verify_alignment(query.evidence, *index.peaks(seg.work_key), seg.speed, _offset(seg), seg.pitch, lo, hi,
                                          config, exclude=cells).verified  # fmt: skip
                 verified = min(seg.verified, alone)
-                seg = replace(seg, verified=verified, explained_by=first.work_key,
-                              score=calibrated_score(seg.distinct, seg.density, verified, config.score))  # fmt: skip
+                # What is left at chance: the pairs are on the stronger work's notes too.
+                own = verified >= vp.explained_min_verified
+                score = calibrated_score(seg.distinct if own else 1, seg.density if own else 0.0, verified, config.score)
+                seg = replace(seg, verified=verified, explained_by=first.work_key, score=score)
         if seg.score >= config.threshold:
             claimed.append(seg)
         out.setdefault(seg.work_key, []).append(seg)
