@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -150,6 +150,11 @@ def input_error(err: Exception) -> str:
     return str(err) if isinstance(err, MediaError) else str(unexpected(err, "cannot be processed"))
 
 
+def _check_category(category: str | None) -> None:
+    if category is not None and category not in CATEGORIES:
+        raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
+
+
 class Library:
     """One library folder. Not thread-safe; open one per process or thread."""
 
@@ -271,8 +276,7 @@ class Library:
         them an input over ``limits`` (``media.limits``; default: none). Without a
         ``category``, a work with a picture is ``film`` and one with sound alone ``audio``.
         ``progress`` is told how far decoding has got (``Progress``)."""
-        if category is not None and category not in CATEGORIES:
-            raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
+        _check_category(category)
         if work_id is not None and not valid_work_id(work_id):
             raise LibraryError("work id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         digest = None
@@ -390,8 +394,7 @@ class Library:
     def edit(self, work_id: str, title: str | None = None, owner: str | None = None, category: str | None = None) -> Work:
         """A work with its title, owner or category changed (None: kept); the rest of the
         work, its fingerprints and the index stay as they are."""
-        if category is not None and category not in CATEGORIES:
-            raise LibraryError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
+        _check_category(category)
         if title is not None and not title.strip():
             raise LibraryError("a title cannot be empty")
         changes = {k: v for k, v in (("title", title), ("owner", owner), ("category", category)) if v is not None}

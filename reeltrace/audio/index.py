@@ -20,6 +20,14 @@ from .records import AudioFingerprint, Hits
 from .verify import work_peaks
 
 
+def peak_vote_pad(config: AudioConfig) -> int:
+    """Frames added to every peak-vote offset (``work frame - query frame``) so that it is
+    >= 0 for any query short enough to vote (``MatchParams.peak_vote_seconds``), with a bin
+    to spare for the second grid."""
+    mp = config.match
+    return int(np.ceil(mp.peak_vote_seconds / config.spectrum.frame_seconds)) + mp.peak_vote_bin
+
+
 class AudioIndex:
     """In-memory hash index over the fingerprints of all works with sound, made under
     ``config`` (whose frame length and hash step read the stored hashes back)."""
@@ -80,14 +88,13 @@ class AudioIndex:
         step: (steps, frames, the first vote cell of each peak's work, work keys by cell).
 
         A vote for offset ``o = frame - t`` (frames) of a peak's work goes to cell
-        ``first + (o + pad) // bin`` (``pad``: the longest query that votes,
-        ``MatchParams.peak_vote_seconds``), so one ``bincount`` over all cells counts the
+        ``first + (o + pad) // bin`` (``peak_vote_pad``), so one ``bincount`` over all cells counts the
         votes of every (work, offset) at once, in time linear in the votes. In memory, 12
         bytes a peak and 4 a cell: about 1.1 MB per hour of audio (and the vote counts of
         one query, 1.8 MB per hour); rebuilt after changes."""
         if self._peak_table is None:
             mp, q = self.config.match, self.config.landmarks.q
-            pad = int(np.ceil(mp.peak_vote_seconds / self.config.spectrum.frame_seconds)) + mp.peak_vote_bin
+            pad = peak_vote_pad(self.config)
             keys = sorted(self._works)
             parts = [self.peaks(k) for k in keys]
             sizes = np.array([(int(f[-1]) if len(f) else 0) // mp.peak_vote_bin + pad // mp.peak_vote_bin + 3 for f, _ in parts],

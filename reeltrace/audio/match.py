@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .config import AudioConfig, MatchParams
-from .index import AudioIndex
+from .index import AudioIndex, peak_vote_pad
 from .records import AudioQuery, AudioSegment
 from .score import calibrated_score
 from .verify import verify_alignment, work_cells
@@ -183,7 +183,7 @@ def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, l
         return []
     which = np.repeat(np.arange(len(q_steps)), n)
     rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(n.sum())
-    pad = int(np.ceil(mp.peak_vote_seconds / fs)) + mp.peak_vote_bin
+    pad = peak_vote_pad(config)
     # Offsets in frames, shifted by pad so that they are >= 0 for any query that votes. Two
     # peaks of one step are never within a bin of each other on either side (a peak is
     # the maximum of +-8 frames), so a query peak votes at most once per bin.
@@ -204,7 +204,7 @@ def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, l
     for (wk, _), (votes, o) in sorted(candidates.items(), key=lambda kv: -kv[1][0])[: mp.peak_vote_candidates]:
         if any(abs(s.speed - 1.0) < 0.02 and abs(_offset(s) - o) < 0.5 for s in found.get(wk, [])):
             continue
-        if any(abs(s.work_key - wk) == 0 and abs(_offset(s) - o) < 0.5 for s in out):
+        if any(s.work_key == wk and abs(_offset(s) - o) < 0.5 for s in out):
             continue
         v = verify_alignment(query.evidence, *index.peaks(wk), 1.0, o, 1.0, 0.0, query.duration, config)
         if v.verified <= 0:
@@ -246,9 +246,9 @@ def _explain_away(found: dict[int, list[AudioSegment]], query: AudioQuery, index
         if over and vp.explain:
             theirs = [(verify_alignment(query.evidence, *index.peaks(a.work_key), a.speed, _offset(a), a.pitch, lo, hi, config).verified, a)
                       for a in over]  # fmt: skip
-            strongest, first = max(theirs, key=lambda x: x[0])
-            if seg.verified >= vp.share_ratio * strongest:
-                seg = replace(seg, shared_with=first.work_key)
+            best_verified, best = max(theirs, key=lambda x: x[0])
+            if seg.verified >= vp.share_ratio * best_verified:
+                seg = replace(seg, shared_with=best.work_key)
             else:
                 cells = np.unique(np.concatenate([work_cells(*index.peaks(a.work_key), a.speed, _offset(a), a.pitch, lo, hi, config)
                                                   for a in over]))  # fmt: skip
@@ -258,7 +258,7 @@ def _explain_away(found: dict[int, list[AudioSegment]], query: AudioQuery, index
                 # What is left at chance: the pairs are on the stronger work's notes too.
                 own = verified >= vp.explained_min_verified
                 score = calibrated_score(seg.distinct if own else 1, seg.density if own else 0.0, verified, config.score)
-                seg = replace(seg, verified=verified, explained_by=first.work_key, score=score)
+                seg = replace(seg, verified=verified, explained_by=best.work_key, score=score)
         if seg.score >= config.threshold:
             claimed.append(seg)
         out.setdefault(seg.work_key, []).append(seg)

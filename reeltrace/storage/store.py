@@ -278,8 +278,8 @@ class Store:
     def edit_work(self, work_id: str, changes: dict[str, str]) -> Work:
         """Change a work's title, owner or category (``changes``: column -> value); the
         fingerprints and descriptors stay as they are, so no index changes."""
-        if set(changes) - {"title", "owner", "category"}:
-            raise StoreError(f"cannot change {', '.join(sorted(set(changes) - {'title', 'owner', 'category'}))}")
+        if fixed := set(changes) - {"title", "owner", "category"}:
+            raise StoreError(f"cannot change {', '.join(sorted(fixed))}")
         with self.database.transaction() as db:
             if self.work(work_id) is None:
                 raise StoreError(f"no work with id {work_id!r}")
