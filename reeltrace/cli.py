@@ -11,10 +11,12 @@ import functools
 import json
 import os
 import sys
+from datetime import datetime, timezone
 
 from rich.console import Console
 
 from . import features
+from .about import version_text
 from .library import LIBRARY_FAULTS, Library, input_error
 from .media import MEDIA_SUFFIXES, expand_paths
 from .records import CATEGORIES
@@ -56,17 +58,6 @@ def output_problem(path: str | None, flag: str) -> str | None:
     return None
 
 
-def version_text() -> str:
-    """What ``--version`` prints: the package, and the versions that decide whether stored
-    descriptors and fingerprints can be searched by this build."""
-    from . import __version__
-    from .audio.config import FINGERPRINT_VERSION
-    from .storage.store import SCHEMA_VERSION
-
-    return (f"reeltrace {__version__} (visual model {DEFAULT_MODEL}, audio fingerprint v{FINGERPRINT_VERSION}, "
-            f"library schema v{SCHEMA_VERSION})")  # fmt: skip
-
-
 class _PrintVersion(argparse.Action):
     """``--version`` on one line: argparse's own action wraps it to the terminal's width."""
 
@@ -95,6 +86,21 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _log_stages(verbosity: int) -> None:
+    """Show the library's stage log (``logging`` under "reeltrace") on standard error: -v
+    what each stage did, -vv each candidate work as well. Set here, at the program's edge:
+    the library only logs, and a program embedding it decides where its log goes."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_level=verbosity > 1,
+                          log_time_format="%H:%M:%S")  # fmt: skip
+    logger = logging.getLogger("reeltrace")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+
 def _library_arg(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument(
         "--library",
@@ -104,6 +110,8 @@ def _library_arg(parser: argparse.ArgumentParser, default) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", default=False if default is None else default,
                         help="no progress bars (they are drawn on standard error, and only on a terminal)")  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
+                        help="say what each stage does, on standard error (-vv: per candidate work too)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report only segments scored at least S (0-1; the thresholds already applied stay)")  # fmt: skip
     p.add_argument("--min-seconds", type=_seconds, default=0.0, metavar="T",
                    help="report only segments that last at least T seconds of the query")  # fmt: skip
+    p.add_argument("--claimant", metavar="TEXT",
+                   help="with --report: who claims, and how to reach them (e.g. 'Northlight Studios, legal@...')")  # fmt: skip
+    p.add_argument("--found-at", metavar="URL",
+                   help="with --report and one file: where the file was found (the infringing URL)")  # fmt: skip
 
     p = sub.add_parser("extract", help="write each file's descriptors and audio fingerprint as a features file "
                        "(.npz) that 'register' accepts", description="Extract what registering each file would "
@@ -320,7 +332,11 @@ def _index(lib: Library, args: argparse.Namespace) -> int:
 
 def _scan(lib: Library, args: argparse.Namespace) -> int:
     results = []
+    started = datetime.now(timezone.utc)
     paths, empty = _inputs(args.paths)
+    if args.found_at and len(paths) > 1:
+        _error("--found-at is where one file was found: give one PATH with it")
+        return EXIT_USAGE
     if not lib.works():
         _error(f"library {display(lib.folder)} has no registered works: every scan finds nothing")
     with BatchProgress(len(paths), "scanning", args.quiet) as bars:
@@ -340,7 +356,9 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
     if args.report:
         from .report import evidence
 
-        evidence.write_report(results, args.report, library=lib.folder)
+        evidence.write_report(results, args.report, library=lib.folder, scanned_at=started,
+                              query_urls=[args.found_at] if args.found_at else None, claimant=args.claimant,
+                              software=version_text(lib.model))  # fmt: skip
     return EXIT_FAILED if empty or any(r.error for r in results) else EXIT_OK
 
 
@@ -359,6 +377,8 @@ def _edit_work(lib: Library, args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "verbose", 0):
+        _log_stages(args.verbose)
     if args.command == "bench":
         return _bench(args)
     if args.command == "extract":
@@ -374,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"no library at {display(folder)} (register a work to create one, or check --library / $REELTRACE_LIBRARY)")
         return EXIT_FAILED
     if args.command == "scan":
+        if (args.claimant or args.found_at) and not args.report:
+            _error("--claimant and --found-at are written in the evidence report: add --report FILE.html")
+            return EXIT_USAGE
         for path, flag in ((args.output, "--output"), (args.report, "--report")):
             if problem := output_problem(path, flag):
                 _error(problem)

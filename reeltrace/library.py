@@ -12,6 +12,7 @@ Everything the CLI and the service do goes through ``Library``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -48,6 +49,9 @@ from .video.records import StoredFrames, VideoFeatures
 from .video.score import decide, score_chains
 from .video.shots import merge_static_shots
 
+log = logging.getLogger(__name__)
+"""What each stage did, for ``reeltrace -v`` (INFO) and ``-vv`` (DEBUG, per candidate work)."""
+
 
 def read_sound(path: str, required: bool, budget: Budget, config: AudioConfig) -> tuple[np.ndarray, int] | None:
     """The file's sound at the audio chain's rate. An unreadable sound track is fatal only
@@ -77,6 +81,11 @@ def _budget(limits: InputLimits | None, progress: Progress | None, duration: flo
     if progress is None:
         return budget
     return replace(budget, on_progress=lambda stream, t: progress(stream, t, duration))
+
+
+def _described(info: MediaInfo) -> str:
+    picture = f"picture {info.width}x{info.height} at {info.fps:.3g} fps" if info.has_video else "no picture"
+    return f"{info.duration:.1f} s, {picture}, {'sound' if info.has_audio else 'no sound'}"
 
 
 def extract_features(path: str, embedder: FrameEmbedder, video: VideoConfig, audio: AudioConfig,
@@ -297,7 +306,12 @@ class Library:
             if existing is not None:
                 return RegisterResult(path, existing, created=False)
             if not from_features:
+                log.info("%s: %s", os.path.basename(path), _described(info))
+                began = time.perf_counter()
                 loaded = extract_features(path, self.embedder, self.video, self.audio, limits, info, digest, progress)
+                log.info("%s: %d frame descriptors, %d sound landmarks in %.1f s", os.path.basename(path),
+                         len(loaded.timestamps), len(loaded.audio) if loaded.audio is not None else 0,
+                         time.perf_counter() - began)  # fmt: skip
             work, video = self._new_work(path, loaded, title, owner, category, work_id)
             audio_index = self.audio_index() if loaded.audio is not None else None
             hold_at("register:before-write")
@@ -431,6 +445,7 @@ class Library:
         try:
             info = probe(path)
             result.duration = info.duration
+            log.info("%s: %s", os.path.basename(path), _described(info))
             if limits is not None:
                 limits.check(info)
             budget = _budget(limits, progress, info.duration)
@@ -452,8 +467,12 @@ class Library:
         except Exception as err:
             result.error = input_error(err)
             result.elapsed = time.perf_counter() - started
+            log.info("%s: failed: %s", os.path.basename(path), result.error)
             return result
         result.elapsed = time.perf_counter() - started
+        log.info("%s: decided in %.1f s: %s", os.path.basename(path), result.elapsed,
+                 "; ".join(f"{m.work.work_id} ({m.modality}, {len(m.segments)} segment(s), score {m.score:.3f})"
+                           for m in result.matches) or "no registered work passes the thresholds")  # fmt: skip
         if trace:
             result.trace = seen
         return result
@@ -485,16 +504,23 @@ class Library:
 
     def _scan_video(self, path: str, duration: float, seen: ScanTrace, budget: Budget = NO_BUDGET) -> None:
         config = self.video
+        began = time.perf_counter()
         features = describe_video(path, self.embedder, config, duration, query=True, budget=budget)
+        log.info("%s: picture: %d views of %d sampled frames embedded in %.1f s", os.path.basename(path),
+                 len(features), len(np.unique(features.timestamps)), time.perf_counter() - began)  # fmt: skip
         index = self.index()
         penalty = self.background().penalty(features.embeddings)
-        for pair in retrieve(index, features, config.retrieval, penalty):
+        pairs = retrieve(index, features, config.retrieval, penalty)
+        log.info("%s: picture: the index proposes %d candidate work(s)", os.path.basename(path), len(pairs))
+        for pair in pairs:
             work = self.store.work_by_key(pair.work_key)
             if work is None:
                 continue
             seen.candidates[pair.work_key] = pair
             chains = align(pair, config.alignment)
             seen.video[pair.work_key] = score_chains(chains, config.sample_step, duration, work.duration, config.scoring)
+            log.debug("picture: %s: %d frame matches, %d aligned chain(s), best %.3f", work.work_id, len(pair.scores),
+                      len(chains), max((sg.score for sg in seen.video[pair.work_key]), default=0.0))  # fmt: skip
 
     def _audio_to_search(self, required: bool) -> AudioIndex | None:
         """The audio index a scan searches, or None when no registered work has sound.
@@ -511,8 +537,17 @@ class Library:
     def _match_sound(self, index: AudioIndex, path: str, required: bool, budget: Budget) -> dict:
         """The audio segments per work key of the query's sound (none without usable sound,
         ``read_sound``), under every speed and tempo hypothesis."""
+        began = time.perf_counter()
         sound = read_sound(path, required, budget, self.audio)
         if sound is None:
+            log.info("%s: sound: none usable (silent or unreadable)", os.path.basename(path))
             return {}
-        found = audio_match.match(index, fingerprint_query(*sound, self.audio), self.audio)
-        return {key: [s.to_segment() for s in segments] for key, segments in found.items()}
+        query = fingerprint_query(*sound, self.audio)
+        found = audio_match.match(index, query, self.audio)
+        log.info("%s: sound: %d landmarks fingerprinted and matched in %.1f s; %d work(s) with aligned landmarks",
+                 os.path.basename(path), len(query.passes[0]) if query.passes else 0, time.perf_counter() - began,
+                 len(found))  # fmt: skip
+        for key, found_segments in found.items():
+            log.debug("sound: work key %d: %d segment(s), best %.3f", key, len(found_segments),
+                      max((sg.score for sg in found_segments), default=0.0))  # fmt: skip
+        return {key: [s.to_segment() for s in found_segments] for key, found_segments in found.items()}

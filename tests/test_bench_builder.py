@@ -12,8 +12,9 @@ import pytest
 
 from helpers import WORKS, run_cli, segments_of
 
-from reeltrace.bench.video.dataset import check_render, duration_of, make_logo, render
+from reeltrace.bench.video.dataset import check_render, duration_of, make_backdrop, make_logo, render
 from reeltrace.bench.video.edits import EDITS, Context, Edit
+from reeltrace.media.container import probe
 
 pytestmark = pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="the builder needs ffmpeg")
 
@@ -91,3 +92,17 @@ def test_a_broken_sound_file_gives_its_place_to_a_readable_one(tmp_path, work_fi
     pool = [str(broken), work_files["A"]]
     assert _readable(pool) == [work_files["A"], work_files["A"]]
     assert _readable([str(broken)]) == []
+
+
+def test_without_other_footage_the_work_is_laid_over_a_generated_backdrop(tmp_path, work_files, library):
+    """A bench on the film alone (no unregistered clips) still renders the edits that lay
+    the work over other footage, on a generated backdrop that claims nothing."""
+    backdrop = make_backdrop(str(tmp_path / "backdrop.mp4"), seed=3, seconds=12.0)
+    ctx = Context(other_video=backdrop)
+    out = str(tmp_path / "pip.mp4")
+    has_audio = probe(work_files["B"]).has_audio
+    speed = render(work_files["B"], 2.0, LENGTH, [EDITS["pip_styled"](random.Random(2), ctx)], out, has_audio, ctx=ctx)
+    assert duration_of(out) == pytest.approx(LENGTH / speed, abs=0.3)
+    assert _longest_found(library, out, "B", alone=True)["work_start"] == pytest.approx(2.0, abs=1.0)
+    (alone,) = run_cli("--library", library, "scan", backdrop, "--format", "json").json()["results"]
+    assert alone["matches"] == [] and alone["error"] is None

@@ -171,17 +171,21 @@ def test_register_with_a_malformed_id_is_refused(library_copy, distractor_file, 
         ["register"],
         ["remove"],
         ["register", "{file}", "{file}", "--id", "two-files-one-id"],
+        ["scan", "{file}", "--claimant", "Studio"],
+        ["scan", "{file}", "{file}", "--report", "{tmp}/r.html", "--found-at", "https://video.example/1"],
     ],
     ids=["unknown command", "no command", "bad category", "bad scan format", "bad works format",
-         "scan without paths", "register without paths", "remove without id", "--id with two paths"],  # fmt: skip
+         "scan without paths", "register without paths", "remove without id", "--id with two paths",
+         "--claimant without --report", "--found-at with two paths"],  # fmt: skip
 )
-def test_usage_errors_exit_2_and_change_nothing(library_copy, distractor_file, argv):
+def test_usage_errors_exit_2_and_change_nothing(library_copy, distractor_file, argv, tmp_path):
     """Usage errors (unknown command, bad --category, bad --format, missing arguments, --id
-    with several paths) exit with status 2, print to standard error only, and register
-    nothing."""
-    argv = [a.replace("{file}", distractor_file) for a in argv]
+    with several paths, report options without their report) exit with status 2, print to
+    standard error only, and register or write nothing."""
+    argv = [a.replace("{file}", distractor_file).replace("{tmp}", str(tmp_path)) for a in argv]
     res = run_cli("--library", library_copy, *argv)
     assert res.code == 2, (res.out, res.err)
+    assert os.listdir(tmp_path) == ["library"]  # no report written
     assert res.out == ""
     assert res.err.strip()
     assert work_ids(library_copy) == [s.work_id for s in WORKS.values()]
@@ -367,3 +371,20 @@ def test_serve_refuses_a_taken_port_and_a_missing_allowed_folder_before_creating
     missing = run_subprocess("--library", library, "serve", "--allow-path", str(tmp_path / "nope"), timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no such folder" in missing.stderr
     assert not os.path.exists(library)  # no library, no admin account, no token printed
+
+
+def test_verbose_says_what_each_stage_did_on_stderr_only(library, short_query):
+    """``-v`` (before or after the command) tells, on standard error, what the stages did:
+    the file, the picture and sound stages, the decision; ``-vv`` each candidate work too.
+    Standard output is the same report as without it."""
+    plain = run_subprocess("--library", library, "scan", short_query[0], "--format", "json")
+    loud = run_subprocess("--library", library, "scan", short_query[0], "--format", "json", "-v")
+    assert plain.returncode == loud.returncode == 0, loud.stderr
+    strip = lambda text: [m["work_id"] for r in json.loads(text)["results"] for m in r["matches"]]  # noqa: E731
+    assert strip(loud.stdout) == strip(plain.stdout) and plain.stderr == ""
+    err = " ".join(loud.stderr.split())  # rich wraps long lines
+    for said in ("short query.mp4", "picture", "embedded", "candidate work", "sound", "decided in"):
+        assert said in err, (said, loud.stderr)
+    assert "frame matches" not in err
+    louder = run_subprocess("-vv", "--library", library, "scan", short_query[0], "--format", "json")
+    assert "frame matches" in " ".join(louder.stderr.split()), louder.stderr

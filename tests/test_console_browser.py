@@ -147,7 +147,7 @@ def test_console_end_to_end(setup, browser, tmp_path):
     d.find_element(By.ID, "register-file").send_keys(media["work_a"])
     d.find_element(By.ID, "register-title").send_keys("Harbour Lights")
     d.find_element(By.CSS_SELECTOR, "#register-category option[value='drama']").click()
-    d.find_element(By.ID, "register-owner").send_keys("Northlight Studios")
+    d.find_element(By.CSS_SELECTOR, "#register-account option[value='northlight']").click()
     d.find_element(By.ID, "register-submit").click()
     card = wait_for(d, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#hall-drama .exhibit")
                                   if "Harbour Lights" in e.text], "the registered work in the drama hall")[0]  # fmt: skip
@@ -209,7 +209,76 @@ def test_console_end_to_end(setup, browser, tmp_path):
     wait_for(d, images_loaded, "posters")
     card = d.find_element(By.CSS_SELECTOR, f".exhibit[data-work-id='{work_id}']")
     assert "found in 1 video" in card.text
+    # Halls with no work fold into one line.
+    assert d.find_elements(By.ID, "hall-drama") and not d.find_elements(By.ID, "hall-variety")
+    assert "variety show" in d.find_element(By.ID, "empty-halls").text
     screenshot(d, "catalogue", shots)
+
+    # Search and filters.
+    d.find_element(By.ID, "filter-q").send_keys("harbour")
+    d.find_element(By.ID, "filter-submit").click()
+    wait_for(d, lambda d: "q=harbour" in d.current_url, "the filtered catalogue")
+    titles = [e.text for e in d.find_elements(By.CSS_SELECTOR, ".exhibit .title")]
+    assert titles == ["Harbour Lights"], titles
+    d.get(srv.url + "/")
+    d.find_element(By.CSS_SELECTOR, "#filter-owner option[value='Granite Films']").click()
+    d.find_element(By.ID, "filter-submit").click()
+    wait_for(d, lambda d: "owner=Granite" in d.current_url, "the owner filter")
+    assert sorted(e.text for e in d.find_elements(By.CSS_SELECTOR, ".exhibit .title")) == ["Mountain Pass", "Paper Garden"]
+    d.find_element(By.CSS_SELECTOR, "#filter-category option[value='variety']").click()
+    d.find_element(By.ID, "filter-submit").click()
+    wait_for(d, lambda d: d.find_elements(By.ID, "no-works"), "no work for these filters")
+
+    # Edit a work on its page: a new title, and a transfer to another owner account.
+    d.get(f"{srv.url}/works/{work_id}#edit")
+    title = wait_for(d, lambda d: d.find_element(By.ID, "edit-title"), "the edit form")
+    assert title.is_displayed()
+    title.clear()
+    title.send_keys("Harbour Lights (restored)")
+    d.find_element(By.CSS_SELECTOR, "#edit-account option[value='granite']").click()
+    d.find_element(By.ID, "edit-submit").click()
+    wait_for(d, lambda d: d.find_element(By.ID, "work-title").text == "Harbour Lights (restored)", "the edited title")
+    assert "Granite Films" in d.find_element(By.ID, "work-owner").text
+    assert api.get(f"/api/works/{work_id}").json()["account"] == "granite"
+
+    # Delete a work from its card, after saying yes.
+    d.get(srv.url + "/")
+    victim = [w for w in api.get("/api/works").json()["works"] if w["title"] == "Paper Garden"][0]["work_id"]
+    d.find_element(By.CSS_SELECTOR, f"[data-delete-work='{victim}']").click()
+    d.switch_to.alert.dismiss()  # no: nothing happens
+    assert api.get(f"/api/works/{victim}").status_code == 200
+    d.find_element(By.CSS_SELECTOR, f"[data-delete-work='{victim}']").click()
+    d.switch_to.alert.accept()
+    wait_for(d, lambda d: not d.find_elements(By.CSS_SELECTOR, f".exhibit[data-work-id='{victim}']"), "the card gone")
+    assert api.get(f"/api/works/{victim}").status_code == 404
+
+    # Accounts: create one (its token shown once, and working), give it a new token, revoke it.
+    d.get(srv.url + "/accounts")
+    wait_for(d, lambda d: d.find_element(By.ID, "account-list"), "the accounts page")
+    assert {"northlight", "granite"} <= {r.get_attribute("data-account") for r in d.find_elements(By.CSS_SELECTOR, "#account-list tr[data-account]")}
+    d.find_element(By.ID, "account-name").send_keys("harbourwatch")
+    d.find_element(By.CSS_SELECTOR, "#account-role option[value='scanner']").click()
+    d.find_element(By.ID, "account-submit").click()
+    token = wait_for(d, lambda d: d.find_element(By.ID, "token-value").text, "the new token")
+    assert client(srv, token).get("/api/me").json()["role"] == "scanner"
+    screenshot(d, "accounts", shots)
+    d.find_element(By.CSS_SELECTOR, "[data-rotate='harbourwatch']").click()
+    d.switch_to.alert.accept()
+    wait_for(d, lambda d: d.find_element(By.ID, "token-value").text not in ("", token), "the rotated token")
+    rotated = d.find_element(By.ID, "token-value").text
+    assert client(srv, token).get("/api/me").status_code == 401
+    assert client(srv, rotated).get("/api/me").status_code == 200
+    d.find_element(By.CSS_SELECTOR, "[data-revoke='harbourwatch']").click()
+    d.switch_to.alert.accept()
+    wait_for(d, lambda d: not d.find_elements(By.CSS_SELECTOR, "tr[data-account='harbourwatch']"), "the revoked row gone")
+    assert client(srv, rotated).get("/api/me").status_code == 401
+
+    # The API docs render from local assets (no CDN is reachable from a headless test).
+    d.get(srv.url + "/docs")
+    wait_for(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) > 10, "Swagger UI's operations")
+    assert d.execute_script("return performance.getEntriesByType('resource').every(e => e.name.startsWith(location.origin))")
+    screenshot(d, "api-docs", shots)
+    d.get(srv.url + "/")
 
     # The login page, signed out.
     d.find_element(By.CSS_SELECTOR, ".who button").click()

@@ -199,3 +199,98 @@ def test_min_score_and_min_seconds_keep_only_the_segments_asked_for(library, sho
     assert none.code == 0 and all(s["score"] >= 1 for m in none.json()["results"][0]["matches"] for s in m["segments"])
     bad = run_cli("--library", library, "scan", short_query[0], "--min-score", "1.5")
     assert bad.code == 2 and "between 0 and 1" in bad.err
+
+
+# -- the evidence report ---------------------------------------------------------------------
+
+
+def test_the_evidence_report_states_what_a_notice_needs(tmp_path, work_files):
+    """The query file's SHA-256 and size, the software, where it was found and who claims,
+    the scan time apart from the report time, each segment's modality and speed, and no
+    local absolute path."""
+    import hashlib
+
+    from reeltrace.about import version_text
+    from reeltrace.records import ScanResult, Segment, Work, WorkMatch
+    from reeltrace.report import evidence
+
+    query = work_files["B"]
+    work = Work("w1", "Harbour Lights", "Northlight", "film", 12.0, "ab" * 32, work_files["A"], "", True, True)
+    segs = [Segment(0.0, 4.0, 2.0, 6.0, 0.95, modality="audio+video"), Segment(4.0, 6.0, 6.0, 7.0, 0.9, speed=0.5)]
+    result = ScanResult(query=os.path.abspath(query), duration=8.0, matches=[WorkMatch(work, "audio+video", 0.95, segs)])
+    html = evidence.render_report([result], library=str(tmp_path / "lib"), scanned_at="2026-01-02T03:04:05+00:00",
+                                  query_urls=["https://video.example/watch?v=42"], claimant="Northlight Studios, legal@northlight.example",
+                                  software=version_text("sscd_distilled"), frames_per_segment=1)  # fmt: skip
+    data = open(query, "rb").read()
+    assert hashlib.sha256(data).hexdigest() in html and f"{len(data):,} bytes" in html
+    assert "2026-01-02 03:04:05 UTC" in html and html.count(" UTC</td>") == 2  # scan time, report time
+    assert "https://video.example/watch?v=42" in html and "legal@northlight.example" in html
+    assert version_text("sscd_distilled") in html and "visual model sscd_distilled" in html
+    assert "<td>audio+video</td><td>1x</td>" in html and "<td>video</td><td>0.50x</td>" in html
+    assert str(tmp_path) not in html and os.path.dirname(os.path.abspath(query)) not in html
+    assert os.path.basename(query) in html
+
+
+def test_sound_only_segments_show_a_spectrogram_pair_of_the_matched_seconds(tmp_path):
+    """An audio segment is shown by the spectrograms of both soundtracks over the matched
+    seconds, read from the files (no placeholder): the copy's looks like the work's at the
+    matched offset, and not like the work's elsewhere."""
+    import audiogen as G
+    import numpy as np
+    from PIL import Image
+
+    from reeltrace.records import ScanResult, Segment, Work, WorkMatch
+    from reeltrace.report import evidence
+
+    song = G.music(7, 30.0)
+    work_file = G.write(str(tmp_path / "album track.m4a"), song)
+    query_file = G.write(str(tmp_path / "vlog.m4a"), G.noise(song[int(10 * G.RATE) : int(18 * G.RATE)], 15.0))
+    work = Work("w1", "Album Track", "Label", "audio", 30.0, "", work_file, "", False, True)
+    seg = Segment(0.0, 8.0, 10.0, 18.0, 0.9, modality="audio")
+    html = evidence.render_report([ScanResult(query=query_file, duration=8.0, matches=[WorkMatch(work, "audio", 0.9, [seg])])])
+    assert "Query sound · segment 1 · 0:00.00–0:08.00" in html and "Album Track sound · 0:10.00–0:18.00" in html
+    assert html.count("data:image/jpeg;base64,") == 2 and "unavailable" not in html
+
+    def picture(path, start, end):
+        return np.asarray(evidence.sound_image(path, start, end).convert("L"), np.float32)
+
+    def alike(a, b):
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    shown = picture(query_file, 0.0, 8.0)
+    assert alike(shown, picture(work_file, 10.0, 18.0)) > alike(shown, picture(work_file, 20.0, 28.0)) + 0.2
+    assert evidence.sound_image(str(tmp_path / "missing.m4a"), 0.0, 8.0) is None
+    # The excerpt is the stretch asked for: the same samples as the whole file's decode there.
+    from reeltrace.media.sound import decode_audio, decode_audio_span
+
+    whole, _ = decode_audio(work_file, 8000)
+    for start in (0.0, 3.3, 21.7):
+        span = decode_audio_span(work_file, 8000, start, start + 5.0)
+        at = int(start * 8000)
+        assert len(span) == 40000 and np.corrcoef(span, whole[at : at + 40000])[0, 1] > 0.98  # one sample off: 0.92
+    assert isinstance(evidence.spectrogram_image(np.zeros(10, np.float32)), Image.Image)  # shorter than a window
+
+
+def test_frame_pairs_skip_a_fade_to_black(tmp_path):
+    """Of the instants around each shown time, the pair a reviewer can compare is chosen: a
+    query that is black where the work is lit is not shown there."""
+    import mediagen
+    import numpy as np
+
+    from reeltrace.records import Segment
+    from reeltrace.report import evidence
+
+    frames = list(mediagen.work_frames(11, 6.0, "noise"))
+    work = mediagen.write_video(str(tmp_path / "work.mp4"), frames)
+    fps = mediagen.FPS
+    dark = [np.zeros_like(f) if (i // fps) % 2 == 0 else f for i, f in enumerate(frames)]  # black in even seconds
+    query = mediagen.write_video(str(tmp_path / "query.mp4"), dark)
+    seg = Segment(0.0, 6.0, 0.0, 6.0, 0.9)
+    chosen = evidence.legible_pairs(seg, query, work, count=3, candidates=3)
+    assert len(chosen) == 3
+    for qt, wt, qimg, wimg in chosen:
+        assert int(qt) % 2 == 1, [c[0] for c in chosen]  # a lit second
+        assert evidence.pair_legibility(qimg, wimg) > 10
+    # With one candidate per shown time, nothing is chosen: the middle pair falls in the dark.
+    naive = evidence.legible_pairs(seg, query, work, count=3, candidates=1)
+    assert min(evidence.pair_legibility(q, w) for _, _, q, w in naive) < 5

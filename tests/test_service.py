@@ -206,9 +206,10 @@ def test_register_by_upload(world, media):
     c = world["c"]["studio-a"]
     r = c.get(f"/api/works/{work['work_id']}")
     assert r.status_code == 200 and r.json()["content_hash"] == work["content_hash"]
+    assert r.json()["account"] == "studio-a" and "source_path" not in r.json()  # a server path: admins only
     # The upload is kept by the service (the work's frames come from it).
-    assert os.path.isfile(r.json()["source_path"])
-    assert r.json()["source_path"] != os.path.abspath(media["work_a"])
+    kept = world["c"]["admin"].get(f"/api/works/{work['work_id']}").json()["source_path"]
+    assert os.path.isfile(kept) and kept != os.path.abspath(media["work_a"])
     poster = c.get(f"/api/works/{work['work_id']}/poster.jpg")
     assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
     assert poster.content[:3] == b"\xff\xd8\xff"
@@ -285,6 +286,57 @@ def test_edit_a_work_as_its_owner_and_as_the_admin(world):
     assert admin.patch(f"/api/works/{work}", json={"owner": "Studio-A"}).status_code == 200
 
 
+def test_the_admin_transfers_a_work_between_owner_accounts(world):
+    """Who owns a work is an account: a transfer moves what each owner sees, and the owner
+    name on the work follows the account's."""
+    work = world["work_b"]
+    a, b, admin = (world["c"][n] for n in ("studio-a", "studio-b", "admin"))
+    assert b.patch(f"/api/works/{work}", json={"account": "studio-a"}).status_code == 403
+    assert admin.patch(f"/api/works/{work}", json={"account": "platform-a"}).status_code == 400  # a scanner
+    assert admin.patch(f"/api/works/{work}", json={"account": "nobody"}).status_code == 400
+    r = admin.patch(f"/api/works/{work}", json={"account": "studio-a"})
+    assert r.status_code == 200 and (r.json()["account"], r.json()["owner"]) == ("studio-a", "Studio-A")
+    assert work in {w["work_id"] for w in a.get("/api/works").json()["works"]}
+    assert b.get(f"/api/works/{work}").status_code == 404 and work not in str(b.get("/api/works").json())
+    assert a.get(f"/api/works/{work}/matches").status_code == 200
+    # No owner account: only admins see it; then back to where it was.
+    r = admin.patch(f"/api/works/{work}", json={"account": ""})
+    assert r.status_code == 200 and r.json()["account"] is None
+    assert a.get(f"/api/works/{work}").status_code == 404 and b.get(f"/api/works/{work}").status_code == 404
+    r = admin.patch(f"/api/works/{work}", json={"account": "studio-b"})
+    assert r.status_code == 200 and r.json()["owner"] == "Studio-B"
+    assert b.get(f"/api/works/{work}").status_code == 200
+
+
+def test_tokens_are_rotated_by_the_admin_and_by_their_account(server):
+    admin = client(server, ADMIN_TOKEN)
+    r = admin.post("/api/accounts", json={"name": "rotating", "role": "scanner"})
+    assert r.status_code == 201
+    first = r.json()["token"]
+    r = admin.post("/api/accounts/rotating/token")
+    assert r.status_code == 200 and r.json()["token"] != first
+    second = r.json()["token"]
+    assert client(server, first).get("/api/me").status_code == 401
+    assert client(server, second).get("/api/me").json()["name"] == "rotating"
+    r = client(server, second).post("/api/me/token")
+    assert r.status_code == 200 and r.json()["account"]["name"] == "rotating"
+    assert client(server, second).get("/api/me").status_code == 401
+    assert client(server, r.json()["token"]).get("/api/me").status_code == 200
+    assert client(server, r.json()["token"]).post("/api/accounts/rotating/token").status_code == 403
+    assert admin.delete("/api/accounts/rotating").status_code == 200
+    assert client(server, r.json()["token"]).get("/api/me").status_code == 401
+
+
+def test_api_docs_are_served_without_a_cdn(server):
+    page = httpx.get(server.url + "/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        r = httpx.get(f"{server.url}/docs-assets/{asset}")
+        assert r.status_code == 200 and len(r.content) > 10_000
+    assert httpx.get(server.url + "/redoc").status_code == 404
+
+
 def test_bad_register_requests(world, media):
     c = world["c"]["studio-a"]
     r = upload(c, "/api/works", media["work_a"], category="opera")
@@ -302,7 +354,7 @@ def test_bad_register_requests(world, media):
 
 def test_scan_status_and_results(world):
     scan = world["scan_a"]
-    assert scan["status"] == "done" and scan["attempts"] == 1, scan
+    assert scan["status"] == "done" and scan["attempts"] == 1 and scan["progress"] == 1.0, scan
     c = world["c"]["platform-a"]
     r = c.get(f"/api/scans/{scan['id']}")
     assert r.status_code == 200 and r.json()["query"] == "repost clip.mp4"
@@ -515,6 +567,8 @@ def test_role_isolation_every_endpoint(world, server):
         ("GET", "/api/accounts", "/api/accounts", {"admin": 200, "*": 403}),
         ("POST", "/api/accounts", "/api/accounts", {"admin": 201, "*": 403}),
         ("DELETE", "/api/accounts/{name}", "/api/accounts/nobody", {"admin": 404, "*": 403}),
+        ("POST", "/api/accounts/{name}/token", "/api/accounts/nobody/token", {"admin": 404, "*": 403}),
+        ("POST", "/api/me/token", "/api/me/token", {"*": None}),  # any account, its own (tested elsewhere)
         ("GET", "/api/works", "/api/works", {"admin": 200, "studio-a": 200, "studio-b": 200, "*": 403}),
         ("POST", "/api/works", "/api/works", {"admin": 400, "studio-a": 400, "studio-b": 400, "*": 403}),
         ("GET", "/api/works/{work_id}", f"/api/works/{wa}", {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
@@ -536,6 +590,9 @@ def test_role_isolation_every_endpoint(world, server):
         # A match: the scan's account, admins, and the matched work's owner.
         ("GET", "/api/scans/{scan_id}/matches/{work_id}", f"/api/scans/{sid_a}/matches/{wa}",
          {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
+        ("GET", "/api/scans/{scan_id}/matches/{work_id}/sound.jpg",
+         f"/api/scans/{sid_a}/matches/{wa}/sound.jpg?side=query&segment=0",  # a silent query: the placeholder
+         {"admin": 307, "platform-a": 307, "studio-a": 307, "*": 404}),
         ("GET", "/api/scans/{scan_id}/matches/{work_id}/frame.jpg",
          f"/api/scans/{sid_a}/matches/{wa}/frame.jpg?side=query&t={qt}",
          {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
@@ -545,6 +602,7 @@ def test_role_isolation_every_endpoint(world, server):
         ("GET", "/api/paths", "/api/paths", {a: 200 for a in ALL}),
         # Console pages (not in the schema).
         ("GET", None, "/", {"admin": 200, "studio-a": 200, "studio-b": 200, "*": 303}),
+        ("GET", None, "/accounts", {"admin": 200, "*": 403}),
         ("GET", None, f"/works/{wa}", {"admin": 200, "studio-a": 200, "*": 404}),
         ("GET", None, "/scans", {"admin": 200, "platform-a": 200, "platform-b": 200, "*": 303}),
         ("GET", None, f"/scans/{sid_a}", {"admin": 200, "platform-a": 200, "*": 404}),
@@ -687,8 +745,14 @@ def test_audio_only_work_and_scan(world, server, tmp_path):
     assert abs(work["duration"] - 30.0) < 0.5
 
     with open(query, "rb") as fh:
-        r = scanner.post("/api/scans", files={"file": ("radio excerpt.m4a", fh, "audio/mp4")})
+        r = scanner.post("/api/scans", files={"file": ("radio excerpt.m4a", fh, "audio/mp4")},
+                         data={"found_at": "javascript:alert(1)"})  # fmt: skip
+    assert r.status_code == 400 and "found_at" in r.json()["detail"]
+    with open(query, "rb") as fh:
+        r = scanner.post("/api/scans", files={"file": ("radio excerpt.m4a", fh, "audio/mp4")},
+                         data={"found_at": "https://video.example/v/77", "claimant": "Label C <rights@label-c.example>"})  # fmt: skip
     assert r.status_code == 202, r.text
+    assert r.json()["scan"]["found_at"] == "https://video.example/v/77"
     scan = wait_job(scanner, f"/api/scans/{r.json()['scan']['id']}")
     assert scan["status"] == "done", scan
     (result,) = scanner.get(f"/api/scans/{scan['id']}/result").json()["results"]
@@ -705,6 +769,17 @@ def test_audio_only_work_and_scan(world, server, tmp_path):
     assert owner.get(f"/scans/{scan['id']}/matches/{work['work_id']}").status_code == 200
     report = scanner.get(f"/api/scans/{scan['id']}/report.html")
     assert report.status_code == 200 and "Night Song" in report.text
+    # Sound shown by sound: a spectrogram pair of the matched seconds, where and who as given.
+    assert "Query sound · segment 1" in report.text and "Night Song sound" in report.text
+    assert "unavailable" not in report.text
+    assert "https://video.example/v/77" in report.text and "rights@label-c.example" in report.text
+    assert hashlib.sha256(open(query, "rb").read()).hexdigest() in report.text
+    for side in ("query", "work"):
+        picture = owner.get(f"/api/scans/{scan['id']}/matches/{work['work_id']}/sound.jpg?side={side}&segment=0")
+        assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
+    assert scanner.get(f"/api/scans/{scan['id']}/matches/{work['work_id']}/sound.jpg?side=query&segment=9").status_code == 404
+    page = owner.get(f"/scans/{scan['id']}/matches/{work['work_id']}").text
+    assert "sound.jpg?side=work&amp;segment=0" in page and "frame.jpg" not in page
     poster = owner.get(f"/api/works/{work['work_id']}/poster.jpg", follow_redirects=False)
     assert poster.status_code == 307 and poster.headers["location"] == "/static/placeholder.svg"
 
@@ -771,3 +846,29 @@ def test_bootstrap_admin(tmp_path, monkeypatch):
     assert db.account_by_token("rt_from-the-environment").name == "admin"
     assert db.account_by_token(token) is None
     db.close()
+
+
+def test_job_progress_is_the_slower_chain(tmp_path):
+    """A running job's progress is the share decoded by its slower stream; queued 0, done 1."""
+    from dataclasses import replace
+
+    from reeltrace.service.db import ServiceDB
+    from reeltrace.service.jobs import Workers
+
+    db = ServiceDB(str(tmp_path / "service.db"))
+    try:
+        workers = Workers(str(tmp_path / "library"), db, count=0)
+        job = db.add_job("scan", 1, "clip.mp4", {"path": "clip.mp4"})
+        assert workers.progress(job) == 0.0
+        running = replace(job, status="running")
+        told = workers._tracker(job.id)
+        told("picture", 5.0, 10.0)
+        assert workers.progress(running) == 0.5
+        told("sound", 8.0, 10.0)
+        told("picture", 9.0, 10.0)
+        assert workers.progress(running) == 0.8
+        told("sound", 12.0, 10.0)  # a stream running past the probed duration
+        assert workers.progress(running) == 0.9
+        assert workers.progress(replace(job, status="done")) == 1.0
+    finally:
+        db.close()

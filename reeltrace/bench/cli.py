@@ -46,9 +46,13 @@ def _bench_scale(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"reeltrace: --scale takes hours separated by commas (e.g. 10,100,1000), not {args.scale!r}", file=sys.stderr)
         return 2
+    missing = [m for m in args.media or [] if not os.path.isdir(m)]
+    if missing:
+        print(f"reeltrace: --media {missing[0]}: no such folder", file=sys.stderr)
+        return 2
     media = args.media or default_media()
     if not media:
-        print("reeltrace: no media folder found; name one with --media", file=sys.stderr)
+        print(f"reeltrace: no media folder found; {MEDIA_HELP}", file=sys.stderr)
         return 2
     quick = os.path.join(args.out, "quick")
     if not _reusable(quick, args.seed, Plan.quick()):
@@ -63,6 +67,11 @@ def _bench_scale(args: argparse.Namespace) -> int:
 
     sys.stdout.write(scale_markdown(reports))
     return 0
+
+
+MEDIA_HELP = ("bench cuts its queries from real video: give folders of clips with --media DIR (any footage; "
+              "the Big Buck Bunny film as bbb.mp4 and music files are used when present; the source tree's "
+              "scripts/fetch_demo_media.sh DIR downloads the film and its trailer)")
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -80,9 +89,13 @@ def bench(args: argparse.Namespace) -> int:
     if shutil.which("ffmpeg") is None:
         print("reeltrace: bench needs the ffmpeg command (Debian: apt-get install ffmpeg)", file=sys.stderr)
         return 1
+    missing = [m for m in args.media or [] if not os.path.isdir(m)]
+    if missing:
+        print(f"reeltrace: --media {missing[0]}: no such folder", file=sys.stderr)
+        return 2
     media = args.media or default_media()
     if not media:
-        print("reeltrace: no media folder found; name one with --media", file=sys.stderr)
+        print(f"reeltrace: no media folder found; {MEDIA_HELP}", file=sys.stderr)
         return 2
     plan = Plan.quick() if args.quick else Plan.full()
     out = os.path.join(args.out, "quick" if args.quick else "full")
@@ -92,8 +105,7 @@ def bench(args: argparse.Namespace) -> int:
         # rather than fail deep inside it.
         names = (name for folder in media for _, _, files in os.walk(folder) for name in files)
         if not any(os.path.splitext(name)[1].lower() in VIDEO_SUFFIXES for name in names):
-            print(f"reeltrace: no video files in {', '.join(media)}; bench builds its data set"
-                  " from folders of real video clips (--media DIR)", file=sys.stderr)  # fmt: skip
+            print(f"reeltrace: no video files in {', '.join(media)}; {MEDIA_HELP}", file=sys.stderr)
             return 2
         stamp = build_stamp(args.seed, plan)
         resume = not args.rebuild and _stamped(out) == stamp

@@ -52,6 +52,43 @@ def decode_audio(path: str, rate: int, budget: Budget = NO_BUDGET) -> tuple[np.n
         container.close()
 
 
+def decode_audio_span(path: str, rate: int, start: float, end: float) -> np.ndarray:
+    """Mono float32 samples at ``rate`` Hz of the seconds [start, end) of a file's first
+    audio stream: a seek, then only that stretch is decoded (an evidence excerpt of a
+    long work costs its own length, not the work's). Raises MediaError as ``decode_audio``."""
+    container = open_media(path)
+    try:
+        if not container.streams.audio:
+            raise MediaError("no audio stream")
+        stream = container.streams.audio[0]
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        if start > 1.0 and stream.time_base:
+            container.seek(int((start + origin - 1.0) / stream.time_base), stream=stream, backward=True)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        want = max(int(round((end - start) * rate)), 0)
+        parts: list[np.ndarray] = []
+        got, skip = 0, None  # skip: samples still to drop before ``start`` (the seek lands earlier)
+        try:
+            for frame in container.decode(stream):
+                if skip is None:
+                    at = float(frame.pts * frame.time_base) - origin if frame.pts is not None else 0.0
+                    skip = max(int(round((start - at) * rate)), 0)
+                for out in resampler.resample(frame):
+                    samples = _samples(out)
+                    dropped = min(skip, len(samples))
+                    skip -= dropped
+                    parts.append(samples[dropped:])
+                    got += len(samples) - dropped
+                if got >= want:
+                    break
+        except (av.error.FFmpegError, ValueError) as err:
+            raise MediaError(f"corrupt audio stream ({one_line(err)})") from None
+        out = np.concatenate(parts)[:want] if parts else np.zeros(0, np.float32)
+        return out.astype(np.float32, copy=False)
+    finally:
+        container.close()
+
+
 def resample(samples: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
     """Mono float32 samples at ``rate`` -> ``to_rate``, with FFmpeg's band-limited resampler."""
     samples = np.ascontiguousarray(samples, np.float32).reshape(-1)

@@ -12,6 +12,7 @@ Frame grabbing (``grab_frame``) lives here too; the service caches its output.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import os
@@ -19,15 +20,24 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import av
+import numpy as np
 from PIL import Image, ImageDraw
 
-from ..media.container import picture_stream
-from ..records import CATEGORIES, ScanResult, Segment
+from ..media.container import MediaError, picture_stream
+from ..media.sound import decode_audio_span
+from ..records import CATEGORIES, ScanResult, Segment, Work
 from ..storage.files import atomic_write_text
 from .formats import clock
 
 THUMB_WIDTH = 320
 FRAMES_PER_SEGMENT = 3
+CANDIDATES_PER_FRAME = 3
+"""Frame pairs are chosen among this many instants around each of a segment's shown times:
+the pair a lay reviewer can compare best (``pair_legibility``), never a fade to black
+beside a lit frame."""
+SPECTROGRAM_RATE = 8000  # Hz: the band the fingerprints listen to (audio.config)
+SPECTROGRAM_MAX_SECONDS = 12.0  # a longer sound segment shows its first 12 s
+SPECTROGRAM_HEIGHT = 160
 
 # One colour per matched work, in match order (also used by the web console).
 WORK_COLOURS = [
@@ -118,6 +128,95 @@ def pair_times(seg: Segment, count: int = FRAMES_PER_SEGMENT) -> list[tuple[floa
     return out
 
 
+def pair_legibility(query: Image.Image, work: Image.Image) -> float:
+    """How well a person can compare two frames: the contrast (grey-level standard
+    deviation, 0-255) of the duller of the two. A black or flat frame scores near 0, so a
+    pair of a fade-out and a lit frame loses to any pair where both show the picture."""
+    return min(float(np.asarray(img.convert("L").resize((64, 36)), np.float32).std()) for img in (query, work))
+
+
+def legible_pairs(seg: Segment, query_file: str | None, work_file: str, count: int = FRAMES_PER_SEGMENT,
+                  candidates: int = CANDIDATES_PER_FRAME) -> list[tuple[float, float, Image.Image | None, Image.Image | None]]:  # fmt: skip
+    """``count`` (query time, work time, query frame, work frame) spread over ``seg``: each the
+    most legible (``pair_legibility``) of ``candidates`` instants in its share of the
+    segment. A side whose file cannot be read is None (the report shows a placeholder)."""
+    spread = pair_times(seg, count * candidates)
+    out = []
+    for i in range(0, len(spread), candidates):
+        best = None
+        for qt, wt in spread[i : i + candidates]:
+            qimg = grab_image(query_file, qt) if query_file else None
+            wimg = grab_image(work_file, wt)
+            score = pair_legibility(qimg, wimg) if qimg is not None and wimg is not None else -1.0
+            if best is None or score > best[0]:
+                best = (score, qt, wt, qimg, wimg)
+        out.append(best[1:])
+    return out
+
+
+# -- sound ---------------------------------------------------------------------------------
+
+# Anchors of a perceptually ordered dark-to-light colour map (black, violet, red, yellow).
+_HEAT = np.array([[0, 0, 4], [60, 15, 110], [150, 40, 120], [230, 90, 60], [252, 200, 40], [252, 253, 191]], np.float32)
+
+
+def spectrogram_image(samples: np.ndarray, rate: int = SPECTROGRAM_RATE, width: int = THUMB_WIDTH,
+                      height: int = SPECTROGRAM_HEIGHT) -> Image.Image:  # fmt: skip
+    """A log-magnitude spectrogram (64 ms Hann windows, 16 ms hop, 0 to rate/2 Hz, low
+    frequencies at the bottom) as a ``width`` x ``height`` picture. Levels run over the 60 dB
+    below the excerpt's own peak, so a quiet copy and a loud original look alike: what a
+    reviewer compares is the pattern of notes and beats, not the loudness."""
+    n_fft, hop = 512, 128
+    samples = np.asarray(samples, np.float32)
+    if len(samples) < n_fft:
+        samples = np.pad(samples, (0, n_fft - len(samples)))
+    frames = np.lib.stride_tricks.sliding_window_view(samples, n_fft)[::hop] * np.hanning(n_fft).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    level = 10 * np.log10(power + 1e-12)
+    level = np.clip((level - (level.max() - 60.0)) / 60.0, 0.0, 1.0).T[::-1]  # frequency up
+    at = level * (len(_HEAT) - 1)
+    low = np.floor(at).astype(int).clip(0, len(_HEAT) - 2)
+    mix = (at - low)[..., None]
+    rgb = (_HEAT[low] * (1 - mix) + _HEAT[low + 1] * mix).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB").resize((width, height), Image.BILINEAR)
+
+
+def sound_image(path: str | None, start: float, end: float) -> Image.Image | None:
+    """The spectrogram of seconds [start, end) of ``path``'s sound, or None when the file or
+    its sound cannot be read."""
+    if not path or not os.path.isfile(path) or end <= start:
+        return None
+    try:
+        samples = decode_audio_span(path, SPECTROGRAM_RATE, start, end)
+    except (MediaError, OSError):
+        return None
+    return spectrogram_image(samples) if len(samples) else None
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def file_facts(path: str | None) -> tuple[str, int] | None:
+    """(SHA-256 hex, size in bytes) of a file, or None when it cannot be read."""
+    if not path or not os.path.isfile(path):
+        return None
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+            size = fh.tell()
+    except OSError:
+        return None
+    return digest.hexdigest(), size
+
+
+def shown_name(name: str) -> str:
+    """A query or library as the report names it: an absolute local path is cut to its
+    last part (the report travels; the folders of the machine that wrote it do not)."""
+    return os.path.basename(name.rstrip("/\\")) or name if os.path.isabs(name) else name
+
+
 # -- report -------------------------------------------------------------------------------
 
 _CSS = """
@@ -180,16 +279,24 @@ def render_report(
     scanned_at: datetime | str | None = None,
     query_files: Sequence[str | None] | None = None,
     query_names: Sequence[str] | None = None,
+    query_urls: Sequence[str | None] | None = None,
     frames_per_segment: int = FRAMES_PER_SEGMENT,
     requested_by: str | None = None,
+    claimant: str | None = None,
+    software: str | None = None,
     title: str = "Content reuse evidence report",
 ) -> str:
-    """The report as one HTML string (no outside references).
+    """The report as one HTML string (no outside references, no local absolute paths).
 
     ``results[i].query`` is shown as the query unless ``query_names[i]`` is given; query
-    frames are read from ``query_files[i]`` (default: ``results[i].query``), work frames from
-    each work's ``source_path``. A file that cannot be read gets a placeholder frame.
-    ``frames_per_segment=0`` leaves frames out.
+    frames, sound and the file's SHA-256 are read from ``query_files[i]`` (default:
+    ``results[i].query``), the work's from its ``source_path``. ``query_urls[i]``: where the
+    query was found (the infringing URL), when known. ``claimant``: who claims (name and
+    contact); ``software``: the versions that produced the result (``version_text``).
+    ``scanned_at`` is when the scan ran; the report's own time is now. A segment shown by
+    sound alone is illustrated by a spectrogram pair of its matched seconds, the others by
+    frame pairs (``legible_pairs``); a file that cannot be read gets a placeholder.
+    ``frames_per_segment=0`` leaves pictures out.
     """
     generated = _timestamp(None)
     parts = [
@@ -201,8 +308,12 @@ def render_report(
         f"<tr><th>Time of scan</th><td>{_esc(_timestamp(scanned_at))}</td></tr>",
         f"<tr><th>Report generated</th><td>{_esc(generated)}</td></tr>",
     ]
+    if software:
+        parts.append(f"<tr><th>Software</th><td>{_esc(software)}</td></tr>")
     if library:
-        parts.append(f"<tr><th>Library</th><td>{_esc(os.path.abspath(library))}</td></tr>")
+        parts.append(f"<tr><th>Library</th><td>{_esc(shown_name(os.path.abspath(library)))}</td></tr>")
+    if claimant:
+        parts.append(f"<tr><th>Claimant</th><td>{_esc(claimant)}</td></tr>")
     if requested_by:
         parts.append(f"<tr><th>Requested by</th><td>{_esc(requested_by)}</td></tr>")
     total_works = len({m.work.work_id for r in results for m in r.matches})
@@ -210,11 +321,20 @@ def render_report(
     parts.append(f"<tr><th>Works found</th><td>{total_works}</td></tr></table>")
 
     for qi, result in enumerate(results):
-        name = query_names[qi] if query_names and qi < len(query_names) else result.query
+        name = shown_name(query_names[qi] if query_names and qi < len(query_names) else result.query)
         qfile = query_files[qi] if query_files and qi < len(query_files) else result.query
+        url = query_urls[qi] if query_urls and qi < len(query_urls) else None
+        facts = file_facts(qfile)
         parts.append(f"<h2>Query {qi + 1}: {_esc(name)}</h2>")
         parts.append("<table class='meta'>")
         parts.append(f"<tr><th>Query</th><td>{_esc(name)}</td></tr>")
+        if url:
+            parts.append(f"<tr><th>Found at</th><td>{_esc(url)}</td></tr>")
+        if facts:
+            parts.append(f"<tr><th>Query SHA-256</th><td>{facts[0]}</td></tr>")
+            parts.append(f"<tr><th>Query size</th><td>{facts[1]:,} bytes</td></tr>")
+        else:
+            parts.append("<tr><th>Query file</th><td>not available to this report</td></tr>")
         parts.append(f"<tr><th>Duration</th><td>{clock(result.duration)}</td></tr>")
         parts.append(f"<tr><th>Works matched</th><td>{len(result.matches)}</td></tr></table>")
         if result.error:
@@ -254,21 +374,24 @@ def render_report(
             parts.append(f"<tr><th>Reused</th><td>{reused:.1f} s in {len(m.segments)} segment(s)</td></tr></table>")
             parts.append(
                 "<table class='segs'><tr><th>#</th><th>Query from</th><th>Query to</th><th>Work from</th>"
-                "<th>Work to</th><th>Length</th><th>Score</th></tr>"
+                "<th>Work to</th><th>Length</th><th>Shown by</th><th>Speed</th><th>Score</th></tr>"
             )
             for si, s in enumerate(m.segments):
+                speed = segment_speed(s)
                 parts.append(
                     f"<tr><td>{si + 1}</td><td>{clock(s.query_start)}</td><td>{clock(s.query_end)}</td>"
                     f"<td>{clock(s.work_start)}</td><td>{clock(s.work_end)}</td>"
-                    f"<td>{s.query_end - s.query_start:.2f} s</td><td>{s.score:.3f}</td></tr>"
+                    f"<td>{s.query_end - s.query_start:.2f} s</td><td>{_esc(s.modality)}</td>"
+                    f"<td>{'1x' if abs(speed - 1) < 0.03 else f'{speed:.2f}x'}</td><td>{s.score:.3f}</td></tr>"
                 )
             parts.append("</table>")
             if frames_per_segment <= 0:
                 continue
             for si, s in enumerate(m.segments):
-                for qt, wt in pair_times(s, frames_per_segment):
-                    qimg = grab_image(qfile, qt) if qfile else None
-                    wimg = grab_image(w.source_path, wt)
+                if s.modality == "audio":
+                    parts.append(_sound_pair(s, si, qfile, w))
+                    continue
+                for qt, wt, qimg, wimg in legible_pairs(s, qfile, w.source_path, frames_per_segment):
                     ref = qimg or wimg
                     size = (ref.width, ref.height) if ref is not None else (THUMB_WIDTH, THUMB_WIDTH * 9 // 16)
                     qimg = qimg or placeholder(size[0], size[1], "query file unavailable")
@@ -281,12 +404,32 @@ def render_report(
                         f"<figcaption>{_esc(w.title)} · {clock(wt)}</figcaption></figure></div>"
                     )
     parts.append(
-        "<footer>Generated by reeltrace. Segments were found by comparing copy-detection descriptors "
-        "of frames sampled from the query with those of the registered works; scores are calibrated "
-        "match confidences in [0, 1]. Frame pairs show the query and the work at the matched instants.</footer>"
+        "<footer>Generated by reeltrace. Segments shown by picture were found by comparing copy-detection "
+        "descriptors of frames sampled from the query with those of the registered works; segments shown by "
+        "sound, by aligning landmark fingerprints of the two soundtracks. Scores are calibrated match "
+        "confidences in [0, 1]. Frame pairs show the query and the work at matched instants; spectrograms "
+        "(time across, pitch up, brighter is louder) show the matched seconds of both soundtracks.</footer>"
     )
     parts.append("</main></body></html>\n")
     return "\n".join(parts)
+
+
+def _sound_pair(seg: Segment, index: int, query_file: str | None, work: Work) -> str:
+    """The spectrograms of a sound-only segment's matched seconds, query beside work."""
+    span = min(seg.query_end - seg.query_start, SPECTROGRAM_MAX_SECONDS)
+    speed = segment_speed(seg)
+    q0, w0 = seg.query_start, seg.work_start
+    qimg = sound_image(query_file, q0, q0 + span) or placeholder(THUMB_WIDTH, SPECTROGRAM_HEIGHT, "query sound unavailable")
+    wimg = sound_image(work.source_path, w0, w0 + span * speed) or placeholder(
+        THUMB_WIDTH, SPECTROGRAM_HEIGHT, "work sound unavailable")  # fmt: skip
+    q_span, w_span = f"{clock(q0)}–{clock(q0 + span)}", f"{clock(w0)}–{clock(w0 + span * speed)}"
+    return (
+        "<div class='pair sound'>"
+        f"<figure>{_img_tag(qimg, f'query sound {q_span}')}"
+        f"<figcaption>Query sound · segment {index + 1} · {q_span}</figcaption></figure>"
+        f"<figure>{_img_tag(wimg, f'work sound {w_span}')}"
+        f"<figcaption>{_esc(work.title)} sound · {w_span}</figcaption></figure></div>"
+    )
 
 
 def write_report(results: Sequence[ScanResult], path: str, **kwargs) -> str:

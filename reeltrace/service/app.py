@@ -30,7 +30,7 @@ from ..media.limits import InputLimits
 from .files import DEFAULT_LIMITS, DEFAULT_MAX_UPLOAD, FileRejected
 from .guard import RequestGuard
 from .pages import Pages
-from .routers import ROUTERS
+from .routers import ROUTERS, apidocs
 from .state import Service, ServiceConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,10 +80,13 @@ def create_app(
         version=__version__,
         description="Register film/TV works, scan videos, and report which segments of which works they reuse.",
         lifespan=lifespan,
+        docs_url=None,  # routers.apidocs serves /docs from local assets
+        redoc_url=None,  # ReDoc would load from a CDN
     )
     app.state.service = service
     app.state.pages = Pages()
     app.mount("/static", StaticFiles(directory=os.path.join(HERE, "static")), name="static")
+    app.mount(apidocs.ASSETS, StaticFiles(directory=apidocs.ASSETS_FOLDER), name="docs-assets")
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(FileRejected, file_error)
     app.add_exception_handler(RequestValidationError, validation_error)

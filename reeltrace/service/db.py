@@ -259,6 +259,10 @@ class ServiceDB:
         with self.database.transaction() as tx:
             tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)", (work_id, account_id))
 
+    def clear_work_account(self, work_id: str) -> None:
+        with self.database.transaction() as tx:
+            tx.execute("DELETE FROM work_accounts WHERE work_id = ?", (work_id,))
+
     def work_account(self, work_id: str) -> int | None:
         row = self.database.execute("SELECT account_id FROM work_accounts WHERE work_id = ?", (work_id,)).fetchone()
         return row[0] if row else None

@@ -69,6 +69,8 @@ class Workers:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._progress: dict[str, dict[str, float]] = {}  # running job id -> stream -> fraction decoded
+        self._progress_lock = threading.Lock()
 
     def start(self) -> None:
         requeued, failed = self.db.requeue_running()
@@ -88,6 +90,26 @@ class Workers:
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()
+
+    def progress(self, job: Job) -> float:
+        """How far ``job`` has got, in [0, 1]: 0 queued, 1 done or failed; while it runs, the
+        share of its input decoded by the slower of its picture and sound chains (decoding is
+        most of a job's time). A job another process runs reads 0 until it ends."""
+        if job.status in ("done", "failed"):
+            return 1.0
+        with self._progress_lock:
+            reached = self._progress.get(job.id)
+            return round(min(reached.values()), 3) if reached else 0.0
+
+    def _tracker(self, job_id: str):
+        """The ``Library`` progress callback of one job."""
+
+        def told(stream: str, seconds: float, duration: float) -> None:
+            if duration > 0:
+                with self._progress_lock:
+                    self._progress.setdefault(job_id, {})[stream] = min(max(seconds / duration, 0.0), 0.99)
+
+        return told
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -118,7 +140,10 @@ class Workers:
                 except Exception as err:  # a bug must not kill the worker
                     log.exception("job %s failed", job.id)
                     outcome = Outcome(error=f"internal error: {type(err).__name__}: {err}")
-                if not self.db.finish_job(job, outcome.result, outcome.error, outcome.matches, outcome.record):
+                finished = self.db.finish_job(job, outcome.result, outcome.error, outcome.matches, outcome.record)
+                with self._progress_lock:
+                    self._progress.pop(job.id, None)
+                if not finished:
                     log.warning("job %s: claim lost; result discarded", job.id)
         finally:
             lib.close()
@@ -129,7 +154,8 @@ class Workers:
         account = p.get("account_id")
         try:
             res = lib.register(p["path"], title=p.get("title") or None, owner=p.get("owner", ""),
-                               category=p.get("category", "film"), work_id=work_id, limits=self.limits)  # fmt: skip
+                               category=p.get("category", "film"), work_id=work_id, limits=self.limits,
+                               progress=self._tracker(job.id))  # fmt: skip
         except WorkIdTaken:
             self._give_up(job, work_id)
             # Said the way the API says it, whoever holds the id.
@@ -186,7 +212,7 @@ class Workers:
                 pass
 
     def _scan(self, lib: Library, job: Job) -> Outcome:
-        res: ScanResult = lib.scan(job.params["path"], limits=self.limits)
+        res: ScanResult = lib.scan(job.params["path"], limits=self.limits, progress=self._tracker(job.id))
         # The query is named as the user submitted it (the file on the server is in params).
         record = replace(res, query=job.name, trace=None)
         result = result_public(record)

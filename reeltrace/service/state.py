@@ -18,6 +18,7 @@ from fastapi import Depends, Form, HTTPException, Request, UploadFile
 
 from ..library import Library
 from ..media.limits import InputLimits
+from ..report.formats import work_public
 from ..records import ScanResult, Segment, Work, WorkMatch, valid_work_id
 from .db import Account, Job, ServiceDB
 from .files import (
@@ -147,6 +148,20 @@ class Service:
             mine = {w for w, a in self.db.work_accounts().items() if a == acct.id}
             return [w for w in works if w.work_id in mine]
         return []
+
+    def work_answer(self, acct: Account, work: Work, accounts: dict[int, str] | None = None) -> dict:
+        """A work as the API shows it to ``acct``: ``account`` names the owner account it
+        belongs to (None: none). The server file's path is for admins only."""
+        out = work_public(work)
+        held = self.db.work_account(work.work_id)
+        if accounts is None:
+            holder = self.db.account(held) if held is not None else None
+            out["account"] = holder.name if holder else None
+        else:
+            out["account"] = accounts.get(held) if held is not None else None
+        if acct.role != "admin":
+            out.pop("source_path", None)
+        return out
 
     def can_see_work(self, acct: Account, work_id: str) -> bool:
         if acct.role == "admin":

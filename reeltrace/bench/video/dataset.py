@@ -26,6 +26,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 
 from PIL import Image, ImageDraw, ImageFont
@@ -236,6 +237,23 @@ def duration_of(path: str) -> float:
     return probe(path).duration
 
 
+BACKDROP_SECONDS = 120.0
+
+
+def make_backdrop(path: str, seed: int, seconds: float = BACKDROP_SECONDS) -> str:
+    """A generated moving picture (Conway's life, coloured and blurred) for edits that lay the
+    work over other footage when no unregistered footage was given: a bench on the film
+    alone still builds its picture-in-picture, duet and grid queries. It is never
+    registered, and no real footage looks like it, so it adds no look-alike."""
+    if not os.path.exists(path):
+        ffmpeg(["-f", "lavfi", "-i", f"life=s=160x90:r=25:mold=20:ratio=0.3:seed={seed}:life_color=#e0a040:"
+                "death_color=#203050:mold_color=#508070", "-t", f"{seconds:.3f}",
+                "-vf", "scale=640:360:flags=bicubic,gblur=sigma=1.5,format=yuv420p",
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", _partial(path)])  # fmt: skip
+        os.replace(_partial(path), path)
+    return path
+
+
 def make_logo(path: str, rng: random.Random) -> str:
     image = Image.new("RGBA", (400, 160), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
@@ -390,8 +408,14 @@ class Builder:
         logo = make_logo(os.path.join(self.out, "logo.png"), self.rng)
         base_ctx = dict(music=music[0] if music else None, speech=speech[0] if speech else None, logo=logo)
 
+        if not distractors:
+            print("bench: no unregistered footage among the media: edits over other footage use a generated "
+                  "backdrop, and there are no negative queries (add folders of other clips with --media)",
+                  file=sys.stderr)  # fmt: skip
+            self.backdrop = make_backdrop(os.path.join(self.out, "backdrop.mp4"), self.seed)
+
         def ctx() -> Context:
-            other = self.rng.choice(distractors).path if distractors else None
+            other = self.rng.choice(distractors).path if distractors else self.backdrop
             return Context(other_video=other, music=self.rng.choice(music) if music else None,
                            speech=self.rng.choice(speech) if speech else None, logo=base_ctx["logo"])  # fmt: skip
 
@@ -486,7 +510,8 @@ class Builder:
         start, length = self._excerpt(src.duration)
         out = os.path.join(self.out, "queries", f"{qid}.mp4")
         if ctx.other_video == src.path:
-            ctx.other_video = None if len(distractors) == 1 else next(d.path for d in distractors if d.path != src.path)
+            others = [d.path for d in distractors if d.path != src.path]
+            ctx.other_video = others[0] if others else make_backdrop(os.path.join(self.out, "backdrop.mp4"), self.seed)
         ctx = self._same_half(ctx, half_of(src.family), avoid=src.path)
         render(src.path, start, length, self._edits(names, ctx), out, src.has_audio, ctx, reuse=self.resume)
         self.queries.append(QueryEntry(qid, out, "negative", names, [], duration_of(out), half_of(src.family)))

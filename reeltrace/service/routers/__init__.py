@@ -6,8 +6,9 @@ schema's tags (and so of the groups on ``/docs``).
 
 from __future__ import annotations
 
-from . import accounts, console, files, jobs, matches, scans, works
+from . import accounts, apidocs, console, files, jobs, matches, scans, works
 
-ROUTERS = [accounts.router, works.router, matches.router, scans.router, jobs.router, files.router, console.router]
+ROUTERS = [accounts.router, works.router, matches.router, scans.router, jobs.router, files.router, console.router,
+           apidocs.router]
 
 __all__ = ["ROUTERS"]

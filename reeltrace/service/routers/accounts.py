@@ -41,6 +41,19 @@ def create_account(body: dict, service: ServiceDep, acct: AdminAccount):
     return {"account": created.to_dict(), "token": token}
 
 
+@router.post("/api/accounts/{name}/token", summary="Give an account a new token (admin); the old one stops working")
+def rotate_token(name: str, service: ServiceDep, acct: AdminAccount):
+    target = service.db.account_by_name(name)
+    if target is None:
+        raise HTTPException(404, f"no account {name!r}")
+    return {"account": target.to_dict(), "token": service.db.set_token(target.id)}
+
+
+@router.post("/api/me/token", summary="Give your own account a new token; the old one stops working")
+def rotate_own_token(service: ServiceDep, acct: CurrentAccount):
+    return {"account": acct.to_dict(), "token": service.db.set_token(acct.id)}
+
+
 @router.delete("/api/accounts/{name}", summary="Delete an account (admin)")
 def delete_account(name: str, service: ServiceDep, acct: AdminAccount):
     target = service.db.account_by_name(name)

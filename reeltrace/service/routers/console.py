@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException
 from fastapi.responses import RedirectResponse
 
 from ...records import CATEGORIES
-from ...report.evidence import pair_times, work_colour
+from ...report.evidence import pair_times, segment_speed, work_colour
 from ..auth import COOKIE, CurrentAccount
+from ..db import ROLES
 from ..pages import Pages, get_pages
 from ..state import ServiceDep
 from ..usage import work_usage
@@ -50,19 +51,39 @@ def logout():
 
 
 @router.get("/")
-def catalogue(service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+def catalogue(service: ServiceDep, pages: PagesDep, acct: CurrentAccount, q: str = "", owner: str = "",
+              category: str = ""):  # fmt: skip
+    """The halls of works, one per category; ``q`` searches titles, ``owner`` and
+    ``category`` filter. Halls with no work to show fold into one line."""
     if acct.role == "scanner":
         return RedirectResponse("/scans", status_code=303)
     works = service.visible_works(acct)
+    owners = sorted({w.owner for w in works if w.owner}, key=str.casefold)
+    shown = [w for w in works if (not q or q.casefold() in w.title.casefold()) and (not owner or w.owner == owner)
+             and (not category or w.category == category)]  # fmt: skip
     by_work: dict[str, list[dict]] = {}
     for r in service.visible_matches(acct):
         by_work.setdefault(r["work_id"], []).append(r)
-    halls = []
+    halls, empty = [], []
     for cat, label in CATEGORIES.items():
-        items = [(w, work_usage(by_work.get(w.work_id, []), w.duration)) for w in works if w.category == cat]
-        halls.append({"category": cat, "label": label, "works": items})
-    return pages.render("catalogue.html", acct, halls=halls, total=len(works),
+        items = [(w, work_usage(by_work.get(w.work_id, []), w.duration)) for w in shown if w.category == cat]
+        (halls if items else empty).append({"category": cat, "label": label, "works": items})
+    owner_accounts = [a for a in service.db.accounts() if a.role == "owner"] if acct.role == "admin" else []
+    return pages.render("catalogue.html", acct, halls=halls, empty_halls=empty, total=len(works), shown=len(shown),
+                        owners=owners, owner_accounts=owner_accounts, filters={"q": q, "owner": owner, "category": category},
                         allowed=bool(service.config.allowed_paths), nav="catalogue")  # fmt: skip
+
+
+@router.get("/accounts")
+def accounts_page(service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    """The admin's accounts: create, rotate a token, revoke (through ``/api/accounts``)."""
+    if acct.role != "admin":
+        raise HTTPException(403, "the accounts page is for admins")
+    held: dict[int, int] = {}
+    for account_id in service.db.work_accounts().values():
+        held[account_id] = held.get(account_id, 0) + 1
+    return pages.render("accounts.html", acct, accounts=service.db.accounts(), works_held=held, roles=ROLES,
+                        nav="accounts")  # fmt: skip
 
 
 @router.get("/works/{work_id}")
@@ -80,7 +101,11 @@ def work_page(work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentA
         v["segments"].sort(key=lambda r: r["query_start"])
         v["seconds"] = sum(r["query_end"] - r["query_start"] for r in v["segments"])
         v["best"] = max(r["score"] for r in v["segments"])
+    holder = service.db.work_account(work_id)
+    owner_accounts = [a for a in service.db.accounts() if a.role == "owner"] if acct.role == "admin" else []
     return pages.render("work.html", acct, work=work, usage=work_usage(rows, work.duration),
+                        holder=service.db.account(holder) if holder is not None else None,
+                        owner_accounts=owner_accounts,
                         videos=sorted(videos.values(), key=lambda v: v["last_seen"], reverse=True),
                         nav="catalogue")  # fmt: skip
 
@@ -103,7 +128,7 @@ def match_page(scan_id: str, work_id: str, service: ServiceDep, pages: PagesDep,
     found = service.match_for(acct, scan_id, work_id)
     job, work = found.job, service.lib.work(work_id)
     record = service.match_record(found)
-    segs = [{**shown, "pairs": pair_times(seg)}
+    segs = [{**shown, "pairs": pair_times(seg), "speed": segment_speed(seg)}
             for shown, seg in zip(found.shown["segments"], record.segments, strict=True)]  # fmt: skip
     can_scan = acct.role == "admin" or job.account_id == acct.id
     return pages.render("match.html", acct, scan=job, match=found.shown, work=work, segments=segs,

@@ -23,5 +23,6 @@ def show_job(job_id: str, service: ServiceDep, acct: CurrentAccount):
     if job is None or (acct.role != "admin" and job.account_id != acct.id):
         raise HTTPException(404, f"no job {job_id!r}")
     out = job.to_dict()
+    out["progress"] = service.workers.progress(job)
     out["result"] = job.result
     return out

@@ -12,7 +12,7 @@ import io
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import RedirectResponse, Response
 
-from ...report.evidence import pair_times
+from ...report.evidence import SPECTROGRAM_MAX_SECONDS, jpeg_bytes, pair_times, segment_speed, sound_image
 from ...report.formats import csv_rows
 from ..auth import AdminOrOwner, AdminOrScanner, CurrentAccount
 from ..state import MATCH_FIELDS, ServiceDep
@@ -75,6 +75,28 @@ def match_frame(scan_id: str, work_id: str, service: ServiceDep, acct: CurrentAc
     if data is None:
         return RedirectResponse("/static/placeholder.svg", status_code=307)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/api/scans/{scan_id}/matches/{work_id}/sound.jpg", response_class=Response,
+            summary="The spectrogram of one matched segment's seconds, in the query or the work")  # fmt: skip
+def match_sound(scan_id: str, work_id: str, service: ServiceDep, acct: CurrentAccount,
+                side: str = Query(..., pattern="^(query|work)$"), segment: int = Query(..., ge=0)):  # fmt: skip
+    """What a sound-only segment shows instead of frames (``evidence.sound_image``)."""
+    found = service.match_for(acct, scan_id, work_id)
+    segments = service.match_record(found).segments
+    if segment >= len(segments):
+        raise HTTPException(404, "no such segment")
+    seg = segments[segment]
+    if side == "query":
+        path, start, span = found.job.params["path"], seg.query_start, seg.query_end - seg.query_start
+    else:
+        work = service.lib.work(work_id)
+        path, start, span = (work.source_path if work else ""), seg.work_start, seg.work_end - seg.work_start
+    span = min(span, SPECTROGRAM_MAX_SECONDS * (1.0 if side == "query" else max(segment_speed(seg), 0.1)))
+    img = sound_image(path, start, start + span)
+    if img is None:
+        return RedirectResponse("/static/placeholder.svg", status_code=307)
+    return Response(jpeg_bytes(img), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/api/matches", summary="Matches visible to the caller, by work, by scan or by owner (JSON or CSV)")

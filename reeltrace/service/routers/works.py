@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...library import LibraryError
 from ...records import CATEGORIES, valid_work_id
-from ...report.formats import work_public
 from ..auth import AdminOrOwner
 from ..jobs import ID_UNAVAILABLE
 from ..state import ServerPath, ServiceDep
@@ -52,7 +51,8 @@ def list_works(
         works = [w for w in works if w.owner == owner]
     if q:
         works = [w for w in works if q.casefold() in w.title.casefold()]
-    return {"works": [work_public(w) for w in works]}
+    names = {a.id: a.name for a in service.db.accounts()}
+    return {"works": [service.work_answer(acct, w, names) for w in works]}
 
 
 @router.post("/api/works", status_code=202,
@@ -110,7 +110,7 @@ def register_work(
 @router.get("/api/works/{work_id}", summary="One work, with how much of it was found reused")
 def show_work(work_id: str, service: ServiceDep, acct: AdminOrOwner):
     work = service.work_for(acct, work_id)
-    out = work_public(work)
+    out = service.work_answer(acct, work)
     out["usage"] = work_usage(service.visible_matches(acct, work_id=work_id), work.duration)
     return out
 
@@ -123,24 +123,37 @@ class WorkChanges(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=300)
     category: str | None = Field(None, description="one of the categories, e.g. film")
     owner: str | None = Field(None, max_length=200, description="admin only: the owner name written on the work")
+    account: str | None = Field(None, max_length=64, description=(
+        "admin only: transfer the work to this owner account (its owner name is written on the work); "
+        "an empty string leaves the work with no owner account"))  # fmt: skip
 
 
-@router.patch("/api/works/{work_id}", summary="Change a work's title, category or (admin) owner name")
+@router.patch("/api/works/{work_id}", summary="Change a work's title or category; (admin) transfer it to an owner")
 def edit_work(work_id: str, changes: WorkChanges, service: ServiceDep, acct: AdminOrOwner):
     service.work_for(acct, work_id)  # 404 for a work the account cannot see
-    if changes.owner is not None and acct.role != "admin":
+    if (changes.owner is not None or changes.account is not None) and acct.role != "admin":
         raise HTTPException(403, "only an admin may change a work's owner")
     if changes.category is not None and changes.category not in CATEGORIES:
         raise HTTPException(400, f"unknown category {changes.category!r}; choose from {', '.join(CATEGORIES)}")
     title = changes.title.strip() if changes.title is not None else None
     if title == "":
         raise HTTPException(400, "a title cannot be empty")
+    owner_name = changes.owner.strip() if changes.owner is not None else None
+    target = None
+    if changes.account:
+        target = service.db.account_by_name(changes.account)
+        if target is None or target.role != "owner":
+            raise HTTPException(400, f"no owner account {changes.account!r}")
+        owner_name = owner_name if owner_name is not None else target.display_owner
     try:
-        work = service.lib.edit(work_id, title=title, owner=changes.owner.strip() if changes.owner is not None else None,
-                                category=changes.category)  # fmt: skip
+        work = service.lib.edit(work_id, title=title, owner=owner_name, category=changes.category)
     except LibraryError as err:
         raise HTTPException(404, str(err)) from None
-    return work_public(work)
+    if target is not None:
+        service.db.set_work_account(work_id, target.id)
+    elif changes.account == "":
+        service.db.clear_work_account(work_id)
+    return service.work_answer(acct, work)
 
 
 @router.delete("/api/works/{work_id}", summary="Remove a work from the library")
