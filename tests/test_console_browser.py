@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reeltrace.service.jobs import HOLD_ENV
 from test_service import (  # helpers only: importing test functions would run them twice
     ADMIN_TOKEN,
     WAIT,
@@ -45,7 +46,10 @@ def setup(tmp_path_factory):
     frames = fit(read_frames(media["work_a"], 3.0, 8.0)) + list(synth_frames(404, 2.5, "julia", big))
     frames += fit(read_frames(media["work_b"], 1.0, 5.0))
     media["compilation"] = write_video(os.path.join(folder, "weekly-compilation.mp4"), frames)
-    srv = Server(str(tmp_path_factory.mktemp("browser") / "library"), allow=[media["allowed"]]).start()
+    hold = str(tmp_path_factory.mktemp("hold") / "hold")  # while it exists, a claimed job waits
+    srv = Server(str(tmp_path_factory.mktemp("browser") / "library"), allow=[media["allowed"]],
+                 env={HOLD_ENV: hold}).start()  # fmt: skip
+    media["hold"] = hold
     yield srv, media
     srv.stop()
 
@@ -277,8 +281,22 @@ def test_console_end_to_end(setup, browser, tmp_path):
     d.get(srv.url + "/docs")
     wait_for(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) > 10, "Swagger UI's operations")
     assert d.execute_script("return performance.getEntriesByType('resource').every(e => e.name.startsWith(location.origin))")
+    assert d.find_elements(By.CSS_SELECTOR, ".auth-wrapper .authorize")  # the token can be given there
     screenshot(d, "api-docs", shots)
     d.get(srv.url + "/")
+
+    # A running scan shows its percentage (held by the test hook until the hold file goes).
+    open(media["hold"], "w").close()
+    try:
+        d.get(srv.url + "/scans")
+        d.find_element(By.ID, "scan-files").send_keys(media["work_b"])
+        d.find_element(By.ID, "scan-submit").click()
+        state = wait_for(d, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#scan-progress .status")
+                                       if e.get_attribute("textContent").startswith("running ")], "a percentage")[0]  # fmt: skip
+        assert state.get_attribute("textContent") == "running 0%"  # shown in capitals (CSS)
+    finally:
+        os.unlink(media["hold"])
+    wait_for(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".scanrow[data-status='done'] .timeline"), "the held scan done")
 
     # The login page, signed out.
     d.find_element(By.CSS_SELECTOR, ".who button").click()

@@ -335,6 +335,10 @@ def test_api_docs_are_served_without_a_cdn(server):
         r = httpx.get(f"{server.url}/docs-assets/{asset}")
         assert r.status_code == 200 and len(r.content) > 10_000
     assert httpx.get(server.url + "/redoc").status_code == 404
+    # Its "Authorize" button: the schema says every operation takes a bearer token.
+    schema = httpx.get(server.url + "/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+    assert schema["security"] == [{"token": []}]
 
 
 def test_bad_register_requests(world, media):

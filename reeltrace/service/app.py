@@ -95,6 +95,7 @@ def create_app(
     app.add_middleware(RequestGuard, db=service.db, max_upload_bytes=max_upload_bytes)
     for router in ROUTERS:
         app.include_router(router)
+    apidocs.declare_bearer_tokens(app)
     return app
 
 

@@ -9,8 +9,9 @@ major version that renders the OpenAPI 3.1 schemas FastAPI writes; the older
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from swagger_ui_bundle import swagger_ui_path
 
 ASSETS = "/docs-assets"
@@ -28,3 +29,20 @@ def swagger_ui(request: Request):
         swagger_css_url=f"{ASSETS}/swagger-ui.css",
         swagger_favicon_url="/static/favicon.svg",
     )
+
+
+def declare_bearer_tokens(app: FastAPI) -> None:
+    """Say in ``/openapi.json`` that every operation takes ``Authorization: Bearer <token>``,
+    so Swagger UI has an *Authorize* button and its *Try it out* sends the token. (The
+    routes read the token through ``auth``, which FastAPI cannot see as a security scheme.)"""
+
+    def schema() -> dict:
+        if app.openapi_schema is None:
+            built = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            built.setdefault("components", {})["securitySchemes"] = {
+                "token": {"type": "http", "scheme": "bearer", "description": "an account's token (rt_...)"}}  # fmt: skip
+            built["security"] = [{"token": []}]
+            app.openapi_schema = built
+        return app.openapi_schema
+
+    app.openapi = schema
