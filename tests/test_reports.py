@@ -117,11 +117,18 @@ def test_scan_table_lists_works_and_segments(library, short_query, short_report,
             and f"owner={spec.owner}" in line
             for line in lines
         ), lines
-    assert sum(1 for line in lines if line.startswith("    query ")) == n_segments
+    # Per work, its segments under column headers; a column nobody fills (NOTE) is left out.
+    headers = [line.split() for line in lines if line.startswith("    QUERY")]
+    assert headers == [["QUERY", "WORK", "SPEED", "SCORE", "SHOWN", "BY"]] * works
+    rows = [line.split() for line in lines if line.startswith("    0:")]
+    assert len(rows) == n_segments
+    shown = {(s["query_start"], s["work_start"]) for m in result["matches"] for s in m["segments"]}
+    assert all(len(r) == 5 and r[2] == "1x" and r[4] == "video" for r in rows), rows
+    assert len({r[0] for r in rows}) == n_segments == len(shown)
     assert lines[-2] == f"{unrelated_file} (0:20.00): no registered work found"
     assert lines[-1] == (f"2 files scanned: 1 reuse registered works ({works} match{'es' if works != 1 else ''}, "
                          f"{n_segments} segments), 1 reuse none, 0 failed")  # fmt: skip
-    assert len(lines) == 1 + len(result["matches"]) + n_segments + 1 + 1
+    assert len(lines) == 1 + 2 * works + n_segments + 1 + 1
 
 
 def test_a_failed_input_is_said_once_on_the_terminal_and_kept_in_a_report_file(library, unrelated_file, tmp_path):
@@ -143,8 +150,9 @@ def test_the_table_shows_a_segment_s_speed_where_it_is_not_1x():
     work = Work("w1", "Film", "", "film", 600.0, "h", "film.mp4", "2026-12-02T00:00:00Z", True, True)
     segments = [Segment(0, 10, 100, 105, 0.9, speed=0.5), Segment(10, 20, 200, 210, 0.9, speed=1.01)]
     text = scan_table([ScanResult("q.mp4", 20.0, None, [WorkMatch(work, "video", 0.9, segments)])])
-    rows = [line for line in text.splitlines() if line.startswith("    query")]
-    assert "at 0.50x" in rows[0] and " at " not in rows[1]
+    header, *rows = [line for line in text.splitlines() if line.startswith("    ")]
+    speed = header.index("SPEED")
+    assert [row[speed:].split()[0] for row in rows] == ["0.50x", "1x"]
 
 
 def test_a_recording_two_works_hold_is_said_in_every_format():
@@ -159,8 +167,9 @@ def test_a_recording_two_works_hold_is_said_in_every_format():
     assert first["shares_audio_with"] == "w1" and "shares_audio_with" not in second
     rows = list(csv.DictReader(io.StringIO(scan_csv(results))))
     assert [r["shares_audio_with"] for r in rows] == ["w1", ""]
-    lines = [line for line in scan_table(results).splitlines() if line.startswith("    query")]
-    assert "same recording as w1" in lines[0] and "same recording" not in lines[1]
+    header, *lines = [line for line in scan_table(results).splitlines() if line.startswith("    ")]
+    assert header.split()[-1] == "NOTE"
+    assert lines[0].endswith("same recording as w1") and "same recording" not in lines[1]
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "table"])

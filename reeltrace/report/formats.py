@@ -148,10 +148,23 @@ def _count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
+SEGMENT_COLUMNS = ("QUERY", "WORK", "SPEED", "SCORE", "SHOWN BY", "NOTE")
+"""The columns of the table's segment rows: the stretch of the query, the stretch of the
+work it reuses, the work's speed in the query, the score, what shows it, and a note (another
+work that holds the same recording there)."""
+
+
+def _aligned(rows: list[tuple[str, ...]], indent: str) -> list[str]:
+    """Rows as left-aligned columns; a column empty in every row but the header is left out."""
+    keep = [i for i in range(len(rows[0])) if any(r[i] for r in rows[1:])]
+    widths = {i: max(len(r[i]) for r in rows) for i in keep}
+    return [(indent + "  ".join(r[i].ljust(widths[i]) for i in keep)).rstrip() for r in rows]
+
+
 def scan_table(results: list[ScanResult], errors: bool = True) -> str:
-    """The terminal's report: per query its matched works, per work its segments (with the
-    speed where it is not 1x: the trailer's slow-motion shot is 0.5x), then one summary
-    line. ``errors=False`` leaves failed inputs out of the body where each has already
+    """The terminal's report: per query its matched works, per work a table of its segments
+    under ``SEGMENT_COLUMNS`` headers (the speed: the trailer's slow-motion shot is 0.5x),
+    then one summary line. ``errors=False`` leaves failed inputs out of the body where each has already
     been said once on standard error; the summary still counts them."""
     lines = []
     for r in results:
@@ -166,12 +179,13 @@ def scan_table(results: list[ScanResult], errors: bool = True) -> str:
         for m in r.matches:
             lines.append(f"  {m.work.work_id}  {display(m.work.title)!r} [{m.work.category}] owner={display(m.work.owner) or '-'}"
                          f"  {m.modality}  score {m.score:.3f}")  # fmt: skip
+            rows = [SEGMENT_COLUMNS]
             for seg in m.segments:
-                speed = f"  at {seg.speed:.2f}x" if abs(seg.speed - 1.0) >= 0.05 else ""  # within 5%: the estimate's own spread
-                lines.append(f"    query {clock(seg.query_start)}-{clock(seg.query_end)}"
-                             f"  <-  work {clock(seg.work_start)}-{clock(seg.work_end)}{speed}  score {seg.score:.3f}"
-                             f"  {seg.modality}"
-                             + (f"  (same recording as {seg.shares_audio_with})" if seg.shares_audio_with else ""))  # fmt: skip
+                rows.append((f"{clock(seg.query_start)}-{clock(seg.query_end)}", f"{clock(seg.work_start)}-{clock(seg.work_end)}",
+                             # within 5% of 1x: the estimate's own spread
+                             f"{seg.speed:.2f}x" if abs(seg.speed - 1.0) >= 0.05 else "1x", f"{seg.score:.3f}", seg.modality,
+                             f"same recording as {seg.shares_audio_with}" if seg.shares_audio_with else ""))  # fmt: skip
+            lines.extend(_aligned(rows, "    "))
     if results:
         matched = [r for r in results if not r.error and r.matches]
         failed = sum(1 for r in results if r.error)
