@@ -74,7 +74,11 @@ missing = sorted(expected - modules)
 assert not missing, f"modules missing from the wheel: {missing}"
 absent = sorted(f for f in data if not os.path.isfile(os.path.join(installed, f)))
 assert not absent, f"package data missing from the wheel: {absent}"
-print(f"wheel check: {len(modules)} modules import, {len(data)} data files present")
+from reeltrace.service.routers import apidocs  # /docs without a CDN: Swagger UI from a dependency
+
+for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+    assert os.path.isfile(os.path.join(apidocs.ASSETS_FOLDER, asset)), f"/docs asset missing: {asset}"
+print(f"wheel check: {len(modules)} modules import, {len(data)} data files present, /docs assets present")
 EOF
 
 ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=320x240:rate=25:duration=8 \
