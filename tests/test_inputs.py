@@ -211,7 +211,8 @@ def test_odd_file_name_stays_on_one_line_in_the_table(library, weird_copy, short
     res = run_cli("--library", library, "scan", weird_copy)
     assert res.code == 0, res.err
     (result,) = short_report["results"]
-    n_lines = 1 + len(result["matches"]) + sum(len(m["segments"]) for m in result["matches"]) + 1  # and the summary
+    # the query, per work its line and its segments' header, the segments, the summary
+    n_lines = 1 + 2 * len(result["matches"]) + sum(len(m["segments"]) for m in result["matches"]) + 1
     assert len(res.out.splitlines()) == n_lines, res.out
 
 
