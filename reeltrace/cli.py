@@ -169,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="status: what it holds and whether it wants a rebuild; rebuild: retrain the codec on the "
                    "whole catalogue and rebuild every segment (resumable, registers and scans go on meanwhile)")  # fmt: skip
 
+    p = command("watch", "follow live streams and report, as it happens, when a registered work is on air")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="an HLS playlist URL (http://.../index.m3u8), an RTMP, RTSP, SRT or UDP MPEG-TS URL, "
+                   "or a file that is still being written")  # fmt: skip
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl",
+                   help="jsonl: one JSON object per event, as it happens (start, update, end, error, reconnect)")  # fmt: skip
+    p.add_argument("--output", metavar="FILE", help="append the events here instead of standard output")
+    p.add_argument("--window", type=_seconds, default=15.0, metavar="S",
+                   help="seconds of stream each match looks at (default 15)")  # fmt: skip
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S",
+                   help="a source silent this long has dropped (a URL: reconnect; a file: it has ended; default 10)")  # fmt: skip
+
     p = command("works", "list registered works, or change one's title, owner or category")
     p.add_argument("action", nargs="?", choices=["list", "edit"], default="list",
                    help="list (the default), or edit WORK_ID")  # fmt: skip
@@ -362,6 +374,19 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
     return EXIT_FAILED if empty or any(r.error for r in results) else EXIT_OK
 
 
+def _watch(folder: str, args: argparse.Namespace) -> int:
+    from .live.watch import WatchParams, watch
+
+    if problem := output_problem(args.output, "--output"):
+        _error(problem)
+        return EXIT_USAGE
+    params = WatchParams(window=max(args.window, 4.0), timeout=max(args.timeout, 1.0))
+    if args.output in (None, "-"):
+        return watch(folder, args.sources, sys.stdout, args.format, params)
+    with open(args.output, "a", encoding="utf-8") as out:
+        return watch(folder, args.sources, out, args.format, params)
+
+
 def _edit_work(lib: Library, args) -> int:
     if not args.work_id:
         _error("works edit: give the WORK_ID to change (reeltrace works lists them)")
@@ -388,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             _error("interrupted")
             return 130
     folder = args.library or os.environ.get("REELTRACE_LIBRARY") or "reeltrace-library"
-    if args.command in ("scan", "works", "remove", "index") and not Library.exists(folder):
+    if args.command in ("scan", "works", "remove", "index", "watch") and not Library.exists(folder):
         # Only register creates a library: a mistyped --library must not become an empty one
         # whose every scan says "nothing found".
         _error(f"no library at {display(folder)} (register a work to create one, or check --library / $REELTRACE_LIBRARY)")
@@ -401,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             if problem := output_problem(path, flag):
                 _error(problem)
                 return EXIT_USAGE
+    if args.command == "watch":
+        return _watch(folder, args)
     if args.command == "serve":
         from .service import ServeError, serve
 

@@ -1,0 +1,248 @@
+"""``reeltrace watch``: sources followed as they play, one thread each, their events written
+as they happen by one writer thread.
+
+Per source: open (``chunks.open_source``) -> chunks of ``hop`` seconds -> after each chunk,
+the window of the last chunks of the run that cover ``window`` seconds is joined into one
+file and scanned by the source's own ``Library`` (the matcher ``scan`` uses) -> the
+tracker's events. A URL that drops is opened again after 1, 2, 4 ... 30 s
+(``reconnect`` events; ``error`` and the end of that source after ``max_attempts`` failed
+opens in a row); a followed file ends when nothing has been written to it for ``timeout``
+seconds. Chunks older than the window are deleted: memory and disk stay bounded however
+long the watch runs.
+
+The writer never holds decoding up: events wait in a queue of ``queue`` entries; when a slow
+reader lets it fill, newer events are counted and dropped, and a ``dropped`` event says how
+many once the writer catches up (never a silent loss).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import av
+
+from ..library import Library
+from ..report.formats import clock, display
+from .chunks import Chunk, SourceBroken, cut_chunks, join, open_source
+from .tracker import LiveEvent, ReuseTracker, TrackerParams, now_iso
+
+
+@dataclass(frozen=True)
+class WatchParams:
+    hop: float = 3.0  # seconds of stream per chunk (cut at the next keyframe)
+    window: float = 15.0  # seconds of stream each scan looks at: the longest a reuse must last to be seen whole
+    timeout: float = 10.0  # a source that sends nothing for this long has dropped (a followed file: has ended)
+    max_attempts: int = 8  # failed opens in a row before a URL is given up
+    queue: int = 10_000  # events waiting for the writer
+    tracker: TrackerParams = field(default_factory=TrackerParams)
+
+
+class EventWriter:
+    """Writes events (JSON lines or a table) from a queue in its own thread, flushed each."""
+
+    def __init__(self, out: TextIO, fmt: str = "jsonl", size: int = 10_000):
+        self.out, self.fmt = out, fmt
+        self.queue: queue.Queue[LiveEvent | None] = queue.Queue(size)
+        self.dropped = 0
+        self.written = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="reeltrace-watch-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, event: LiveEvent) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except queue.Full:
+            with self._lock:
+                self.dropped += 1
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            event = self.queue.get()
+            with self._lock:
+                dropped, self.dropped = self.dropped, 0
+            if dropped:
+                self._write(LiveEvent("dropped", "", message=f"{dropped} events dropped: the output was not read fast enough",
+                                      detected_at=now_iso()))  # fmt: skip
+            if event is None:
+                return
+            self._write(event)
+
+    def _write(self, event: LiveEvent) -> None:
+        if self.fmt == "jsonl":
+            line = json.dumps(event.public(), ensure_ascii=False)
+        elif event.event in ("error", "reconnect", "dropped"):
+            line = f"{event.detected_at}  {event.event.upper():9}  {display(event.source)}: {event.message}"
+        else:
+            line = (f"{event.detected_at}  {event.event.upper():9}  {display(event.source)}  {event.work_id}  "
+                    f"{display(event.title)!r}  stream {clock(event.stream_start)}-{clock(event.stream_end)}  <-  "
+                    f"work {clock(event.work_start)}-{clock(event.work_end)}  {event.modality}  score {event.score:.3f}")  # fmt: skip
+        self.out.write(line + "\n")
+        self.out.flush()
+        self.written += 1
+
+
+def is_url(source: str) -> bool:
+    return "://" in source and not source.startswith("file:")
+
+
+@dataclass
+class SourceState:
+    """One source's tracker, shared by its thread and (at Ctrl-C) the main thread: the lock
+    makes the reuses end exactly once, whoever gets there first."""
+
+    tracker: ReuseTracker
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def see(self, matches, start: float, end: float) -> list[LiveEvent]:
+        with self.lock:
+            return [] if self.closed else self.tracker.see(matches, start, end)
+
+    def close(self) -> list[LiveEvent]:
+        with self.lock:
+            if self.closed:
+                return []
+            self.closed = True
+            return self.tracker.close()
+
+
+def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], None], stop: threading.Event,
+                 params: WatchParams = WatchParams(), model: str | None = None,
+                 state: SourceState | None = None) -> bool:  # fmt: skip
+    """Follow one source until it ends, fails for good, or ``stop`` is set; every event goes
+    to ``emit``. True unless the source could not be read at all or was given up."""
+    lib = Library(library_folder, model=model)
+    state = state or SourceState(ReuseTracker(source, params.tracker))
+    folder = tempfile.mkdtemp(prefix="reeltrace-watch-")
+    clock_s, run, attempts, ok, connected = 0.0, 0, 0, True, False
+    try:
+        while not stop.is_set():
+            dropped_at = time.monotonic()
+            try:
+                container = open_source(source, params.timeout)
+            except (av.error.FFmpegError, OSError) as err:
+                attempts += 1
+                if not is_url(source) or attempts >= params.max_attempts:
+                    emit(LiveEvent("error", source, message=f"cannot read: {err}", detected_at=now_iso()))
+                    ok = False
+                    break
+                wait = min(2 ** (attempts - 1), 30)
+                emit(LiveEvent("reconnect", source, message=f"cannot read ({err}); trying again in {wait} s",
+                               detected_at=now_iso()))  # fmt: skip
+                stop.wait(wait)
+                if connected:  # a live stream went on while it could not be read; before the first read, no clock runs
+                    clock_s += time.monotonic() - dropped_at
+                run += 1
+                continue
+            attempts, connected = 0, True
+            try:
+                clock_s, finished = _follow(lib, container, state, folder, params, clock_s, run, emit, stop)
+            finally:
+                container.close()
+            if finished or not is_url(source):
+                break
+            emit(LiveEvent("reconnect", source, message="the source dropped; reconnecting", detected_at=now_iso()))
+            run += 1
+    finally:
+        for event in state.close():
+            emit(event)
+        lib.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return ok
+
+
+def _follow(lib: Library, container, state: SourceState, folder: str, params: WatchParams, clock_s: float,
+            run: int, emit, stop: threading.Event) -> tuple[float, bool]:  # fmt: skip
+    """Chunks of one connection, each window scanned; (the clock after it, whether the source
+    ended rather than broke)."""
+    window: deque[Chunk] = deque()
+    end = clock_s
+    try:
+        for chunk in cut_chunks(container, folder, params.hop, clock_s, run):
+            end = chunk.start + chunk.duration
+            if window and window[-1].run != chunk.run:
+                _drop(window, len(window))
+            window.append(chunk)
+            while len(window) > 1 and end - window[1].start >= params.window:
+                _drop(window, 1)
+            path = join(list(window), os.path.join(folder, "window.ts"))
+            result = lib.scan(path)
+            if result.error:
+                emit(LiveEvent("error", state.tracker.source, message=f"window {clock(window[0].start)}-{clock(end)}: {result.error}",
+                               detected_at=now_iso()))  # fmt: skip
+                continue
+            for event in state.see(result.matches, window[0].start, end):
+                emit(event)
+            if stop.is_set():
+                return end, True
+    except SourceBroken:
+        return end, False
+    return end, True
+
+
+def _drop(window: deque[Chunk], count: int) -> None:
+    for _ in range(count):
+        chunk = window.popleft()
+        try:
+            os.unlink(chunk.path)
+        except OSError:
+            pass
+
+
+def watch(library_folder: str, sources: list[str], out: TextIO, fmt: str = "jsonl",
+          params: WatchParams = WatchParams(), model: str | None = None) -> int:  # fmt: skip
+    """Watch every source until all end or Ctrl-C (which ends open reuses cleanly); exit
+    status 0, or 1 when a source could not be read or was given up."""
+    writer = EventWriter(out, fmt, params.queue)
+    stop = threading.Event()
+    results: dict[str, bool] = {}
+    states = {s: SourceState(ReuseTracker(s, params.tracker)) for s in sources}
+
+    def run(source: str) -> None:
+        try:
+            results[source] = watch_source(library_folder, source, writer.put, stop, params, model, states[source])
+        except Exception as err:  # one source's failure is that source's
+            writer.put(LiveEvent("error", source, message=f"{type(err).__name__}: {err}", detected_at=now_iso()))
+            results[source] = False
+
+    threads = [threading.Thread(target=run, args=(s,), name=f"reeltrace-watch-{i}", daemon=True)
+               for i, s in enumerate(sources)]  # fmt: skip
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+    except KeyboardInterrupt:
+        # A thread may be waiting on its source for up to ``timeout``: its reuses are ended
+        # here, and it is left to stop by itself (daemon threads end with the program).
+        stop.set()
+        deadline = time.monotonic() + STOP_WAIT
+        for t in threads:
+            t.join(max(deadline - time.monotonic(), 0.0))
+        for source in sources:
+            for event in states[source].close():
+                writer.put(event)
+            results.setdefault(source, True)  # interrupted, not failed
+    finally:
+        writer.close()
+    return 0 if all(results.get(s, False) for s in sources) else 1
+
+
+STOP_WAIT = 5.0
+"""Seconds Ctrl-C waits for the sources' threads (a scan under way ends its window)."""

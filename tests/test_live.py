@@ -1,0 +1,234 @@
+"""Live streams (``reeltrace watch``): the tracker on hand-made windows, then whole watches
+of real streams that FFmpeg writes from generated media: an HLS stream served over HTTP on
+127.0.0.1 (a registered work spliced between unregistered footage), the same server gone
+and back, and a file still being written."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import mediagen
+import numpy as np
+import pytest
+from helpers import WORKS, run_cli
+
+from reeltrace.live.tracker import ReuseTracker, TrackerParams
+from reeltrace.live.watch import WatchParams, watch
+from reeltrace.records import Segment, Work, WorkMatch
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the streams are written by ffmpeg")
+
+EXCERPT = (6.0, 16.0)  # seconds of work A shown on the stream
+BEFORE, AFTER = 8.0, 8.0  # seconds of unregistered footage around it
+
+
+# -- the tracker -------------------------------------------------------------------------------
+
+
+def _work(work_id: str) -> Work:
+    return Work(work_id, work_id.title(), "Owner", "film", 600.0, "h", f"{work_id}.mp4", "", True, True)
+
+
+def _window(work_id: str, *segments: tuple[float, float, float]) -> list[WorkMatch]:
+    """A window's matches: (query start, query end, work start) in window time, 1x."""
+    segs = [Segment(q0, q1, w0, w0 + q1 - q0, 0.9) for q0, q1, w0 in segments]
+    return [WorkMatch(_work(work_id), "video", 0.9, segs)]
+
+
+def test_a_reuse_starts_grows_across_windows_and_ends_when_the_stream_moves_on():
+    t = ReuseTracker("live", TrackerParams(end_after=6.0))
+    # Windows of 15 s every 3 s; the work is on air from stream 20 s to 35 s (work 100-115 s).
+    events = t.see(_window("w1", (11.0, 15.0, 100.0)), 9.0, 24.0)
+    assert [(e.event, e.stream_start, e.stream_end, e.work_start) for e in events] == [("start", 20.0, 24.0, 100.0)]
+    events = t.see(_window("w1", (8.0, 15.0, 100.0)), 12.0, 27.0)
+    assert [(e.event, e.stream_end, e.work_end) for e in events] == [("update", 27.0, 107.0)]
+    assert t.see(_window("w1", (5.0, 15.0, 100.0)), 15.0, 30.0)[0].stream_end == 30.0
+    assert t.see(_window("w1", (2.0, 15.0, 100.0)), 18.0, 33.0)[0].stream_end == 33.0
+    assert t.see(_window("w1", (0.0, 14.0, 101.0)), 21.0, 35.0)[0].stream_end == 35.0
+    assert t.see([], 24.0, 39.0) == []  # 4 s without it: not over yet
+    (end,) = t.see([], 27.0, 42.0)
+    assert (end.event, end.stream_start, end.stream_end, end.work_start, end.work_end) == ("end", 20.0, 35.0, 100.0, 115.0)
+    assert t.open == [] and t.close() == []
+
+
+def test_the_same_work_back_later_or_elsewhere_in_it_is_another_reuse():
+    t = ReuseTracker("live")
+    assert [e.event for e in t.see(_window("w1", (0.0, 10.0, 50.0)), 0.0, 15.0)] == ["start"]
+    # Right after, but 30 s further into the work: a new reuse (a cut to another scene).
+    events = t.see(_window("w1", (10.0, 15.0, 90.0)), 0.0, 15.0)
+    assert [(e.event, e.work_start) for e in events] == [("start", 90.0)]
+    # Another work at once: its own reuse.
+    assert [(e.event, e.work_id) for e in t.see(_window("w2", (12.0, 15.0, 5.0)), 0.0, 15.0)] == [("start", "w2")]
+    ended = t.see([], 40.0, 55.0)
+    assert sorted((e.work_id, e.work_start) for e in ended) == [("w1", 50.0), ("w1", 90.0), ("w2", 5.0)]
+    # Back after the end: a new reuse, not the old one grown.
+    assert [e.event for e in t.see(_window("w1", (0.0, 8.0, 60.0)), 56.0, 66.0)] == ["start"]
+    assert [e.event for e in t.close()] == ["end"]
+
+
+def test_an_event_line_holds_the_contract_fields():
+    t = ReuseTracker("rtmp://example/live")
+    (event,) = t.see(_window("w1", (1.0, 9.0, 30.0)), 100.0, 110.0)
+    line = event.public()
+    assert set(line) == {"event", "source", "work_id", "title", "owner", "category", "modality", "score",
+                         "stream_start", "stream_end", "work_start", "work_end", "detected_at"}  # fmt: skip
+    assert (line["stream_start"], line["work_start"]) == (101.0, 30.0) and line["detected_at"].endswith("Z")
+    assert type(event).from_dict(event.to_dict()) == event
+
+
+# -- whole watches -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stream_media(tmp_path_factory, work_files, distractor_file, unrelated_file) -> str:
+    """An MPEG-TS stream: unregistered footage, work A's EXCERPT, unregistered footage, with
+    a keyframe every second (as live encoders send), and its sound."""
+    folder = tmp_path_factory.mktemp("stream")
+    frames = mediagen.read_frames(unrelated_file, 0.0, BEFORE)
+    frames += mediagen.read_frames(work_files["A"], *EXCERPT)
+    frames += mediagen.read_frames(distractor_file, 0.0, AFTER)
+    plain = mediagen.write_video(str(folder / "plain.mp4"), frames, audio=_sound(len(frames) / mediagen.FPS))
+    out = str(folder / "stream.ts")
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", plain, "-c:v", "libx264", "-g", str(mediagen.FPS),
+                    "-keyint_min", str(mediagen.FPS), "-c:a", "aac", "-f", "mpegts", out], check=True)  # fmt: skip
+    return out
+
+
+def _sound(seconds: float) -> np.ndarray:
+    """Quiet noise: the stream has a sound track that matches nothing."""
+    rng = np.random.default_rng(3)
+    return (0.01 * rng.standard_normal((2, int(seconds * 48000)))).astype(np.float32)
+
+
+def _hls(stream: str, folder: str) -> str:
+    os.makedirs(folder, exist_ok=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", stream, "-c", "copy", "-f", "hls", "-hls_time", "2",
+                    "-hls_playlist_type", "vod", os.path.join(folder, "index.m3u8")], check=True)  # fmt: skip
+    return folder
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(folder: str, port: int = 0) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_Quiet, directory=folder))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _events(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def _check_the_work_was_on_air(events: list[dict]) -> None:
+    """One reuse of work A, started and ended, at the times the stream shows it; nothing else."""
+    reuses = [e for e in events if e["event"] in ("start", "update", "end")]
+    assert {e["work_id"] for e in reuses} == {WORKS["A"].work_id}, events
+    assert [e["event"] for e in reuses][0] == "start" and [e["event"] for e in reuses].count("end") == 1, events
+    end = next(e for e in reuses if e["event"] == "end")
+    assert end["stream_start"] == pytest.approx(BEFORE, abs=1.5) and end["stream_end"] == pytest.approx(BEFORE + 10.0, abs=1.5)
+    assert end["work_start"] == pytest.approx(EXCERPT[0], abs=1.5) and end["work_end"] == pytest.approx(EXCERPT[1], abs=1.5)
+    assert end["title"] == WORKS["A"].title and end["owner"] == WORKS["A"].owner
+
+
+def test_an_hls_stream_over_http_reports_the_work_it_shows(library, stream_media, tmp_path):
+    server = _serve(_hls(stream_media, str(tmp_path / "hls")))
+    try:
+        out = io.StringIO()
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
+        assert watch(library, [url], out, "jsonl", WatchParams(timeout=3.0)) == 0
+    finally:
+        server.shutdown()
+    events = _events(out.getvalue())
+    _check_the_work_was_on_air(events)
+    assert all(e["source"] == url for e in events)
+
+
+def test_a_source_that_is_down_then_up_is_reconnected(library, stream_media, tmp_path):
+    folder = _hls(stream_media, str(tmp_path / "hls"))
+    with socket.socket() as probe:  # a free port, nothing listening on it yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    servers = []
+    threading.Timer(2.0, lambda: servers.append(_serve(folder, port))).start()
+    try:
+        out = io.StringIO()
+        assert watch(library, [f"http://127.0.0.1:{port}/index.m3u8"], out, "jsonl", WatchParams(timeout=3.0)) == 0
+    finally:
+        for s in servers:
+            s.shutdown()
+    events = _events(out.getvalue())
+    assert events[0]["event"] == "reconnect" and "trying again" in events[0]["message"], events[:2]
+    _check_the_work_was_on_air(events)
+
+
+def test_a_file_still_being_written_is_followed_until_it_stops_growing(library, stream_media, tmp_path):
+    data = open(stream_media, "rb").read()
+    growing = str(tmp_path / "recording.ts")
+    open(growing, "wb").close()
+
+    def write() -> None:  # about 4x real time, in pieces of whole TS packets
+        piece = 188 * 400
+        with open(growing, "ab") as fh:
+            for at in range(0, len(data), piece):
+                fh.write(data[at : at + piece])
+                fh.flush()
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    out = io.StringIO()
+    try:
+        assert watch(library, [growing], out, "jsonl", WatchParams(timeout=2.0)) == 0
+    finally:
+        writer.join()
+    _check_the_work_was_on_air(_events(out.getvalue()))
+
+
+def test_watch_errors_are_events_and_a_status(library, tmp_path):
+    res = run_cli("--library", library, "watch", str(tmp_path / "missing.ts"), "--timeout", "1")
+    assert res.code == 1 and res.err == ""
+    (event,) = _events(res.out)
+    assert event["event"] == "error" and "missing.ts" in event["message"]
+    res = run_cli("--library", str(tmp_path / "no-library"), "watch", "x.ts")
+    assert res.code == 1 and res.err.count("\n") == 1 and "no library" in res.err
+
+
+def test_ctrl_c_ends_the_open_reuse_and_exits_cleanly(library, stream_media, tmp_path):
+    """``reeltrace watch`` on a recording that stops growing while the work is on air: once
+    its ``start`` is out, Ctrl-C closes the reuse with ``end`` and the exit status is 0."""
+    import signal
+
+    from helpers import reeltrace_command, subprocess_env
+
+    data = open(stream_media, "rb").read()
+    growing = tmp_path / "recording.ts"
+    cut = len(data) * 15 // 26 // 188 * 188  # about 15 s of the 26 s stream: the work is on air there
+    growing.write_bytes(data[:cut])
+    proc = subprocess.Popen(reeltrace_command("--library", library, "watch", str(growing), "--timeout", "120"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())  # fmt: skip
+    try:
+        lines = []
+        deadline = time.monotonic() + 240
+        while not any(json.loads(line)["event"] == "start" for line in lines):
+            assert time.monotonic() < deadline, lines
+            lines.append(proc.stdout.readline())
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    events = _events("".join(lines) + out)
+    assert proc.returncode == 0, err
+    assert [e["event"] for e in events if e["event"] in ("start", "end")] == ["start", "end"], events
+    assert events[-1]["work_id"] == WORKS["A"].work_id and events[-1]["stream_start"] == pytest.approx(BEFORE, abs=1.5)
