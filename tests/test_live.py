@@ -80,7 +80,8 @@ def test_an_event_line_holds_the_contract_fields():
     (event,) = t.see(_window("w1", (1.0, 9.0, 30.0)), 100.0, 110.0)
     line = event.public()
     assert set(line) == {"event", "source", "work_id", "title", "owner", "category", "modality", "score",
-                         "stream_start", "stream_end", "work_start", "work_end", "detected_at"}  # fmt: skip
+                         "stream_start", "stream_end", "work_start", "work_end", "detected_at", "stream_now"}  # fmt: skip
+    assert line["stream_now"] == 110.0
     assert (line["stream_start"], line["work_start"]) == (101.0, 30.0) and line["detected_at"].endswith("Z")
     assert type(event).from_dict(event.to_dict()) == event
 
@@ -140,6 +141,11 @@ def _check_the_work_was_on_air(events: list[dict]) -> None:
     assert end["stream_start"] == pytest.approx(BEFORE, abs=1.5) and end["stream_end"] == pytest.approx(BEFORE + 10.0, abs=1.5)
     assert end["work_start"] == pytest.approx(EXCERPT[0], abs=1.5) and end["work_end"] == pytest.approx(EXCERPT[1], abs=1.5)
     assert end["title"] == WORKS["A"].title and end["owner"] == WORKS["A"].owner
+    # Latency in stream time (what a real-time watch adds is the scan's own time): the start
+    # is decided within 10 s of the work's first frame on the stream, the end within 10 s of its last.
+    start = reuses[0]
+    assert start["stream_now"] - BEFORE <= 10.0, start
+    assert end["stream_now"] - (BEFORE + 10.0) <= 10.0, end
 
 
 def test_an_hls_stream_over_http_reports_the_work_it_shows(library, stream_media, tmp_path):

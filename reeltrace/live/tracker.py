@@ -51,6 +51,7 @@ class LiveEvent(Record):
     work_end: float = 0.0
     detected_at: str = ""
     message: str = ""
+    stream_now: float = 0.0  # seconds of stream read when the event was decided: stream_now - stream_start is the start's latency
 
     def public(self) -> dict:
         """What the JSON line holds: a reuse event's fields, or an error's message."""
@@ -58,7 +59,7 @@ class LiveEvent(Record):
             return {"event": self.event, "source": self.source, "message": self.message, "detected_at": self.detected_at}
         out = self.to_dict()
         out.pop("message")
-        for key in ("score", "stream_start", "stream_end", "work_start", "work_end"):
+        for key in ("score", "stream_start", "stream_end", "work_start", "work_end", "stream_now"):
             out[key] = round(out[key], 3)
         return out
 
@@ -90,12 +91,14 @@ class ReuseTracker:
     source: str
     params: TrackerParams = field(default_factory=TrackerParams)
     open: list[Reuse] = field(default_factory=list)
+    now: float = 0.0  # the end of the last window seen, on the watch's clock
 
     def see(self, matches: list[WorkMatch], window_start: float, window_end: float) -> list[LiveEvent]:
         """The events a window's matches cause: ``matches`` as ``Library.scan`` found them in a
         window file that starts at ``window_start`` on the watch's clock and ends at
         ``window_end``."""
         events = []
+        self.now = max(self.now, window_end)
         for match in matches:
             for seg in match.segments:
                 start, end = window_start + seg.query_start, window_start + seg.query_end
@@ -139,4 +142,4 @@ class ReuseTracker:
     def _event(self, kind: str, r: Reuse) -> LiveEvent:
         w = r.work
         return LiveEvent(kind, self.source, w.work_id, w.title, w.owner, w.category, r.modality, r.score,
-                         r.stream_start, r.stream_end, r.work_start, r.work_end, now_iso())  # fmt: skip
+                         r.stream_start, r.stream_end, r.work_start, r.work_end, now_iso(), stream_now=self.now)  # fmt: skip
