@@ -70,6 +70,8 @@ def test_the_same_work_back_later_or_elsewhere_in_it_is_another_reuse():
     assert [(e.event, e.work_id) for e in t.see(_window("w2", (12.0, 15.0, 5.0)), 0.0, 15.0)] == [("start", "w2")]
     ended = t.see([], 40.0, 55.0)
     assert sorted((e.work_id, e.work_start) for e in ended) == [("w1", 50.0), ("w1", 90.0), ("w2", 5.0)]
+    # A later window that still holds an ended stretch: nothing new.
+    assert t.see(_window("w1", (0.0, 10.0, 50.0)), 0.0, 56.0) == []
     # Back after the end: a new reuse, not the old one grown.
     assert [e.event for e in t.see(_window("w1", (0.0, 8.0, 60.0)), 56.0, 66.0)] == ["start"]
     assert [e.event for e in t.close()] == ["end"]
@@ -238,3 +240,43 @@ def test_ctrl_c_ends_the_open_reuse_and_exits_cleanly(library, stream_media, tmp
     assert proc.returncode == 0, err
     assert [e["event"] for e in events if e["event"] in ("start", "end")] == ["start", "end"], events
     assert events[-1]["work_id"] == WORKS["A"].work_id and events[-1]["stream_start"] == pytest.approx(BEFORE, abs=1.5)
+
+
+def test_a_live_udp_stream_that_drops_mid_work_is_reconnected_and_its_reuses_closed(library, stream_media, tmp_path):
+    """MPEG-TS over UDP, sent in real time, that stops for 7 s in the middle of the work and
+    comes back: the watch reconnects, the reuse before the drop ends, the work after it is
+    another reuse, and every reuse is closed; nothing is reported twice."""
+    from reeltrace.live.watch import watch_source
+
+    parts = [str(tmp_path / "before-drop.ts"), str(tmp_path / "after-drop.ts")]
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", stream_media, "-t", "12", "-c", "copy", parts[0]], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-ss", "12", "-i", stream_media, "-c", "copy", parts[1]], check=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sent, stop = threading.Event(), threading.Event()
+
+    def send() -> None:
+        time.sleep(1.0)
+        for i, part in enumerate(parts):
+            if i:
+                time.sleep(7.0)
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-re", "-i", part, "-c", "copy", "-f", "mpegts",
+                            f"udp://127.0.0.1:{port}?pkt_size=1316"], check=True)  # fmt: skip
+        sent.set()
+        time.sleep(10.0)  # the last windows, then the end of the watch
+        stop.set()
+
+    threading.Thread(target=send, daemon=True).start()
+    events: list[dict] = []
+    url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=100000"
+    assert watch_source(library, url, lambda e: events.append(e.public()), stop, WatchParams(timeout=3.0))
+    assert sent.is_set()
+    reuses = [e for e in events if e["event"] in ("start", "end")]
+    assert {e["work_id"] for e in reuses} == {WORKS["A"].work_id}, events
+    starts, ends = [e for e in reuses if e["event"] == "start"], [e for e in reuses if e["event"] == "end"]
+    assert len(starts) == len(ends) == 2, events
+    first_reconnect = next(i for i, e in enumerate(events) if e["event"] == "reconnect")
+    assert events.index(starts[0]) < first_reconnect < events.index(starts[1])
+    assert starts[0]["stream_start"] == pytest.approx(BEFORE, abs=1.5) and starts[0]["work_start"] == pytest.approx(EXCERPT[0], abs=1.5)
+    assert ends[-1]["work_end"] == pytest.approx(EXCERPT[1], abs=1.5)

@@ -25,6 +25,11 @@ from ..records import Work, WorkMatch
 from ..roundtrip import Record
 
 
+RECENT = 120.0
+"""Seconds of stream an ended reuse is remembered: longer than any window, so that a window
+still holding its stretch does not start it again."""
+
+
 @dataclass(frozen=True)
 class TrackerParams:
     join_gap: float = 4.0
@@ -92,6 +97,7 @@ class ReuseTracker:
     params: TrackerParams = field(default_factory=TrackerParams)
     open: list[Reuse] = field(default_factory=list)
     now: float = 0.0  # the end of the last window seen, on the watch's clock
+    ended: list[Reuse] = field(default_factory=list)  # recently ended: later windows still hold their stretch
 
     def see(self, matches: list[WorkMatch], window_start: float, window_end: float) -> list[LiveEvent]:
         """The events a window's matches cause: ``matches`` as ``Library.scan`` found them in a
@@ -102,7 +108,9 @@ class ReuseTracker:
         for match in matches:
             for seg in match.segments:
                 start, end = window_start + seg.query_start, window_start + seg.query_end
-                reuse = self._continued(match.work.work_id, start, end, seg.work_start - start)
+                reuse = self._continued(self.open, match.work.work_id, start, end, seg.work_start - start)
+                if reuse is None and self._told(match.work.work_id, start, end, seg.work_start - start):
+                    continue  # a stretch of a reuse already ended, seen again by an overlapping window
                 if reuse is None:
                     reuse = Reuse(match.work, seg.modality, seg.score, start, end, seg.work_start, seg.work_end)
                     self.open.append(reuse)
@@ -122,17 +130,26 @@ class ReuseTracker:
                     events.append(self._event("update", reuse))
         for reuse in [r for r in self.open if window_end - r.stream_end >= self.params.end_after]:
             self.open.remove(reuse)
+            self.ended.append(reuse)
             events.append(self._event("end", reuse))
+        events.sort(key=lambda e: e.event != "end")  # what went off air before what came on
         return events
 
     def close(self) -> list[LiveEvent]:
-        """The source is over: every open reuse ends."""
+        """Every open reuse ends (the source is over, or was away too long to tell)."""
         events = [self._event("end", r) for r in self.open]
+        self.ended += self.open
         self.open = []
         return events
 
-    def _continued(self, work_id: str, start: float, end: float, offset: float) -> Reuse | None:
-        for reuse in self.open:
+    def _told(self, work_id: str, start: float, end: float, offset: float) -> bool:
+        """Whether a segment lies within a reuse already ended (it adds nothing new)."""
+        self.ended = [r for r in self.ended if self.now - r.stream_end <= RECENT]
+        reuse = self._continued(self.ended, work_id, start, end, offset)
+        return reuse is not None and end <= reuse.stream_end + self.params.join_gap
+
+    def _continued(self, reuses: list[Reuse], work_id: str, start: float, end: float, offset: float) -> Reuse | None:
+        for reuse in reuses:
             if (reuse.work.work_id == work_id and start <= reuse.stream_end + self.params.join_gap
                     and end >= reuse.stream_start - self.params.join_gap
                     and abs(offset - reuse.offset) <= self.params.offset_tolerance):  # fmt: skip

@@ -100,6 +100,16 @@ def is_url(source: str) -> bool:
     return "://" in source and not source.startswith("file:")
 
 
+LIVE_SCHEMES = ("rtmp", "rtmps", "rtsp", "srt", "udp", "rtp", "tcp")
+"""Protocols that only carry live streams: when one ends, its publisher stopped or the
+network dropped, and the watch waits for it to come back. An HLS playlist or an HTTP file
+that ends has ended (opening it again would replay it)."""
+
+
+def is_live(source: str) -> bool:
+    return source.split("://", 1)[0].lower() in LIVE_SCHEMES if is_url(source) else False
+
+
 @dataclass
 class SourceState:
     """One source's tracker, shared by its thread and (at Ctrl-C) the main thread: the lock
@@ -120,6 +130,11 @@ class SourceState:
             self.closed = True
             return self.tracker.close()
 
+    def end_open(self) -> list[LiveEvent]:
+        """End the open reuses and go on (after an outage longer than a reuse may go unseen)."""
+        with self.lock:
+            return [] if self.closed else self.tracker.close()
+
 
 def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], None], stop: threading.Event,
                  params: WatchParams = WatchParams(), model: str | None = None,
@@ -130,6 +145,7 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
     state = state or SourceState(ReuseTracker(source, params.tracker))
     folder = tempfile.mkdtemp(prefix="reeltrace-watch-")
     clock_s, run, attempts, ok, connected = 0.0, 0, 0, True, False
+    broke_at: float | None = None  # when the last connection broke
     try:
         while not stop.is_set():
             dropped_at = time.monotonic()
@@ -145,18 +161,27 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
                 emit(LiveEvent("reconnect", source, message=f"cannot read ({err}); trying again in {wait} s",
                                detected_at=now_iso()))  # fmt: skip
                 stop.wait(wait)
-                if connected:  # a live stream went on while it could not be read; before the first read, no clock runs
-                    clock_s += time.monotonic() - dropped_at
+                if connected and broke_at is None:  # before the first read, no clock runs
+                    broke_at = dropped_at
                 run += 1
                 continue
+            if broke_at is not None:
+                outage = time.monotonic() - broke_at
+                clock_s += outage  # the stream went on while it could not be read
+                if outage >= params.tracker.end_after:
+                    for event in state.end_open():  # what aired meanwhile is unknown
+                        emit(event)
+                broke_at = None
             attempts, connected = 0, True
             try:
                 clock_s, finished = _follow(lib, container, state, folder, params, clock_s, run, emit, stop)
             finally:
                 container.close()
-            if finished or not is_url(source):
+            if stop.is_set() or not is_url(source) or (finished and not is_live(source)):
                 break
-            emit(LiveEvent("reconnect", source, message="the source dropped; reconnecting", detected_at=now_iso()))
+            broke_at = time.monotonic()
+            emit(LiveEvent("reconnect", source, message="the source " + ("ended" if finished else "dropped") + "; reconnecting",
+                           detected_at=now_iso()))  # fmt: skip
             run += 1
     finally:
         for event in state.close():
