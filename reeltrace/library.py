@@ -506,8 +506,9 @@ class Library:
         config = self.video
         began = time.perf_counter()
         features = describe_video(path, self.embedder, config, duration, query=True, budget=budget)
-        log.info("%s: picture: %d views of %d sampled frames embedded in %.1f s", os.path.basename(path),
-                 len(features), len(np.unique(features.timestamps)), time.perf_counter() - began)  # fmt: skip
+        if log.isEnabledFor(logging.INFO):  # counting the instants is work a quiet scan need not do
+            log.info("%s: picture: %d views of %d sampled frames embedded in %.1f s", os.path.basename(path),
+                     len(features), len(np.unique(features.timestamps)), time.perf_counter() - began)  # fmt: skip
         index = self.index()
         penalty = self.background().penalty(features.embeddings)
         pairs = retrieve(index, features, config.retrieval, penalty)

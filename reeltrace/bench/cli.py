@@ -34,6 +34,20 @@ def _stamped(out: str) -> dict | None:
         return None
 
 
+def _media_folders(args: argparse.Namespace) -> list[str] | None:
+    """The folders ``--media`` names (default: ``default_media``), or None after saying in a
+    line why there are none."""
+    missing = [m for m in args.media or [] if not os.path.isdir(m)]
+    if missing:
+        print(f"reeltrace: --media {missing[0]}: no such folder", file=sys.stderr)
+        return None
+    media = args.media or default_media()
+    if not media:
+        print(f"reeltrace: no media folder found; {MEDIA_HELP}", file=sys.stderr)
+        return None
+    return media
+
+
 def _bench_scale(args: argparse.Namespace) -> int:
     """The quick set (built if missing), then the library grown to each size (``scale``)."""
     from .scale import bench_scale
@@ -46,13 +60,8 @@ def _bench_scale(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"reeltrace: --scale takes hours separated by commas (e.g. 10,100,1000), not {args.scale!r}", file=sys.stderr)
         return 2
-    missing = [m for m in args.media or [] if not os.path.isdir(m)]
-    if missing:
-        print(f"reeltrace: --media {missing[0]}: no such folder", file=sys.stderr)
-        return 2
-    media = args.media or default_media()
-    if not media:
-        print(f"reeltrace: no media folder found; {MEDIA_HELP}", file=sys.stderr)
+    media = _media_folders(args)
+    if media is None:
         return 2
     quick = os.path.join(args.out, "quick")
     if not _reusable(quick, args.seed, Plan.quick()):
@@ -89,13 +98,8 @@ def bench(args: argparse.Namespace) -> int:
     if shutil.which("ffmpeg") is None:
         print("reeltrace: bench needs the ffmpeg command (Debian: apt-get install ffmpeg)", file=sys.stderr)
         return 1
-    missing = [m for m in args.media or [] if not os.path.isdir(m)]
-    if missing:
-        print(f"reeltrace: --media {missing[0]}: no such folder", file=sys.stderr)
-        return 2
-    media = args.media or default_media()
-    if not media:
-        print(f"reeltrace: no media folder found; {MEDIA_HELP}", file=sys.stderr)
+    media = _media_folders(args)
+    if media is None:
         return 2
     plan = Plan.quick() if args.quick else Plan.full()
     out = os.path.join(args.out, "quick" if args.quick else "full")

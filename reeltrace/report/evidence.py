@@ -27,7 +27,7 @@ from ..media.container import MediaError, picture_stream
 from ..media.sound import decode_audio_span
 from ..records import CATEGORIES, ScanResult, Segment, Work
 from ..storage.files import atomic_write_text
-from .formats import clock
+from .formats import clock, speed_text
 
 THUMB_WIDTH = 320
 FRAMES_PER_SEGMENT = 3
@@ -179,6 +179,14 @@ def spectrogram_image(samples: np.ndarray, rate: int = SPECTROGRAM_RATE, width: 
     mix = (at - low)[..., None]
     rgb = (_HEAT[low] * (1 - mix) + _HEAT[low + 1] * mix).astype(np.uint8)
     return Image.fromarray(rgb, "RGB").resize((width, height), Image.BILINEAR)
+
+
+def sound_spans(seg: Segment) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The seconds of a sound-only segment its spectrograms show, (query span, work span):
+    its first ``SPECTROGRAM_MAX_SECONDS`` of query, and the work's seconds they match."""
+    span = min(seg.query_end - seg.query_start, SPECTROGRAM_MAX_SECONDS)
+    speed = segment_speed(seg)
+    return (seg.query_start, seg.query_start + span), (seg.work_start, seg.work_start + span * speed)
 
 
 def sound_image(path: str | None, start: float, end: float) -> Image.Image | None:
@@ -377,12 +385,11 @@ def render_report(
                 "<th>Work to</th><th>Length</th><th>Shown by</th><th>Speed</th><th>Score</th></tr>"
             )
             for si, s in enumerate(m.segments):
-                speed = segment_speed(s)
                 parts.append(
                     f"<tr><td>{si + 1}</td><td>{clock(s.query_start)}</td><td>{clock(s.query_end)}</td>"
                     f"<td>{clock(s.work_start)}</td><td>{clock(s.work_end)}</td>"
                     f"<td>{s.query_end - s.query_start:.2f} s</td><td>{_esc(s.modality)}</td>"
-                    f"<td>{'1x' if abs(speed - 1) < 0.03 else f'{speed:.2f}x'}</td><td>{s.score:.3f}</td></tr>"
+                    f"<td>{speed_text(segment_speed(s))}</td><td>{s.score:.3f}</td></tr>"
                 )
             parts.append("</table>")
             if frames_per_segment <= 0:
@@ -416,13 +423,10 @@ def render_report(
 
 def _sound_pair(seg: Segment, index: int, query_file: str | None, work: Work) -> str:
     """The spectrograms of a sound-only segment's matched seconds, query beside work."""
-    span = min(seg.query_end - seg.query_start, SPECTROGRAM_MAX_SECONDS)
-    speed = segment_speed(seg)
-    q0, w0 = seg.query_start, seg.work_start
-    qimg = sound_image(query_file, q0, q0 + span) or placeholder(THUMB_WIDTH, SPECTROGRAM_HEIGHT, "query sound unavailable")
-    wimg = sound_image(work.source_path, w0, w0 + span * speed) or placeholder(
-        THUMB_WIDTH, SPECTROGRAM_HEIGHT, "work sound unavailable")  # fmt: skip
-    q_span, w_span = f"{clock(q0)}–{clock(q0 + span)}", f"{clock(w0)}–{clock(w0 + span * speed)}"
+    (q0, q1), (w0, w1) = sound_spans(seg)
+    qimg = sound_image(query_file, q0, q1) or placeholder(THUMB_WIDTH, SPECTROGRAM_HEIGHT, "query sound unavailable")
+    wimg = sound_image(work.source_path, w0, w1) or placeholder(THUMB_WIDTH, SPECTROGRAM_HEIGHT, "work sound unavailable")
+    q_span, w_span = f"{clock(q0)}–{clock(q1)}", f"{clock(w0)}–{clock(w1)}"
     return (
         "<div class='pair sound'>"
         f"<figure>{_img_tag(qimg, f'query sound {q_span}')}"

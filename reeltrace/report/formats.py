@@ -16,6 +16,15 @@ def display(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+SPEED_SPREAD = 0.05
+"""Within 5% of 1x a segment's speed is said as 1x: the estimate's own spread."""
+
+
+def speed_text(speed: float) -> str:
+    """A segment's speed as reports say it: "1x", or "0.50x" where it differs (``SPEED_SPREAD``)."""
+    return f"{speed:.2f}x" if abs(speed - 1.0) >= SPEED_SPREAD else "1x"
+
+
 def clock(seconds: float) -> str:
     """h:mm:ss.ss or m:ss.ss."""
     minutes, secs = divmod(max(float(seconds), 0.0), 60)
@@ -182,8 +191,7 @@ def scan_table(results: list[ScanResult], errors: bool = True) -> str:
             rows = [SEGMENT_COLUMNS]
             for seg in m.segments:
                 rows.append((f"{clock(seg.query_start)}-{clock(seg.query_end)}", f"{clock(seg.work_start)}-{clock(seg.work_end)}",
-                             # within 5% of 1x: the estimate's own spread
-                             f"{seg.speed:.2f}x" if abs(seg.speed - 1.0) >= 0.05 else "1x", f"{seg.score:.3f}", seg.modality,
+                             speed_text(seg.speed), f"{seg.score:.3f}", seg.modality,
                              f"same recording as {seg.shares_audio_with}" if seg.shares_audio_with else ""))  # fmt: skip
             lines.extend(_aligned(rows, "    "))
     if results:

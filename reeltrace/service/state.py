@@ -163,6 +163,10 @@ class Service:
             out.pop("source_path", None)
         return out
 
+    def owner_accounts(self, acct: Account) -> list[Account]:
+        """The owner accounts ``acct`` may give a work to: all of them for an admin, else none."""
+        return [a for a in self.db.accounts() if a.role == "owner"] if acct.role == "admin" else []
+
     def can_see_work(self, acct: Account, work_id: str) -> bool:
         if acct.role == "admin":
             return True

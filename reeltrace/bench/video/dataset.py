@@ -412,10 +412,9 @@ class Builder:
             print("bench: no unregistered footage among the media: edits over other footage use a generated "
                   "backdrop, and there are no negative queries (add folders of other clips with --media)",
                   file=sys.stderr)  # fmt: skip
-            self.backdrop = make_backdrop(os.path.join(self.out, "backdrop.mp4"), self.seed)
 
         def ctx() -> Context:
-            other = self.rng.choice(distractors).path if distractors else self.backdrop
+            other = self.rng.choice(distractors).path if distractors else self._backdrop()
             return Context(other_video=other, music=self.rng.choice(music) if music else None,
                            speech=self.rng.choice(speech) if speech else None, logo=base_ctx["logo"])  # fmt: skip
 
@@ -484,6 +483,10 @@ class Builder:
         ffmpeg(["-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", out])
         os.unlink(listing)
 
+    def _backdrop(self) -> str:
+        """The data set's generated backdrop (``make_backdrop``), made on first use."""
+        return make_backdrop(os.path.join(self.out, "backdrop.mp4"), self.seed)
+
     def _pick_work(self) -> WorkEntry:
         return self.rng.choice(self.works)
 
@@ -511,7 +514,7 @@ class Builder:
         out = os.path.join(self.out, "queries", f"{qid}.mp4")
         if ctx.other_video == src.path:
             others = [d.path for d in distractors if d.path != src.path]
-            ctx.other_video = others[0] if others else make_backdrop(os.path.join(self.out, "backdrop.mp4"), self.seed)
+            ctx.other_video = others[0] if others else self._backdrop()
         ctx = self._same_half(ctx, half_of(src.family), avoid=src.path)
         render(src.path, start, length, self._edits(names, ctx), out, src.has_audio, ctx, reuse=self.resume)
         self.queries.append(QueryEntry(qid, out, "negative", names, [], duration_of(out), half_of(src.family)))

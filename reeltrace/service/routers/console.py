@@ -8,6 +8,7 @@ OpenAPI schema.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException
@@ -15,6 +16,7 @@ from fastapi.responses import RedirectResponse
 
 from ...records import CATEGORIES
 from ...report.evidence import pair_times, segment_speed, work_colour
+from ...report.formats import speed_text
 from ..auth import COOKIE, CurrentAccount
 from ..db import ROLES
 from ..pages import Pages, get_pages
@@ -68,9 +70,8 @@ def catalogue(service: ServiceDep, pages: PagesDep, acct: CurrentAccount, q: str
     for cat, label in CATEGORIES.items():
         items = [(w, work_usage(by_work.get(w.work_id, []), w.duration)) for w in shown if w.category == cat]
         (halls if items else empty).append({"category": cat, "label": label, "works": items})
-    owner_accounts = [a for a in service.db.accounts() if a.role == "owner"] if acct.role == "admin" else []
     return pages.render("catalogue.html", acct, halls=halls, empty_halls=empty, total=len(works), shown=len(shown),
-                        owners=owners, owner_accounts=owner_accounts, filters={"q": q, "owner": owner, "category": category},
+                        owners=owners, owner_accounts=service.owner_accounts(acct), filters={"q": q, "owner": owner, "category": category},
                         allowed=bool(service.config.allowed_paths), nav="catalogue")  # fmt: skip
 
 
@@ -79,9 +80,7 @@ def accounts_page(service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
     """The admin's accounts: create, rotate a token, revoke (through ``/api/accounts``)."""
     if acct.role != "admin":
         raise HTTPException(403, "the accounts page is for admins")
-    held: dict[int, int] = {}
-    for account_id in service.db.work_accounts().values():
-        held[account_id] = held.get(account_id, 0) + 1
+    held = Counter(service.db.work_accounts().values())
     return pages.render("accounts.html", acct, accounts=service.db.accounts(), works_held=held, roles=ROLES,
                         nav="accounts")  # fmt: skip
 
@@ -102,10 +101,9 @@ def work_page(work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentA
         v["seconds"] = sum(r["query_end"] - r["query_start"] for r in v["segments"])
         v["best"] = max(r["score"] for r in v["segments"])
     holder = service.db.work_account(work_id)
-    owner_accounts = [a for a in service.db.accounts() if a.role == "owner"] if acct.role == "admin" else []
     return pages.render("work.html", acct, work=work, usage=work_usage(rows, work.duration),
                         holder=service.db.account(holder) if holder is not None else None,
-                        owner_accounts=owner_accounts,
+                        owner_accounts=service.owner_accounts(acct),
                         videos=sorted(videos.values(), key=lambda v: v["last_seen"], reverse=True),
                         nav="catalogue")  # fmt: skip
 
@@ -128,7 +126,7 @@ def match_page(scan_id: str, work_id: str, service: ServiceDep, pages: PagesDep,
     found = service.match_for(acct, scan_id, work_id)
     job, work = found.job, service.lib.work(work_id)
     record = service.match_record(found)
-    segs = [{**shown, "pairs": pair_times(seg), "speed": segment_speed(seg)}
+    segs = [{**shown, "pairs": pair_times(seg), "speed": speed_text(segment_speed(seg))}
             for shown, seg in zip(found.shown["segments"], record.segments, strict=True)]  # fmt: skip
     can_scan = acct.role == "admin" or job.account_id == acct.id
     return pages.render("match.html", acct, scan=job, match=found.shown, work=work, segments=segs,

@@ -12,7 +12,7 @@ import io
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import RedirectResponse, Response
 
-from ...report.evidence import SPECTROGRAM_MAX_SECONDS, jpeg_bytes, pair_times, segment_speed, sound_image
+from ...report.evidence import jpeg_bytes, pair_times, sound_image, sound_spans
 from ...report.formats import csv_rows
 from ..auth import AdminOrOwner, AdminOrScanner, CurrentAccount
 from ..state import MATCH_FIELDS, ServiceDep
@@ -86,14 +86,13 @@ def match_sound(scan_id: str, work_id: str, service: ServiceDep, acct: CurrentAc
     segments = service.match_record(found).segments
     if segment >= len(segments):
         raise HTTPException(404, "no such segment")
-    seg = segments[segment]
+    query_span, work_span = sound_spans(segments[segment])
     if side == "query":
-        path, start, span = found.job.params["path"], seg.query_start, seg.query_end - seg.query_start
+        path, (start, end) = found.job.params["path"], query_span
     else:
         work = service.lib.work(work_id)
-        path, start, span = (work.source_path if work else ""), seg.work_start, seg.work_end - seg.work_start
-    span = min(span, SPECTROGRAM_MAX_SECONDS * (1.0 if side == "query" else max(segment_speed(seg), 0.1)))
-    img = sound_image(path, start, start + span)
+        path, (start, end) = (work.source_path if work else ""), work_span
+    img = sound_image(path, start, end)
     if img is None:
         return RedirectResponse("/static/placeholder.svg", status_code=307)
     return Response(jpeg_bytes(img), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
