@@ -433,12 +433,15 @@ class Library:
     # -- scanning --------------------------------------------------------------------------
 
     def scan(self, path: str, trace: bool = False, limits: InputLimits | None = None,
-             progress: Progress | None = None) -> ScanResult:  # fmt: skip
+             progress: Progress | None = None, picture: VideoFeatures | None = None) -> ScanResult:  # fmt: skip
         """Every segment of every registered work that the file at ``path`` reuses, by
         picture, by sound, or both (see ``fuse``). With ``trace``, ``result.trace`` holds
         what each stage found before the thresholds (``ScanTrace``). An input over ``limits``
         (``media.limits``; default: none) comes back with an error. ``progress`` is told how
-        far decoding has got (``Progress``)."""
+        far decoding has got (``Progress``). With ``picture``, those are the query's picture
+        descriptors (times from the start of ``path``'s picture) and only its sound is
+        decoded: a live window's, described chunk by chunk as they came
+        (``video.embed.StreamDescriber``)."""
         started = time.perf_counter()
         result = ScanResult(query=path)
         seen = ScanTrace()
@@ -458,7 +461,9 @@ class Library:
                 if audio_index is not None:
                     sound_job = pool.submit(self._match_sound, audio_index, path, not info.has_video, budget)
                 if info.has_video:
-                    self._scan_video(path, info.duration, seen, budget)
+                    if picture is None:
+                        picture = self._describe_query(path, info.duration, budget)
+                    self._match_picture(path, picture, info.duration, seen)
                 if sound_job is not None:
                     seen.audio.update(sound_job.result())
             result.matches = self._matches(seen)
@@ -502,13 +507,16 @@ class Library:
         work = self.store.work_by_key(other) if other >= 0 else None
         return replace(segment, shares_audio_with=work.work_id) if work is not None else segment
 
-    def _scan_video(self, path: str, duration: float, seen: ScanTrace, budget: Budget = NO_BUDGET) -> None:
-        config = self.video
+    def _describe_query(self, path: str, duration: float, budget: Budget = NO_BUDGET) -> VideoFeatures:
         began = time.perf_counter()
-        features = describe_video(path, self.embedder, config, duration, query=True, budget=budget)
+        features = describe_video(path, self.embedder, self.video, duration, query=True, budget=budget)
         if log.isEnabledFor(logging.INFO):  # counting the instants is work a quiet scan need not do
             log.info("%s: picture: %d views of %d sampled frames embedded in %.1f s", os.path.basename(path),
                      len(features), len(np.unique(features.timestamps)), time.perf_counter() - began)  # fmt: skip
+        return features
+
+    def _match_picture(self, path: str, features: VideoFeatures, duration: float, seen: ScanTrace) -> None:
+        config = self.video
         index = self.index()
         penalty = self.background().penalty(features.embeddings)
         pairs = retrieve(index, features, config.retrieval, penalty)

@@ -28,7 +28,8 @@ def analysis_size(width: int, height: int, long_side: int) -> tuple[int, int]:
     return w, h
 
 
-def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUDGET) -> Iterator[SampledFrame]:
+def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUDGET,
+                  first: float = 0.0) -> Iterator[SampledFrame]:  # fmt: skip
     """Yield one frame per 1/fps seconds of the video stream, scaled (aspect kept, never
     up) so that its longer side is ``long_side`` pixels (``ViewParams.analysis_long_side``).
 
@@ -41,6 +42,10 @@ def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUD
     sampling step (a stream of few references), the rest of the stream is decoded whole.
     Raises MediaError for files without video, undecodable streams and truncated files, and
     when decoding goes past ``budget`` (checked at every decoded frame).
+
+    ``first`` is the first instant sampled: a stream cut into chunks (``live``) keeps one
+    sampling phase across them, instead of sampling each chunk's first frame a few
+    milliseconds after the last chunk's last sample.
     """
     container = open_media(path)
     try:
@@ -57,11 +62,10 @@ def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUD
         expected = stream_duration(container, stream)
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         step = 1.0 / fps
-        next_time = 0.0
+        next_time = max(first, 0.0)
         last_time = -1.0
         last_decoded = -1.0
         size = None
-        emitted = 0
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
@@ -81,7 +85,6 @@ def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUD
                 if rotation % 360:
                     rgb = np.ascontiguousarray(np.rot90(rgb, k=int(round(rotation / 90)) % 4))
                 yield SampledFrame(max(t, 0.0), rgb)
-                emitted += 1
                 last_time = t
                 while next_time <= t + 1e-6:
                     next_time += step
@@ -96,7 +99,7 @@ def sample_frames(path: str, fps: float, long_side: int, budget: Budget = NO_BUD
             # Damaged streams reach PyAV and numpy in states no check foresaw (odd frame
             # sizes, missing planes): still this input's error, not the caller's.
             raise unexpected(err, f"corrupt video stream after {max(last_time, 0):.1f} s") from None
-        if emitted == 0:
+        if last_decoded < 0:
             raise MediaError("video stream has no decodable frames")
         if expected > 2.0 and last_time + step < expected * 0.95 - 1.0:
             raise MediaError(f"truncated or corrupt: decoded {last_time + step:.1f} s of {expected:.1f} s")

@@ -20,6 +20,7 @@ import enum
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -196,44 +197,94 @@ def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, dura
     Near-uniform frames (black, fades, flat colour) are skipped: they carry no identity.
     ``budget`` bounds the decode (``media.limits``).
     """
+    p = config.views
+    blocks = []
+    for window in _prefetch(_windows(sample_frames(path, config.sample_fps, p.analysis_long_side, budget), p.window)):
+        blocks.append(_describe_block(window, window, embedder, config, query))
+    return _features(blocks, embedder.dim, duration, config.sample_fps)
+
+
+Block = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""One block of embedded frames: (times, vectors, views), as in ``VideoFeatures``."""
+
+
+def _features(blocks: list[Block | None], dim: int, duration: float, fps: float) -> VideoFeatures:
+    blocks = [b for b in blocks if b is not None]
+    if not blocks:
+        return VideoFeatures(np.zeros(0), np.zeros((0, dim), np.float32), np.zeros(0, np.int8), duration, fps)
+    times, vectors, views = (np.concatenate(column) for column in zip(*blocks))
+    return VideoFeatures(times, vectors, views, duration, fps)
+
+
+def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedder: FrameEmbedder,
+                    config: VideoConfig, query: bool) -> Block | None:  # fmt: skip
+    """The descriptors of the frames ``embed``, with the content region, windows and layout
+    parts that the frames ``seen`` (``embed`` and those shown just before them) show;
+    None when none of ``embed`` is informative."""
     fps, p = config.sample_fps, config.views
-    times: list[np.ndarray] = []
-    vectors: list[np.ndarray] = []
-    views: list[np.ndarray] = []
-    for window in _prefetch(_windows(sample_frames(path, fps, p.analysis_long_side, budget), p.window)):
-        frames = [f for f in window if is_informative(f.rgb, p.min_frame_std)]
-        if not frames:
-            continue
-        h, w, _ = frames[0].rgb.shape
-        stack = np.stack([f.rgb for f in window])
-        box = detect_content_box(stack, config.regions, bands_only=not query)
-        use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
-        windows = detect_windows(stack, config.windows) if query else []
-        parts = _parts(stack, box, windows, config) if query else []
-        batch: list[np.ndarray] = []
-        batch_views: list[int] = []
-        batch_times: list[float] = []
-        for f in frames:
-            region = to_model_input(f.rgb, box)
-            if query:
-                mirror = round(f.time * fps) % p.mirror_every == 0
-                full = to_model_input(f.rgb) if use_region else region
-                candidates = [(View.FULL, full)] + ([(View.FULL_MIRROR, full[:, ::-1])] if mirror else [])
-                if use_region:
-                    candidates += [(View.REGION, region)] + ([(View.REGION_MIRROR, region[:, ::-1])] if mirror else [])
-                for view, mirrored, boxes in ((View.WINDOW, View.WINDOW_MIRROR, windows), (View.PART, View.PART_MIRROR, parts)):
-                    for inner_box in boxes:
-                        inner = to_model_input(f.rgb, inner_box)
-                        candidates += [(view, inner)] + ([(mirrored, inner[:, ::-1])] if mirror else [])
-            else:
-                candidates = [(View.REGION, region)]
-            for view, image in candidates:
-                batch.append(np.ascontiguousarray(image))
-                batch_views.append(int(view))
-                batch_times.append(f.time)
-        vectors.append(embedder.embed(np.stack(batch)))
-        views.append(np.asarray(batch_views, np.int8))
-        times.append(np.asarray(batch_times, np.float64))
-    if not vectors:
-        return VideoFeatures(np.zeros(0), np.zeros((0, embedder.dim), np.float32), np.zeros(0, np.int8), duration, fps)
-    return VideoFeatures(np.concatenate(times), np.concatenate(vectors), np.concatenate(views), duration, fps)
+    frames = [f for f in embed if is_informative(f.rgb, p.min_frame_std)]
+    if not frames:
+        return None
+    h, w, _ = frames[0].rgb.shape
+    stack = np.stack([f.rgb for f in seen])
+    box = detect_content_box(stack, config.regions, bands_only=not query)
+    use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
+    windows = detect_windows(stack, config.windows) if query else []
+    parts = _parts(stack, box, windows, config) if query else []
+    batch: list[np.ndarray] = []
+    batch_views: list[int] = []
+    batch_times: list[float] = []
+    for f in frames:
+        region = to_model_input(f.rgb, box)
+        if query:
+            mirror = round(f.time * fps) % p.mirror_every == 0
+            full = to_model_input(f.rgb) if use_region else region
+            candidates = [(View.FULL, full)] + ([(View.FULL_MIRROR, full[:, ::-1])] if mirror else [])
+            if use_region:
+                candidates += [(View.REGION, region)] + ([(View.REGION_MIRROR, region[:, ::-1])] if mirror else [])
+            for view, mirrored, boxes in ((View.WINDOW, View.WINDOW_MIRROR, windows), (View.PART, View.PART_MIRROR, parts)):
+                for inner_box in boxes:
+                    inner = to_model_input(f.rgb, inner_box)
+                    candidates += [(view, inner)] + ([(mirrored, inner[:, ::-1])] if mirror else [])
+        else:
+            candidates = [(View.REGION, region)]
+        for view, image in candidates:
+            batch.append(np.ascontiguousarray(image))
+            batch_views.append(int(view))
+            batch_times.append(f.time)
+    return (np.asarray(batch_times, np.float64), embedder.embed(np.stack(batch)), np.asarray(batch_views, np.int8))
+
+
+class StreamDescriber:
+    """Query descriptors of a picture that arrives piece by piece (a live stream's chunks,
+    ``live.watch``).
+
+    A watch scans a window of the last ``WatchParams.window`` seconds after every chunk,
+    so each second of stream lies in about five windows; described window by window, each
+    frame would be decoded and embedded five times (a 720p watch ran at 3.6x real time
+    where one scan of the same minute ran at 21x). Here each frame is embedded once, when
+    its chunk arrives, with the views that the last ``ViewParams.window`` sampled frames
+    show (the frames before it as context, as ``describe_video`` judges a block of frames
+    together), and a window's descriptors are those of its chunks.
+    """
+
+    def __init__(self, embedder: FrameEmbedder, config: VideoConfig):
+        self.embedder, self.config = embedder, config
+        self.context: deque[SampledFrame] = deque(maxlen=config.views.window)
+
+    def reset(self) -> None:
+        """Forget the frames seen: the picture that follows is not their continuation."""
+        self.context.clear()
+
+    def describe(self, frames: list[SampledFrame], duration: float) -> VideoFeatures:
+        """Descriptors of ``frames`` (the next sampled frames of the stream, in order)."""
+        if frames and any(f.rgb.shape != frames[0].rgb.shape for f in self.context):  # the picture changed size
+            self.context.clear()
+        size = self.config.views.window
+        blocks = []
+        for block in _windows(frames, size):
+            keep = size - len(block)
+            context = list(self.context)[-keep:] if keep > 0 else []
+            blocks.append(_describe_block(context + block, block, self.embedder, self.config, query=True))
+            self.context.extend(block)
+        return _features(blocks, self.embedder.dim, duration, self.config.sample_fps)
