@@ -12,10 +12,13 @@ chunks of two runs.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
+
+from .playlists import HOLD_RELOADS, is_hls
 
 JUMP_SECONDS = 5.0
 """A packet whose timestamp is this far from the last one's is a discontinuity (a new run)."""
@@ -27,15 +30,23 @@ class Chunk:
     run: int  # chunks of one run have continuous source timestamps
     start: float  # seconds on the watch's clock
     duration: float
+    received: float = 0.0  # when its last packet came (time.monotonic): the stream's last sign of life
 
 
-def open_source(source: str, timeout_s: float) -> av.container.InputContainer:
+def open_source(source: str, timeout_s: float, start_segment: int | None = None) -> av.container.InputContainer:
     """The source opened for reading as it plays: a URL (HLS, RTMP, RTSP, SRT, UDP, HTTP) with
     a read timeout, or a local file followed as it grows (FFmpeg's ``follow``) until no byte
-    has come for ``timeout_s``."""
+    has come for ``timeout_s``. An HLS playlist ends after ``playlists.HOLD_RELOADS``
+    reloads without a new segment, and is read from its ``start_segment``-th last segment
+    when one is given (``playlists``)."""
     timeout_us = str(int(timeout_s * 1e6))
     if "://" in source and not source.startswith("file:"):
-        return av.open(source, options={"rw_timeout": timeout_us, "timeout": timeout_us}, timeout=timeout_s)
+        options = {"rw_timeout": timeout_us, "timeout": timeout_us}
+        if is_hls(source):
+            options["m3u8_hold_counters"] = str(HOLD_RELOADS)
+            if start_segment is not None:
+                options["live_start_index"] = str(-start_segment)
+        return av.open(source, options=options, timeout=timeout_s)
     path = source[5:] if source.startswith("file:") else source
     return av.open(f"file:{path}", options={"follow": "1", "rw_timeout": timeout_us}, timeout=timeout_s)
 
@@ -101,6 +112,7 @@ def _cut(container, folder, hop, clock, run, streams, video, lead) -> Iterator[C
 class _ChunkWriter:
     def __init__(self, path: str, streams: list, run: int, clock: float, first: float):
         self.path, self.run, self.clock, self.first = path, run, clock, first
+        self.received = time.monotonic()
         self.out = av.open(path, "w", format="mpegts")
         self.map = {s.index: self.out.add_stream_from_template(s) for s in streams}
         self.frame = 1.0 / float(streams[0].average_rate) if getattr(streams[0], "average_rate", None) else 0.0
@@ -108,10 +120,11 @@ class _ChunkWriter:
     def mux(self, packet) -> None:
         packet.stream = self.map[packet.stream.index]
         self.out.mux(packet)
+        self.received = time.monotonic()
 
     def close(self, last: float) -> Chunk:
         self.out.close()
-        return Chunk(self.path, self.run, self.clock, max(last - self.first + self.frame, 0.0))
+        return Chunk(self.path, self.run, self.clock, max(last - self.first + self.frame, 0.0), self.received)
 
 
 def join(chunks: list[Chunk], path: str) -> str:

@@ -40,6 +40,7 @@ from ..report.formats import clock, display
 from ..video.embed import StreamDescriber
 from ..video.records import VideoFeatures
 from .chunks import Chunk, SourceBroken, cut_chunks, join, open_source
+from .playlists import Playlist, is_hls, read_playlist
 from .tracker import LiveEvent, ReuseTracker, TrackerParams, now_iso
 
 
@@ -152,23 +153,29 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
     folder = tempfile.mkdtemp(prefix="reeltrace-watch-")
     clock_s, run, attempts, ok, connected = 0.0, 0, 0, True, False
     broke_at: float | None = None  # when the last connection broke
+    held: Playlist | None = None  # an HLS playlist as it was when reading stopped: resume after it
     try:
         while not stop.is_set():
             dropped_at = time.monotonic()
             try:
-                container = open_source(source, params.timeout)
-            except (av.error.FFmpegError, OSError) as err:
+                container = open_source(source, params.timeout, _resume_at(source, held, params.timeout))
+            except _PlaylistEnded:
+                break
+            except (av.error.FFmpegError, OSError, ValueError) as err:
                 attempts += 1
                 if not is_url(source) or attempts >= params.max_attempts:
                     emit(LiveEvent("error", source, message=f"cannot read: {err}", detected_at=now_iso()))
                     ok = False
                     break
+                if connected and broke_at is None:  # before the first read, no clock runs
+                    broke_at = dropped_at
                 wait = min(2 ** (attempts - 1), 30)
                 emit(LiveEvent("reconnect", source, message=f"cannot read ({err}); trying again in {wait} s",
                                detected_at=now_iso()))  # fmt: skip
                 stop.wait(wait)
-                if connected and broke_at is None:  # before the first read, no clock runs
-                    broke_at = dropped_at
+                if broke_at is not None and time.monotonic() - broke_at >= params.tracker.end_after:
+                    for event in state.end_open():  # off air for longer than a reuse may go unseen
+                        emit(event)
                 run += 1
                 continue
             if broke_at is not None:
@@ -178,16 +185,31 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
                     for event in state.end_open():  # what aired meanwhile is unknown
                         emit(event)
                 broke_at = None
-            attempts, connected = 0, True
+            attempts, connected, held = 0, True, None
             try:
-                clock_s, finished = _follow(lib, container, state, folder, params, clock_s, run, emit, stop)
+                clock_s, finished, last_packet_at = _follow(lib, container, state, folder, params, clock_s, run, emit, stop)
             finally:
                 container.close()
-            if stop.is_set() or not is_url(source) or (finished and not is_live(source)):
+            if stop.is_set() or not is_url(source):
                 break
-            broke_at = time.monotonic()
-            emit(LiveEvent("reconnect", source, message="the source " + ("ended" if finished else "dropped") + "; reconnecting",
-                           detected_at=now_iso()))  # fmt: skip
+            why = "ended" if finished else "dropped"
+            if is_hls(source):
+                held = _playlist_now(source, params.timeout)
+                if finished and held is not None and held.ended:
+                    break
+                if finished:
+                    # FFmpeg gave up on a live playlist after HOLD_RELOADS reloads with
+                    # nothing new: it has been off air about as long as ``end_after``.
+                    why = "stopped growing (a live playlist: no #EXT-X-ENDLIST)"
+                    for event in state.end_open():
+                        emit(event)
+            elif finished and not is_live(source):
+                break
+            # The clock runs on from the stream's last packet, not from when FFmpeg gave up
+            # on it (a read timeout); MPEG-TS holds a stream's last packets until it ends,
+            # so for a stalled playlist the two are the same.
+            broke_at = last_packet_at
+            emit(LiveEvent("reconnect", source, message=f"the source {why}; reconnecting", detected_at=now_iso()))
             run += 1
     finally:
         for event in state.close():
@@ -195,6 +217,34 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
         lib.close()
         shutil.rmtree(folder, ignore_errors=True)
     return ok
+
+
+class _PlaylistEnded(Exception):
+    """The live playlist that stalled has ended (``#EXT-X-ENDLIST``) with nothing new."""
+
+
+def _resume_at(source: str, held: Playlist | None, timeout: float) -> int | None:
+    """How many of the playlist's last segments to read on reopening it (those that came
+    after ``held``); None to open the source as any. Raises OSError while a stalled live
+    playlist has nothing new (a failed attempt, retried with the backoff of a drop)."""
+    if held is None:
+        return None
+    now = read_playlist(source, timeout)
+    fresh = now.new_since(held)
+    if fresh == 0:
+        if now.ended:
+            raise _PlaylistEnded
+        raise OSError("the playlist has no new segment")
+    return fresh
+
+
+def _playlist_now(source: str, timeout: float) -> Playlist | None:
+    """The playlist as it is now, or None when it cannot be read (the server is down: the
+    source is reopened as after any drop)."""
+    try:
+        return read_playlist(source, timeout)
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass
@@ -207,16 +257,16 @@ class Piece:
 
 
 def _follow(lib: Library, container, state: SourceState, folder: str, params: WatchParams, clock_s: float,
-            run: int, emit, stop: threading.Event) -> tuple[float, bool]:  # fmt: skip
+            run: int, emit, stop: threading.Event) -> tuple[float, bool, float]:  # fmt: skip
     """Chunks of one connection, each window scanned; (the clock after it, whether the source
-    ended rather than broke)."""
+    ended rather than broke, when its last packet came (``time.monotonic``))."""
     window: deque[Piece] = deque()
     describer = StreamDescriber(lib.embedder, lib.video) if container.streams.video else None
     next_sample: float | None = None  # the next instant to sample, on the watch's clock
-    end = clock_s
+    end, arrived = clock_s, time.monotonic()
     try:
         for chunk in cut_chunks(container, folder, params.hop, clock_s, run):
-            end = chunk.start + chunk.duration
+            end, arrived = chunk.start + chunk.duration, chunk.received
             if window and window[-1].chunk.run != chunk.run:
                 _drop(window, len(window))
             if not window and describer is not None:  # a new run: its picture does not continue the last
@@ -238,10 +288,10 @@ def _follow(lib: Library, container, state: SourceState, folder: str, params: Wa
             for event in state.see(result.matches, first, end):
                 emit(event)
             if stop.is_set():
-                return end, True
+                return end, True, arrived
     except SourceBroken:
-        return end, False
-    return end, True
+        return end, False, arrived
+    return end, True, arrived
 
 
 def _describe(lib: Library, describer: StreamDescriber, chunk: Chunk, next_sample: float | None, source: str,
