@@ -34,7 +34,7 @@ import av
 import numpy as np
 
 from ..library import Library
-from ..media.container import MediaError
+from ..media.container import MediaError, one_line
 from ..media.frames import SampledFrame, sample_frames
 from ..report.formats import clock, display
 from ..video.embed import StreamDescriber
@@ -164,13 +164,13 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
             except (av.error.FFmpegError, OSError, ValueError) as err:
                 attempts += 1
                 if not is_url(source) or attempts >= params.max_attempts:
-                    emit(LiveEvent("error", source, message=f"cannot read: {err}", detected_at=now_iso()))
+                    emit(LiveEvent("error", source, message=f"cannot read: {one_line(err)}", detected_at=now_iso()))
                     ok = False
                     break
                 if connected and broke_at is None:  # before the first read, no clock runs
                     broke_at = dropped_at
                 wait = min(2 ** (attempts - 1), 30)
-                emit(LiveEvent("reconnect", source, message=f"cannot read ({err}); trying again in {wait} s",
+                emit(LiveEvent("reconnect", source, message=f"cannot read ({one_line(err)}); trying again in {wait} s",
                                detected_at=now_iso()))  # fmt: skip
                 stop.wait(wait)
                 if broke_at is not None and time.monotonic() - broke_at >= params.tracker.end_after:
