@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import mediagen  # noqa: E402
+import streams  # noqa: E402
 from helpers import (  # noqa: E402
     COMPILATION_PLAN,
     DISTRACTOR,
@@ -47,6 +48,12 @@ def _make(media_dir: str, spec: WorkSpec, name: str, **kw) -> str:
 def work_files(media_dir) -> dict[str, str]:
     """The files of works A, B and C: key -> path."""
     return {k: _make(media_dir, spec, f"work_{k.lower()}.mp4") for k, spec in WORKS.items()}
+
+
+@pytest.fixture(scope="session")
+def work_a_file(media_dir) -> str:
+    """Work A's file alone (the same file as ``work_files["A"]``), for tests that need no other."""
+    return _make(media_dir, WORKS["A"], "work_a.mp4")
 
 
 @pytest.fixture(scope="session")
@@ -131,3 +138,10 @@ def short_report(library, short_query) -> dict:
     res = run_cli("--library", library, "scan", short_query[0], "--format", "json")
     assert res.code == 0, res.err
     return res.json()
+
+
+@pytest.fixture(scope="session")
+def stream_media(tmp_path_factory, work_a_file, distractor_file, unrelated_file) -> str:
+    """The live tests' MPEG-TS stream (``streams.make_stream``): unregistered footage, work
+    A's ``streams.EXCERPT``, unregistered footage."""
+    return streams.make_stream(str(tmp_path_factory.mktemp("stream")), work_a_file, distractor_file, unrelated_file)

@@ -5,30 +5,29 @@ and back, and a file still being written."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
 
-import mediagen
-import numpy as np
+import av
 import pytest
 from helpers import WORKS, run_cli
+from streams import AFTER, BEFORE, EXCERPT, serve_folder, write_hls
 
-from reeltrace.live.tracker import ReuseTracker, TrackerParams
-from reeltrace.live.watch import WatchParams, watch
+from reeltrace.library import Library
+from reeltrace.live.chunks import cut_chunks
+from reeltrace.live.tracker import LiveEvent, ReuseTracker, TrackerParams
+from reeltrace.live.watch import EventWriter, Piece, WatchParams, _describe, _window_picture, watch
 from reeltrace.records import Segment, Work, WorkMatch
+from reeltrace.video.embed import StreamDescriber, View, describe_video
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the streams are written by ffmpeg")
-
-EXCERPT = (6.0, 16.0)  # seconds of work A shown on the stream
-BEFORE, AFTER = 8.0, 8.0  # seconds of unregistered footage around it
 
 
 # -- the tracker -------------------------------------------------------------------------------
@@ -69,7 +68,7 @@ def test_the_same_work_back_later_or_elsewhere_in_it_is_another_reuse():
     # Another work at once: its own reuse.
     assert [(e.event, e.work_id) for e in t.see(_window("w2", (12.0, 15.0, 5.0)), 0.0, 15.0)] == [("start", "w2")]
     ended = t.see([], 40.0, 55.0)
-    assert sorted((e.work_id, e.work_start) for e in ended) == [("w1", 50.0), ("w1", 90.0), ("w2", 5.0)]
+    assert sorted((e.work_id, e.work_start, e.reuse) for e in ended) == [("w1", 50.0, 1), ("w1", 90.0, 2), ("w2", 5.0, 3)]
     # A later window that still holds an ended stretch: nothing new.
     assert t.see(_window("w1", (0.0, 10.0, 50.0)), 0.0, 56.0) == []
     # Back after the end: a new reuse, not the old one grown.
@@ -82,52 +81,13 @@ def test_an_event_line_holds_the_contract_fields():
     (event,) = t.see(_window("w1", (1.0, 9.0, 30.0)), 100.0, 110.0)
     line = event.public()
     assert set(line) == {"event", "source", "work_id", "title", "owner", "category", "modality", "score",
-                         "stream_start", "stream_end", "work_start", "work_end", "detected_at", "stream_now"}  # fmt: skip
+                         "stream_start", "stream_end", "work_start", "work_end", "detected_at", "stream_now", "reuse"}  # fmt: skip
     assert line["stream_now"] == 110.0
     assert (line["stream_start"], line["work_start"]) == (101.0, 30.0) and line["detected_at"].endswith("Z")
     assert type(event).from_dict(event.to_dict()) == event
 
 
 # -- whole watches -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def stream_media(tmp_path_factory, work_files, distractor_file, unrelated_file) -> str:
-    """An MPEG-TS stream: unregistered footage, work A's EXCERPT, unregistered footage, with
-    a keyframe every second (as live encoders send), and its sound."""
-    folder = tmp_path_factory.mktemp("stream")
-    frames = mediagen.read_frames(unrelated_file, 0.0, BEFORE)
-    frames += mediagen.read_frames(work_files["A"], *EXCERPT)
-    frames += mediagen.read_frames(distractor_file, 0.0, AFTER)
-    plain = mediagen.write_video(str(folder / "plain.mp4"), frames, audio=_sound(len(frames) / mediagen.FPS))
-    out = str(folder / "stream.ts")
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", plain, "-c:v", "libx264", "-g", str(mediagen.FPS),
-                    "-keyint_min", str(mediagen.FPS), "-c:a", "aac", "-f", "mpegts", out], check=True)  # fmt: skip
-    return out
-
-
-def _sound(seconds: float) -> np.ndarray:
-    """Quiet noise: the stream has a sound track that matches nothing."""
-    rng = np.random.default_rng(3)
-    return (0.01 * rng.standard_normal((2, int(seconds * 48000)))).astype(np.float32)
-
-
-def _hls(stream: str, folder: str) -> str:
-    os.makedirs(folder, exist_ok=True)
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", stream, "-c", "copy", "-f", "hls", "-hls_time", "2",
-                    "-hls_playlist_type", "vod", os.path.join(folder, "index.m3u8")], check=True)  # fmt: skip
-    return folder
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _serve(folder: str, port: int = 0) -> http.server.ThreadingHTTPServer:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_Quiet, directory=folder))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def _events(text: str) -> list[dict]:
@@ -139,6 +99,7 @@ def _check_the_work_was_on_air(events: list[dict]) -> None:
     reuses = [e for e in events if e["event"] in ("start", "update", "end")]
     assert {e["work_id"] for e in reuses} == {WORKS["A"].work_id}, events
     assert [e["event"] for e in reuses][0] == "start" and [e["event"] for e in reuses].count("end") == 1, events
+    assert {e["reuse"] for e in reuses} == {1}  # its start, updates and end name one reuse
     end = next(e for e in reuses if e["event"] == "end")
     assert end["stream_start"] == pytest.approx(BEFORE, abs=1.5) and end["stream_end"] == pytest.approx(BEFORE + 10.0, abs=1.5)
     assert end["work_start"] == pytest.approx(EXCERPT[0], abs=1.5) and end["work_end"] == pytest.approx(EXCERPT[1], abs=1.5)
@@ -151,7 +112,7 @@ def _check_the_work_was_on_air(events: list[dict]) -> None:
 
 
 def test_an_hls_stream_over_http_reports_the_work_it_shows(library, stream_media, tmp_path):
-    server = _serve(_hls(stream_media, str(tmp_path / "hls")))
+    server = serve_folder(write_hls(stream_media, str(tmp_path / "hls")))
     try:
         out = io.StringIO()
         url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
@@ -163,13 +124,137 @@ def test_an_hls_stream_over_http_reports_the_work_it_shows(library, stream_media
     assert all(e["source"] == url for e in events)
 
 
+def _publish_live(vod: str, served: str, pause_after: int, pause: float, pace: float, stop: threading.Event) -> None:
+    """The segments of the complete playlist in ``vod`` published one by one in ``served`` as
+    a live playlist (no #EXT-X-ENDLIST; the last 5 listed) every ``pace`` s; after
+    ``pause_after`` of them it stalls for ``pause`` s, then goes on, then ends."""
+    listed = re.findall(r"#EXTINF:([\d.]+),\s*(\S+)", open(os.path.join(vod, "index.m3u8")).read())
+    for _, name in listed:
+        shutil.copy(os.path.join(vod, name), os.path.join(served, name))
+
+    def write(count: int, ended: bool = False) -> None:
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:3", f"#EXT-X-MEDIA-SEQUENCE:{max(count - 5, 0)}"]
+        lines += [f"#EXTINF:{seconds},\n{name}" for seconds, name in listed[max(count - 5, 0) : count]]
+        with open(os.path.join(served, "index.tmp"), "w") as fh:
+            fh.write("\n".join(lines + (["#EXT-X-ENDLIST"] if ended else [])) + "\n")
+        os.replace(os.path.join(served, "index.tmp"), os.path.join(served, "index.m3u8"))
+
+    for count in range(1, len(listed) + 1):
+        write(count)
+        if stop.wait(pace + (pause if count == pause_after else 0.0)):
+            return
+    write(len(listed), ended=True)
+
+
+def test_a_live_playlist_that_stalls_mid_work_is_waited_for_and_resumed_without_replay(library, stream_media, tmp_path):
+    """A live playlist stops growing in the middle of the work for 10 s: the open reuse ends
+    (what aired meanwhile is unknown), a reconnect event says why, and when segments come
+    again the watch reads only the new ones (the second reuse takes up the work where the
+    first stopped, not seconds before), with the outage on the stream clock; the playlist's
+    #EXT-X-ENDLIST ends the watch."""
+    vod, served = write_hls(stream_media, str(tmp_path / "vod")), str(tmp_path / "live")
+    os.makedirs(served)
+    stop = threading.Event()
+    # 2 s segments: the sixth ends 12 s into the stream, 4 s into the work's 10 s on air.
+    publisher = threading.Thread(target=_publish_live, args=(vod, served, 6, 10.0, 0.7, stop), daemon=True)
+    server = serve_folder(served)
+    publisher.start()
+    try:
+        out = io.StringIO()
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
+        assert watch(library, [url], out, "jsonl", WatchParams(timeout=5.0)) == 0
+    finally:
+        stop.set()
+        server.shutdown()
+    events = _events(out.getvalue())
+    assert any(e["event"] == "reconnect" and "stopped growing" in e["message"] for e in events), events
+    reuses = [e for e in events if e["event"] in ("start", "update", "end")]
+    assert {e["work_id"] for e in reuses} == {WORKS["A"].work_id}, events
+    first, second = [e for e in reuses if e["event"] == "end"]
+    assert [e["event"] for e in reuses].index("end") < [e["event"] for e in reuses].index("start", 1)
+    assert first["work_start"] == pytest.approx(EXCERPT[0], abs=1.5) and first["stream_end"] <= BEFORE + 5.0
+    assert first["work_end"] - 1.0 <= second["work_start"] <= first["work_end"] + 3.0, (first, second)
+    assert second["work_end"] == pytest.approx(EXCERPT[1], abs=1.5)
+    assert second["stream_start"] - first["stream_end"] >= 5.0  # the stall is on the stream clock
+
+
+@pytest.mark.parametrize("kept", ["sound", "picture"])
+def test_a_stream_with_sound_alone_or_picture_alone_is_watched(library, work_files, stream_media, tmp_path, kept):
+    """A radio-style stream (sound only: quiet noise, work A's sound, quiet noise) and a
+    silent one (the picture of the usual stream): each reuse is found by what it has."""
+    out_file = str(tmp_path / f"{kept}.ts")
+    if kept == "picture":
+        command = ["-i", stream_media, "-an", "-c:v", "copy"]
+    else:
+        fmt = "aformat=sample_rates=48000:channel_layouts=stereo"
+        command = ["-f", "lavfi", "-i", f"anoisesrc=a=0.01:d={BEFORE}", "-ss", str(EXCERPT[0]), "-t",
+                   str(EXCERPT[1] - EXCERPT[0]), "-i", work_files["A"], "-f", "lavfi", "-i", f"anoisesrc=a=0.01:d={AFTER}",
+                   "-filter_complex", f"[0:a]{fmt}[a];[1:a]{fmt}[b];[2:a]{fmt}[c];[a][b][c]concat=n=3:v=0:a=1",
+                   "-vn", "-c:a", "aac"]  # fmt: skip
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *command, "-f", "mpegts", out_file], check=True)
+    out = io.StringIO()
+    assert watch(library, [out_file], out, "jsonl", WatchParams(timeout=1.0)) == 0
+    events = _events(out.getvalue())
+    _check_the_work_was_on_air(events)
+    assert {e["modality"] for e in events if e["event"] == "end"} == {"audio" if kept == "sound" else "video"}
+
+
+def test_a_timestamp_jump_starts_a_new_run_and_the_clock_goes_on(library, stream_media, tmp_path):
+    """The encoder restarts 12 s in (4 s into the work) and its timestamps jump by 1,000 s:
+    the stream clock does not jump, no window joins the two runs, and the work is one
+    reuse across the jump at the right times."""
+    first, second, joined = (str(tmp_path / name) for name in ("first.ts", "second.ts", "joined.ts"))
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-y"]
+    subprocess.run([*ffmpeg, "-i", stream_media, "-t", "12", "-c", "copy", "-f", "mpegts", first], check=True)
+    subprocess.run([*ffmpeg, "-ss", "12", "-i", stream_media, "-c", "copy", "-output_ts_offset", "1000", "-f", "mpegts",
+                    second], check=True)  # fmt: skip
+    with open(joined, "wb") as out:
+        for part in (first, second):
+            with open(part, "rb") as fh:
+                out.write(fh.read())
+    out = io.StringIO()
+    assert watch(library, [joined], out, "jsonl", WatchParams(timeout=1.0)) == 0
+    _check_the_work_was_on_air(_events(out.getvalue()))
+
+
+class _HeldOutput(io.StringIO):
+    """An output whose reader is away: each write waits until ``back`` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.back = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.back.wait()
+        return super().write(text)
+
+
+def test_a_slow_reader_never_holds_the_watch_up_and_what_it_misses_is_counted():
+    out = _HeldOutput()
+    writer = EventWriter(out, "jsonl", size=5)
+    events = [LiveEvent("reconnect", "live", message=f"event {i}", detected_at="t") for i in range(20)]
+    putting = threading.Thread(target=lambda: [writer.put(e) for e in events], daemon=True)
+    putting.start()
+    putting.join(30)
+    assert not putting.is_alive()  # the sources' threads went on while nothing was read
+    out.back.set()
+    writer.close()
+    lines = _events(out.getvalue())
+    told = [line for line in lines if line["event"] == "dropped"]
+    assert len(told) == 1 and told[0]["message"].endswith("events dropped: the output was not read fast enough")
+    dropped = int(told[0]["message"].split()[0])
+    written = [line["message"] for line in lines if line["event"] == "reconnect"]
+    assert dropped > 0 and len(written) + dropped == len(events)
+    assert written == sorted(written, key=lambda m: int(m.split()[1]))  # in order, none twice
+
+
 def test_a_source_that_is_down_then_up_is_reconnected(library, stream_media, tmp_path):
-    folder = _hls(stream_media, str(tmp_path / "hls"))
+    folder = write_hls(stream_media, str(tmp_path / "hls"))
     with socket.socket() as probe:  # a free port, nothing listening on it yet
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     servers = []
-    threading.Timer(2.0, lambda: servers.append(_serve(folder, port))).start()
+    threading.Timer(2.0, lambda: servers.append(serve_folder(folder, port))).start()
     try:
         out = io.StringIO()
         assert watch(library, [f"http://127.0.0.1:{port}/index.m3u8"], out, "jsonl", WatchParams(timeout=3.0)) == 0
@@ -208,7 +293,8 @@ def test_watch_errors_are_events_and_a_status(library, tmp_path):
     res = run_cli("--library", library, "watch", str(tmp_path / "missing.ts"), "--timeout", "1")
     assert res.code == 1 and res.err == ""
     (event,) = _events(res.out)
-    assert event["event"] == "error" and "missing.ts" in event["message"]
+    assert event["event"] == "error" and event["source"].endswith("missing.ts")
+    assert event["message"] == "cannot read: No such file or directory"  # the reason, not FFmpeg's errno
     res = run_cli("--library", str(tmp_path / "no-library"), "watch", "x.ts")
     assert res.code == 1 and res.err.count("\n") == 1 and "no library" in res.err
 

@@ -104,6 +104,18 @@ def client(server: Server, token: str | None) -> httpx.Client:
     return httpx.Client(base_url=server.url, headers=auth(token) if token else {}, timeout=60)
 
 
+def make_accounts(server: Server, roles: dict[str, str], owner_name=str.title) -> dict[str, str]:
+    """The accounts ``roles`` (name -> role), created by the admin, with the admin's: name ->
+    token. An owner's name on works is ``owner_name(name)``."""
+    admin = client(server, ADMIN_TOKEN)
+    tokens = {"admin": ADMIN_TOKEN}
+    for name, role in roles.items():
+        r = admin.post("/api/accounts", json={"name": name, "role": role, "owner_name": owner_name(name)})
+        assert r.status_code == 201, r.text
+        tokens[name] = r.json()["token"]
+    return tokens
+
+
 def wait_job(c: httpx.Client, url: str) -> dict:
     deadline = time.monotonic() + WAIT
     while True:
@@ -169,12 +181,7 @@ def server(tmp_path_factory, media):
 @pytest.fixture(scope="module")
 def world(server, media):
     """Accounts (two owners, two scanners), a work of each owner, and one scan per scanner."""
-    admin = client(server, ADMIN_TOKEN)
-    tokens = {"admin": ADMIN_TOKEN}
-    for name, role in (("studio-a", "owner"), ("studio-b", "owner"), ("platform-a", "scanner"), ("platform-b", "scanner")):
-        r = admin.post("/api/accounts", json={"name": name, "role": role, "owner_name": name.title()})
-        assert r.status_code == 201, r.text
-        tokens[name] = r.json()["token"]
+    tokens = make_accounts(server, {"studio-a": "owner", "studio-b": "owner", "platform-a": "scanner", "platform-b": "scanner"})
     c = {name: client(server, tok) for name, tok in tokens.items()}
 
     r = upload(c["studio-a"], "/api/works", media["work_a"], title="Harbour Lights", category="drama")
@@ -564,6 +571,11 @@ def test_role_isolation_every_endpoint(world, server):
     pair = c["platform-a"].get(f"/api/scans/{sid_a}/matches/{wa}").json()["segments"][0]["pairs"][0]
     qt = pair["query_time"]
     ALL = ("admin", "studio-a", "studio-b", "platform-a", "platform-b")
+    # A monitor of platform-a, stopped at once: its event stream ends (a running one's would not).
+    r = c["platform-a"].post("/api/monitors", json={"source": f"http://127.0.0.1:{free_port()}/live.m3u8"})
+    assert r.status_code == 201, r.text
+    mon = r.json()["id"]
+    assert c["platform-a"].post(f"/api/monitors/{mon}/stop").json()["state"] == "stopped"
 
     # (method, schema path, concrete url, {account: expected status}); unlisted accounts: the default.
     cases = [
@@ -600,6 +612,18 @@ def test_role_isolation_every_endpoint(world, server):
         ("GET", "/api/scans/{scan_id}/matches/{work_id}/frame.jpg",
          f"/api/scans/{sid_a}/matches/{wa}/frame.jpg?side=query&t={qt}",
          {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
+        # Monitors: as scans (owners see what they find of their works as matches).
+        ("GET", "/api/monitors", "/api/monitors", {"admin": 200, "platform-a": 200, "platform-b": 200, "*": 403}),
+        ("POST", "/api/monitors", "/api/monitors", {"admin": 400, "platform-a": 400, "platform-b": 400, "*": 403}),
+        ("GET", "/api/monitors/{monitor_id}", f"/api/monitors/{mon}", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("POST", "/api/monitors/{monitor_id}/stop", f"/api/monitors/{mon}/stop",
+         {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("GET", "/api/monitors/{monitor_id}/events", f"/api/monitors/{mon}/events",
+         {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("GET", "/api/monitors/{monitor_id}/events/stream", f"/api/monitors/{mon}/events/stream",
+         {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("DELETE", "/api/monitors/{monitor_id}", f"/api/monitors/{mon}",
+         {"admin": None, "platform-a": None, "platform-b": 404, "*": 403}),
         ("GET", "/api/matches", "/api/matches", {a: 200 for a in ALL}),
         ("GET", "/api/jobs", "/api/jobs", {a: 200 for a in ALL}),
         ("GET", "/api/jobs/{job_id}", f"/api/jobs/{jobs['reg_a']}", {"admin": 200, "studio-a": 200, "*": 404}),
@@ -612,6 +636,8 @@ def test_role_isolation_every_endpoint(world, server):
         ("GET", None, f"/scans/{sid_a}", {"admin": 200, "platform-a": 200, "*": 404}),
         ("GET", None, f"/scans/{sid_a}/matches/{wa}", {"admin": 200, "platform-a": 200, "studio-a": 200, "*": 404}),
         ("GET", None, f"/scans/{sid_a}/report.html", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("GET", None, "/monitors", {"admin": 200, "platform-a": 200, "platform-b": 200, "*": 303}),
+        ("GET", None, f"/monitors/{mon}", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
     ]
     schema = httpx.get(server.url + "/openapi.json").json()["paths"]
     declared = {(m.upper(), p) for p, ops in schema.items() for m in ops}
@@ -626,6 +652,8 @@ def test_role_isolation_every_endpoint(world, server):
             kwargs = {}
             if method == "POST" and url == "/api/accounts":
                 kwargs["json"] = {"name": f"x-{account}", "role": "admin"}
+            if method == "POST" and url == "/api/monitors":
+                kwargs["json"] = {"source": "file:///etc/passwd"}  # refused: the answer is who may, not what runs
             if method == "PATCH":
                 kwargs["json"] = {}  # a change of nothing: the answer is who may, not what changed
             r = c[account].request(method, url, follow_redirects=False, **kwargs)

@@ -21,7 +21,7 @@ from test_service_security import MiB, request_head, send_chunked, upload_folder
 LIMIT = MAX_UPLOAD_MB * MiB
 JSON_LIMIT = 64 << 10
 UPLOADS = ("/api/works", "/api/scans")
-JSON_ROUTES = ("/api/accounts",)
+JSON_ROUTES = ("/api/accounts", "/api/monitors")
 FORMS = ("/login",)
 HOSTILE_NAMES = ["../../x.mp4", "a\x00b.mp4", "n" * 300 + ".mp4", "\u202egpm.exe", "CON", "..", "", " ",
                  "x.mp4\r\nX-Injected: 1", "%2e%2e%2fx.mp4", "clip.MP4;rm -rf"]  # fmt: skip
@@ -173,6 +173,7 @@ def test_fuzz_every_body_endpoint(fuzz):
     created = [a for a in accounts if a not in accounts_before["accounts"]]
     assert all(a["role"] in ("owner", "scanner") for a in created), created  # well-formed ones may pass
     assert upload_folders(srv) == folders_before
+    assert admin.get("/api/monitors").json()["monitors"] == []  # no body here names a source
     jobs = admin.get("/api/jobs").json()["jobs"]
     assert [j["status"] for j in jobs if j["kind"] == "register"] == ["done"]
     assert all(os.path.basename(p) not in ("passwd", "shadow") for p in folders_before)

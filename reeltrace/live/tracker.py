@@ -57,6 +57,7 @@ class LiveEvent(Record):
     detected_at: str = ""
     message: str = ""
     stream_now: float = 0.0  # seconds of stream read when the event was decided: stream_now - stream_start is the start's latency
+    reuse: int = 0  # which reuse of this source (1, 2, ...): its start, updates and end share it
 
     def public(self) -> dict:
         """What the JSON line holds: a reuse event's fields, or an error's message."""
@@ -71,6 +72,7 @@ class LiveEvent(Record):
 
 @dataclass
 class Reuse:
+    number: int  # 1, 2, ... in the order the source's reuses started
     work: Work
     modality: str
     score: float
@@ -98,6 +100,7 @@ class ReuseTracker:
     open: list[Reuse] = field(default_factory=list)
     now: float = 0.0  # the end of the last window seen, on the watch's clock
     ended: list[Reuse] = field(default_factory=list)  # recently ended: later windows still hold their stretch
+    started: int = 0  # reuses started so far
 
     def see(self, matches: list[WorkMatch], window_start: float, window_end: float) -> list[LiveEvent]:
         """The events a window's matches cause: ``matches`` as ``Library.scan`` found them in a
@@ -112,7 +115,8 @@ class ReuseTracker:
                 if reuse is None and self._told(match.work.work_id, start, end, seg.work_start - start):
                     continue  # a stretch of a reuse already ended, seen again by an overlapping window
                 if reuse is None:
-                    reuse = Reuse(match.work, seg.modality, seg.score, start, end, seg.work_start, seg.work_end)
+                    self.started += 1
+                    reuse = Reuse(self.started, match.work, seg.modality, seg.score, start, end, seg.work_start, seg.work_end)
                     self.open.append(reuse)
                     reuse.reported_end = end
                     events.append(self._event("start", reuse))
@@ -159,4 +163,5 @@ class ReuseTracker:
     def _event(self, kind: str, r: Reuse) -> LiveEvent:
         w = r.work
         return LiveEvent(kind, self.source, w.work_id, w.title, w.owner, w.category, r.modality, r.score,
-                         r.stream_start, r.stream_end, r.work_start, r.work_end, now_iso(), stream_now=self.now)  # fmt: skip
+                         r.stream_start, r.stream_end, r.work_start, r.work_end, now_iso(), stream_now=self.now,
+                         reuse=r.number)  # fmt: skip

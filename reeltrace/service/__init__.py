@@ -9,6 +9,7 @@ See docs/service.md.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 
@@ -92,6 +93,10 @@ def serve(
     max_duration_s: float | None = None,
     max_pixels: int | None = None,
     max_job_s: float | None = None,
+    max_monitors: int | None = None,
+    max_monitors_per_account: int | None = None,
+    sse_keepalive_s: float | None = None,
+    source_networks: list[str] | None = None,
     out=None,
 ) -> None:
     """Run the service (blocking) on ``host:port`` over ``library_folder``.
@@ -101,7 +106,8 @@ def serve(
     ServeError, before anything is created or printed, for an ``allowed_paths`` entry that
     is not a folder or a port already taken (``check_start``).
     ``max_duration_s``, ``max_pixels``, ``max_job_s``: what one input may cost (None: the
-    defaults of ``files.DEFAULT_LIMITS``).
+    defaults of ``files.DEFAULT_LIMITS``). ``max_monitors``, ``max_monitors_per_account``,
+    ``sse_keepalive_s``, ``source_networks``: see ``monitors.MonitorConfig`` (None: its defaults).
     """
     import uvicorn
 
@@ -124,6 +130,7 @@ def serve(
         model=model,
         secure_cookie=secure_cookie,
         limits=limits(max_duration_s, max_pixels, max_job_s),
+        monitors=monitor_config(max_monitors, max_monitors_per_account, sse_keepalive_s, source_networks),
     )
     print(f"reeltrace: serving {os.path.abspath(library_folder)} on http://{host}:{port}/", file=out, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
@@ -150,6 +157,36 @@ def add_limit_arguments(p: argparse.ArgumentParser) -> None:
                    help="longest time one job may spend decoding its input, in seconds (default 1800)")  # fmt: skip
 
 
+def monitor_config(max_running: int | None = None, max_per_account: int | None = None,
+                   keepalive_s: float | None = None, source_networks: list[str] | None = None):  # fmt: skip
+    """The service's ``MonitorConfig``: each value given, else its default."""
+    from .monitors import MonitorConfig
+
+    given = {"max_running": max_running, "max_per_account": max_per_account, "keepalive_s": keepalive_s,
+             "source_networks": tuple(source_networks) if source_networks else None}  # fmt: skip
+    return MonitorConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
+    """The live-stream monitor options of ``serve``."""
+    p.add_argument("--max-monitors", type=int, default=None,
+                   help="live-stream monitors running at once on the server (default 16)")  # fmt: skip
+    p.add_argument("--max-monitors-per-account", type=int, default=None,
+                   help="live-stream monitors running at once per account (default 4)")  # fmt: skip
+    p.add_argument("--sse-keepalive-s", type=float, default=None,
+                   help="seconds of silence after which an event stream sends a keep-alive comment (default 15)")  # fmt: skip
+    p.add_argument("--allow-source-network", action="append", default=[], metavar="CIDR", type=_network,
+                   help="a network (e.g. 10.1.0.0/16, 239.0.0.0/8) whose hosts monitors may read besides public "
+                        "addresses (repeatable; default: public addresses only)")  # fmt: skip
+
+
+def _network(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a network: {text!r} (e.g. 10.1.0.0/16)") from None
+
+
 def create_app(*args, **kwargs):
     """See ``reeltrace.service.app.create_app``."""
     from .app import create_app as _create_app
@@ -157,4 +194,5 @@ def create_app(*args, **kwargs):
     return _create_app(*args, **kwargs)
 
 
-__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_limit_arguments", "bootstrap_admin", "check_start", "create_app", "limits", "serve"]
+__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_limit_arguments", "add_monitor_arguments", "bootstrap_admin",
+           "check_start", "create_app", "limits", "monitor_config", "serve"]

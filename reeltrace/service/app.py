@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,6 +29,7 @@ from .. import __version__
 from ..media.limits import InputLimits
 from .files import DEFAULT_LIMITS, DEFAULT_MAX_UPLOAD, FileRejected
 from .guard import RequestGuard
+from .monitors import MonitorConfig
 from .pages import Pages
 from .routers import ROUTERS, apidocs
 from .state import Service, ServiceConfig
@@ -46,6 +47,7 @@ def create_app(
     model: str | None = None,
     secure_cookie: bool = False,
     limits: InputLimits = DEFAULT_LIMITS,
+    monitors: MonitorConfig = MonitorConfig(),
 ) -> FastAPI:
     """The service over ``library_folder``.
 
@@ -53,8 +55,11 @@ def create_app(
     ``workers``: background job threads (each loads the descriptor model once; 0 = none).
     ``limits``: what one input may cost (duration and picture size, checked on upload from
     the probe; decoding time, in the job).
-    The workers start, and jobs a dead server left running are queued again, when the
-    app starts (its lifespan); they stop when it shuts down.
+    ``monitors``: how many live-stream monitors may run (overall, per account) and what
+    they keep (``monitors.MonitorConfig``).
+    The workers start, jobs a dead server left running are queued again, and monitors it
+    left running are followed again, when the app starts (its lifespan); workers and
+    monitors stop when it shuts down.
     """
     config = ServiceConfig(
         library_folder=os.path.abspath(library_folder),
@@ -64,12 +69,14 @@ def create_app(
         model=model,
         secure_cookie=secure_cookie,
         limits=limits,
+        monitors=monitors,
     )
     service = Service(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service.workers.start()
+        service.monitors.start()
         try:
             yield
         finally:
@@ -122,16 +129,15 @@ async def file_error(request: Request, exc: FileRejected):
 
 
 async def validation_error(request: Request, exc: RequestValidationError):
+    """422 with each problem; ``errors`` echoes what the caller sent, which may hold text that
+    is not UTF-8 (a lone surrogate from a JSON ``\\ud800`` escape): written as ASCII JSON,
+    escapes and all, it cannot fail to encode."""
     problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
-    return JSONResponse({"detail": f"invalid request: {problems}", "status": 422, "errors": jsonable(exc.errors())},
-                        status_code=422)  # fmt: skip
+    body = {"detail": f"invalid request: {problems}", "status": 422, "errors": exc.errors()}
+    return Response(json.dumps(body, default=str), status_code=422, media_type="application/json")
 
 
 async def internal_error(request: Request, exc: Exception):
     """A bug answers a bare 500 JSON: the traceback goes to the log, never to the client."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error", "status": 500}, status_code=500)
-
-
-def jsonable(value):
-    return json.loads(json.dumps(value, default=str))

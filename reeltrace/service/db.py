@@ -1,4 +1,5 @@
-"""The service's own database: accounts, the job queue, scan results and match records.
+"""The service's own database: accounts, the job queue, scan results, match records, and
+the live-stream monitors with their events.
 
 One SQLite file (``service.sqlite``, WAL) next to the library's ``library.sqlite``. Every
 thread gets its own connection. Writes that must happen together (a job finishing with
@@ -25,6 +26,9 @@ from datetime import datetime, timezone
 from ..storage.sqlite import Database
 
 ROLES = ("admin", "owner", "scanner")
+MONITOR_PREFIX = "m-"
+"""Monitor ids are ``m-`` + 12 random hex digits. A monitor's reuses are match rows whose
+``scan_id`` is the monitor's id (scans' ids start ``s-``)."""
 MAX_ATTEMPTS = 3
 TOKEN_PREFIX = "rt_"
 RECORD_KEY = "record"
@@ -86,6 +90,25 @@ CREATE TABLE IF NOT EXISTS work_ids (
     state TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS matches_scan ON matches(scan_id);
+CREATE TABLE IF NOT EXISTS monitors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    stopped_at TEXT
+);
+CREATE INDEX IF NOT EXISTS monitors_state ON monitors(state, account_id);
+CREATE TABLE IF NOT EXISTS monitor_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    monitor_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS monitor_events_monitor ON monitor_events(monitor_id, seq);
 """
 
 
@@ -151,6 +174,24 @@ class Job:
         }
 
 
+@dataclass(frozen=True)
+class Monitor:
+    """A live source followed by the service (``monitors.Monitors`` runs it)."""
+
+    id: str
+    account_id: int
+    name: str
+    source: str  # as it is opened: a URL, or the real path of an allowed server file
+    state: str  # running | stopped | failed
+    error: str | None
+    created_at: str
+    stopped_at: str | None
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "source": self.source, "state": self.state, "error": self.error,
+                "created_at": self.created_at, "stopped_at": self.stopped_at}  # fmt: skip
+
+
 def _account(row) -> Account:
     return Account(row["id"], row["name"], row["role"], row["owner_name"], row["created_at"])
 
@@ -176,8 +217,34 @@ def _job(row) -> Job:
     )
 
 
+def _monitor(row) -> Monitor:
+    return Monitor(row["id"], row["account_id"], row["name"], row["source"], row["state"], row["error"],
+                   row["created_at"], row["stopped_at"])  # fmt: skip
+
+
 class ServiceError(Exception):
     pass
+
+
+class MonitorLimit(ServiceError):
+    """A monitor cannot start: as many are running as the service allows (overall or for the
+    account)."""
+
+
+_MATCH_COLUMNS = ("work_id", "title", "owner", "modality", "match_score", "query_start", "query_end", "work_start",
+                  "work_end", "score")  # fmt: skip
+"""What a match row says of the match itself (the rest says where it was found, and when)."""
+
+
+def _insert_match(tx, found_in: str, account_id: int, query_name: str, m: dict, found_at: str) -> int:
+    """One match row: ``m`` (``_MATCH_COLUMNS``) found in the scan or monitor ``found_in`` of
+    ``account_id``, whose query is called ``query_name``; the row's id."""
+    cur = tx.execute(
+        "INSERT INTO matches (scan_id, scan_account_id, query_name, " + ", ".join(_MATCH_COLUMNS) + ", found_at) "
+        "VALUES (?, ?, ?, " + ", ".join("?" * len(_MATCH_COLUMNS)) + ", ?)",
+        (found_in, account_id, query_name, *(m[c] for c in _MATCH_COLUMNS), found_at),
+    )
+    return cur.lastrowid
 
 
 def _select(table: str, equal: dict, order: str, limit: int, **within: list | None) -> tuple[str, list]:
@@ -374,14 +441,7 @@ class ServiceDB:
                 return False
             found = now()
             for m in matches or []:
-                tx.execute(
-                    "INSERT INTO matches (scan_id, scan_account_id, query_name, work_id, title, owner, modality, "
-                    "match_score, query_start, query_end, work_start, work_end, score, found_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job.id, job.account_id, job.name, m["work_id"], m["title"], m["owner"], m["modality"],
-                     m["match_score"], m["query_start"], m["query_end"], m["work_start"], m["work_end"], m["score"],
-                     found),
-                )  # fmt: skip
+                _insert_match(tx, job.id, job.account_id, job.name, m, found)
         return True
 
     def requeue_running(self) -> tuple[int, int]:
@@ -410,3 +470,93 @@ class ServiceDB:
         equal = {"scan_id": scan_id, "scan_account_id": scan_account_id, "owner": owner}
         sql, args = _select("matches", equal, "id DESC", limit, work_id=work_ids)
         return [dict(r) for r in self.database.execute(sql, args)]
+
+    # -- monitors ----------------------------------------------------------------------------
+    #
+    # A monitor's events are rows of ``monitor_events`` (the event's JSON, in order of
+    # ``seq``); only the last ``keep`` of each monitor are kept, so that a monitor that runs
+    # for days uses bounded disk (and a stream that replays them, bounded work). Each reuse
+    # (start, updates, end) is also one row of ``matches``, written with the event that
+    # changes it: works' pages and the match APIs show live reuses with the same visibility
+    # rules as scan matches.
+
+    def add_monitor(self, account_id: int, name: str, source: str, max_running: int, max_per_account: int) -> Monitor:
+        """A new ``running`` monitor; MonitorLimit when ``max_running`` monitors already run,
+        or ``max_per_account`` of the account's (counted in the same transaction as the
+        insert, so that two requests at once cannot both pass)."""
+        monitor_id = MONITOR_PREFIX + secrets.token_hex(6)
+        with self.database.transaction() as tx:
+            running = tx.execute("SELECT COUNT(*) FROM monitors WHERE state = 'running'").fetchone()[0]
+            if running >= max_running:
+                raise MonitorLimit(f"too many running monitors: this server runs at most {max_running}")
+            mine = tx.execute("SELECT COUNT(*) FROM monitors WHERE state = 'running' AND account_id = ?",
+                              (account_id,)).fetchone()[0]  # fmt: skip
+            if mine >= max_per_account:
+                raise MonitorLimit(f"too many running monitors: an account may run at most {max_per_account}")
+            tx.execute("INSERT INTO monitors (id, account_id, name, source, state, created_at) VALUES (?, ?, ?, ?, 'running', ?)",
+                       (monitor_id, account_id, name, source, now()))  # fmt: skip
+        return self.monitor(monitor_id)
+
+    def monitor(self, monitor_id: str) -> Monitor | None:
+        row = self.database.execute("SELECT * FROM monitors WHERE id = ?", (monitor_id,)).fetchone()
+        return _monitor(row) if row else None
+
+    def monitors(self, account_id: int | None = None, state: str | None = None, limit: int = 500) -> list[Monitor]:
+        """Monitors, newest first."""
+        sql, args = _select("monitors", {"account_id": account_id, "state": state}, "seq DESC", limit)
+        return [_monitor(r) for r in self.database.execute(sql, args)]
+
+    def set_monitor_state(self, monitor_id: str, state: str, error: str | None = None) -> bool:
+        """A running monitor stops (``stopped``) or fails (``failed``, with ``error``); False
+        when it was not running (another thread decided first)."""
+        with self.database.transaction() as tx:
+            cur = tx.execute("UPDATE monitors SET state = ?, error = ?, stopped_at = ? WHERE id = ? AND state = 'running'",
+                             (state, error, now(), monitor_id))  # fmt: skip
+        return cur.rowcount == 1
+
+    def delete_monitor(self, monitor_id: str) -> None:
+        """The monitor and its events go; the reuses it found stay as match rows (they are
+        the works' owners' record of where their works were on air, as scans' matches are)."""
+        with self.database.transaction() as tx:
+            tx.execute("DELETE FROM monitor_events WHERE monitor_id = ?", (monitor_id,))
+            tx.execute("DELETE FROM monitors WHERE id = ?", (monitor_id,))
+
+    def add_monitor_event(self, monitor: Monitor, event: dict, keep: int, match: dict | None = None) -> dict:
+        """Store one event of ``monitor``; the event as stored, with its ``seq``.
+
+        ``match`` (``_MATCH_COLUMNS``), for a reuse event: a start (no ``reuse`` in
+        ``event``) inserts the reuse's match row, and its id becomes the event's ``reuse``;
+        an update or an end rewrites the row ``event["reuse"]`` in place (a row deleted
+        meanwhile with its work stays deleted). The events of ``monitor`` beyond the last
+        ``keep`` are deleted in the same transaction."""
+        stored = dict(event)
+        with self.database.transaction() as tx:
+            if match is not None and stored.get("reuse") is None:
+                stored["reuse"] = _insert_match(tx, monitor.id, monitor.account_id, monitor.name, match, now())
+            elif match is not None:
+                tx.execute("UPDATE matches SET " + ", ".join(f"{c} = ?" for c in _MATCH_COLUMNS) + " WHERE id = ? AND scan_id = ?",
+                           (*(match[c] for c in _MATCH_COLUMNS), stored["reuse"], monitor.id))  # fmt: skip
+            cur = tx.execute("INSERT INTO monitor_events (monitor_id, event, created_at) VALUES (?, ?, ?)",
+                             (monitor.id, json.dumps(stored), now()))  # fmt: skip
+            tx.execute("DELETE FROM monitor_events WHERE monitor_id = ? AND seq <= (SELECT seq FROM monitor_events "
+                       "WHERE monitor_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)", (monitor.id, monitor.id, keep))  # fmt: skip
+        return {**stored, "seq": cur.lastrowid}
+
+    def monitor_events(self, monitor_id: str, after: int = 0, limit: int = 500, since: str | None = None) -> list[dict]:
+        """The events of a monitor after ``seq`` ``after`` (and stored at or after the time
+        ``since``), oldest first, each with its ``seq``."""
+        sql = "SELECT seq, event FROM monitor_events WHERE monitor_id = ? AND seq > ?"
+        args: list = [monitor_id, after]
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(since)
+        rows = self.database.execute(sql + " ORDER BY seq LIMIT ?", [*args, limit])
+        return [{**json.loads(event), "seq": seq} for seq, event in rows]
+
+    def monitor_counts(self, monitor_id: str) -> dict:
+        """How many events of a monitor are kept, the last one's ``seq``, and how many reuses
+        it found (its match rows)."""
+        events, last = self.database.execute("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM monitor_events "
+                                             "WHERE monitor_id = ?", (monitor_id,)).fetchone()  # fmt: skip
+        reuses = self.database.execute("SELECT COUNT(*) FROM matches WHERE scan_id = ?", (monitor_id,)).fetchone()[0]
+        return {"events": events, "last_seq": last, "reuses": reuses}

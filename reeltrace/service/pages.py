@@ -25,6 +25,11 @@ def when(value) -> str:
         return str(value)
 
 
+def clocktime(seconds: float) -> str:
+    """Seconds since the epoch as 'HH:MM:SS' (UTC), the monitor timeline's axis."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%H:%M:%S")
+
+
 def timeline_total(result: dict) -> float:
     """The length of a scan's timeline: its duration, or its last segment's end if later."""
     ends = [s["query_end"] for m in result.get("matches", []) for s in m["segments"]]
@@ -39,6 +44,7 @@ class Pages:
         self.templates.globals.update(timeline_total=timeline_total, clock=clock, categories=CATEGORIES,
                                       colours=WORK_COLOURS, version=__version__)  # fmt: skip
         self.templates.filters["when"] = when
+        self.templates.filters["clocktime"] = clocktime
 
     def render(self, name: str, me: Account | None, status_code: int = 200, **context) -> HTMLResponse:
         """Page ``name`` for the signed-in account ``me`` (None: signed out)."""

@@ -1,6 +1,6 @@
 """The state one service app shares between its requests: configuration, the service
-database, the job workers, one read-only ``Library`` per thread, and the visibility rules
-(who may see which work, scan and match).
+database, the job workers, the monitors, one read-only ``Library`` per thread, and the
+visibility rules (who may see which work, scan, monitor and match).
 
 Routers reach it through the ``get_service`` dependency (``request.app.state.service``).
 Objects an account may not read raise 404, so that another account's ids cannot be probed.
@@ -20,7 +20,7 @@ from ..library import Library
 from ..media.limits import InputLimits
 from ..report.formats import work_public
 from ..records import ScanResult, Segment, Work, WorkMatch, valid_work_id
-from .db import Account, Job, ServiceDB
+from .db import Account, Job, Monitor, ServiceDB
 from .files import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_UPLOAD,
@@ -34,6 +34,7 @@ from .files import (
     save_stream,
 )
 from .jobs import Workers
+from .monitors import MonitorConfig, Monitors
 
 MATCH_FIELDS = (
     "scan_id", "query", "work_id", "title", "owner", "modality", "match_score", "query_start", "query_end",
@@ -58,6 +59,7 @@ class ServiceConfig:
     model: str | None = None
     secure_cookie: bool = False
     limits: InputLimits = DEFAULT_LIMITS
+    monitors: MonitorConfig = field(default_factory=MonitorConfig)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def match_row(row: dict) -> dict:
 
 
 class Service:
-    """Shared state of one app: config, service DB, workers, per-thread read-only libraries."""
+    """Shared state of one app: config, service DB, workers, monitors, per-thread read-only
+    libraries."""
 
     def __init__(self, config: ServiceConfig):
         self.config = config
@@ -93,6 +96,7 @@ class Service:
             os.makedirs(d, exist_ok=True)
         self.frames = FrameCache(os.path.join(self.root, "cache"))
         self.workers = Workers(self.folder, self.db, config.workers, config.model, config.limits)
+        self.monitors = Monitors(self.folder, self.db, config.monitors, config.model)
         self._local = threading.local()
         self._libs: list[Library] = []
         self._lock = threading.Lock()
@@ -128,6 +132,7 @@ class Service:
         return lib
 
     def close(self) -> None:
+        self.monitors.close()
         self.workers.stop()
         with self._lock:
             for lib in self._libs:
@@ -183,6 +188,13 @@ class Service:
         if job is None or job.kind != "scan" or (acct.role != "admin" and job.account_id != acct.id):
             raise HTTPException(404, f"no scan {scan_id!r}")
         return job
+
+    def monitor_for(self, acct: Account, monitor_id: str) -> Monitor:
+        """A monitor, for its account and admins; 404 for anyone else, as for scans."""
+        monitor = self.db.monitor(monitor_id)
+        if monitor is None or (acct.role != "admin" and monitor.account_id != acct.id):
+            raise HTTPException(404, f"no monitor {monitor_id!r}")
+        return monitor
 
     def match_for(self, acct: Account, scan_id: str, work_id: str) -> FoundMatch:
         """A scan's match against one work, for the scan's account, admins and the work's owner."""

@@ -54,7 +54,7 @@ def rotate_own_token(service: ServiceDep, acct: CurrentAccount):
     return {"account": acct.to_dict(), "token": service.db.set_token(acct.id)}
 
 
-@router.delete("/api/accounts/{name}", summary="Delete an account (admin)")
+@router.delete("/api/accounts/{name}", summary="Delete an account (admin); its running monitors stop")
 def delete_account(name: str, service: ServiceDep, acct: AdminAccount):
     target = service.db.account_by_name(name)
     if target is None:
@@ -62,4 +62,8 @@ def delete_account(name: str, service: ServiceDep, acct: AdminAccount):
     if target.id == acct.id:
         raise HTTPException(400, "you cannot delete your own account")
     service.db.delete_account(target.id)
+    # Its monitors stop (a revoked platform's watches must not go on using the server); like
+    # its scans, they stay readable by admins.
+    for monitor in service.db.monitors(account_id=target.id, state="running"):
+        service.monitors.stop(monitor.id)
     return {"deleted": name}

@@ -8,6 +8,7 @@ OpenAPI schema.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from typing import Annotated
 
@@ -17,8 +18,9 @@ from fastapi.responses import RedirectResponse
 from ...records import CATEGORIES
 from ...report.evidence import pair_times, segment_speed, work_colour
 from ...report.formats import speed_text
+from ..airtime import HOURS, epoch, iso, timeline
 from ..auth import COOKIE, CurrentAccount
-from ..db import ROLES
+from ..db import MONITOR_PREFIX, ROLES
 from ..pages import Pages, get_pages
 from ..state import ServiceDep
 from ..usage import work_usage
@@ -27,6 +29,7 @@ from .scans import evidence_report
 router = APIRouter(include_in_schema=False)
 
 PagesDep = Annotated[Pages, Depends(get_pages)]
+RECENT_EVENTS = 30  # events listed on a monitor's page (its script adds those that come)
 
 
 @router.get("/login")
@@ -97,6 +100,7 @@ def work_page(work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentA
         v["first_seen"] = min(v["first_seen"], r["found_at"])
         v["last_seen"] = max(v["last_seen"], r["found_at"])
     for v in videos.values():
+        v["live"] = v["scan_id"].startswith(MONITOR_PREFIX)  # a monitor's reuses: no frames are kept
         v["segments"].sort(key=lambda r: r["query_start"])
         v["seconds"] = sum(r["query_end"] - r["query_start"] for r in v["segments"])
         v["best"] = max(r["score"] for r in v["segments"])
@@ -139,3 +143,35 @@ def report_page(scan_id: str, service: ServiceDep, acct: CurrentAccount):
     if acct.role not in ("admin", "scanner"):
         raise HTTPException(403, "evidence reports are for the scan's account")
     return evidence_report(service, acct, scan_id)
+
+
+@router.get("/monitors")
+def monitors_page(service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    """The monitors of the caller (admin: all), and a form to start one."""
+    if acct.role == "owner":
+        return RedirectResponse("/", status_code=303)
+    monitors = service.db.monitors(account_id=None if acct.role == "admin" else acct.id)
+    names = {a.id: a.name for a in service.db.accounts()} if acct.role == "admin" else {}
+    return pages.render("monitors.html", acct, monitors=monitors, account_names=names,
+                        allowed=bool(service.config.allowed_paths), nav="monitors")  # fmt: skip
+
+
+@router.get("/monitors/{monitor_id}")
+def monitor_page(monitor_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
+    """One monitor: on air now and the timeline of the last hours, as rendered; the page's
+    script follows the event stream from the last event shown."""
+    if acct.role == "owner":
+        raise HTTPException(403, "monitors are for the admin and scanners")
+    monitor = service.monitor_for(acct, monitor_id)
+    now = time.time()
+    since = max(epoch(monitor.created_at), now - HOURS * 3600)
+    # Read in this order, so that every event is either on the page or in the stream after
+    # it: counts, then events (any stored meanwhile is among them: it is in the axis' hours),
+    # then the reuses on air (the stream's events after the page's update them in place).
+    counts = service.db.monitor_counts(monitor_id)
+    events = service.db.monitor_events(monitor_id, limit=service.config.monitors.events_kept, since=iso(since))
+    on_air = service.monitors.on_air(monitor_id)
+    after = max([counts["last_seq"]] + [e["seq"] for e in events[-1:]])
+    return pages.render("monitor.html", acct, monitor=monitor, on_air=on_air, counts=counts, after=after,
+                        timeline=timeline(events, {e["reuse"] for e in on_air}, since, now), hours=HOURS,
+                        recent=events[-RECENT_EVENTS:][::-1], created=epoch(monitor.created_at), nav="monitors")  # fmt: skip

@@ -1,4 +1,4 @@
-// reeltrace console: register works, submit scans, follow their progress. No dependencies.
+// reeltrace console: register works, submit scans, follow their progress, follow monitors live. No dependencies.
 (function () {
   "use strict";
 
@@ -234,6 +234,169 @@
           row.parentNode.removeChild(row);
         }).catch(function (err) { window.alert("Could not revoke: " + err.message); });
       }
+    });
+  }
+
+  // Start a monitor (monitors page); a server file chosen fills the source.
+  var monitorForm = document.getElementById("monitor-form");
+  if (monitorForm) {
+    var monitorPath = document.getElementById("monitor-path");
+    if (monitorPath) monitorPath.addEventListener("change", function () {
+      if (monitorPath.value) document.getElementById("monitor-source").value = monitorPath.value;
+    });
+    monitorForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var status = document.getElementById("monitor-status");
+      var name = document.getElementById("monitor-name").value.trim();
+      sendJson("POST", "/api/monitors", { source: document.getElementById("monitor-source").value.trim(), name: name || null })
+        .then(function (out) { location.href = "/monitors/" + encodeURIComponent(out.id); })
+        .catch(function (err) { status.textContent = "Error: " + err.message; });
+    });
+  }
+
+  // One monitor: on air now, the timeline and the event log, kept up to date from its event
+  // stream (server-sent events; the cookie authenticates it, as it does the page).
+  var monitor = document.getElementById("monitor");
+  if (monitor) {
+    var monitorId = monitor.dataset.monitorId, links = monitor.dataset.links === "1";
+    var created = Number(monitor.dataset.created), hoursMs = Number(monitor.dataset.hours) * 3600e3;
+    var colours = JSON.parse(monitor.dataset.colours);
+    var monitorUrl = "/api/monitors/" + encodeURIComponent(monitorId);
+
+    var clock = function (seconds) {  // as the pages write times (report.formats.clock)
+      var s = Math.max(seconds, 0), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+      var rest = (s - 60 * Math.floor(s / 60)).toFixed(2).padStart(5, "0");
+      return h ? h + ":" + String(m).padStart(2, "0") + ":" + rest : m + ":" + rest;
+    };
+    var utc = function (ms) { return new Date(ms).toISOString().slice(11, 19); };
+    // When a reuse's stretch was on air (service/airtime.py, wall_span).
+    var wallSpan = function (e) {
+      var decided = Date.parse(e.detected_at);
+      return [decided - 1000 * (e.stream_now - e.stream_start), decided - 1000 * (e.stream_now - e.stream_end)];
+    };
+    var workCell = function (e) {
+      return links ? el("a", { href: "/works/" + encodeURIComponent(e.work_id) }, e.title) : document.createTextNode(e.title);
+    };
+
+    var showOnAir = function (e) {
+      var table = document.getElementById("on-air"), body = table.querySelector("tbody");
+      var old = body.querySelector('tr[data-reuse="' + e.reuse + '"]');
+      if (e.event === "end") { if (old) body.removeChild(old); }
+      else {
+        var row = el("tr", { "data-reuse": e.reuse }), work = el("td", { "class": "qname" });
+        work.appendChild(el("span", { "class": "onair-dot" }));
+        work.appendChild(workCell(e));
+        row.appendChild(work);
+        row.appendChild(el("td", {}, e.owner || "—"));
+        row.appendChild(el("td", {}, clock(e.stream_start) + " – " + clock(e.stream_end)));
+        row.appendChild(el("td", {}, clock(e.work_start) + " – " + clock(e.work_end)));
+        var shown = el("td");
+        shown.appendChild(el("span", { "class": "pill modality" }, e.modality));
+        row.appendChild(shown);
+        row.appendChild(el("td", {}, e.score.toFixed(3)));
+        if (old) body.replaceChild(row, old); else body.appendChild(row);
+      }
+      var none = !body.children.length;
+      table.hidden = none;
+      document.getElementById("on-air-empty").hidden = !none;
+    };
+
+    var showBar = function (e) {
+      var rows = document.getElementById("airtime");
+      var row = rows.querySelector('.airrow[data-work-id="' + CSS.escape(e.work_id) + '"]');
+      if (!row) {
+        var colour = colours[rows.children.length % colours.length];
+        row = el("div", { "class": "airrow", "data-work-id": e.work_id, "data-colour": colour });
+        var label = el("div", { "class": "airlabel", title: e.title }), swatch = el("i", { "class": "swatch" });
+        swatch.style.background = colour;
+        label.appendChild(swatch);
+        label.appendChild(workCell(e));
+        row.appendChild(label);
+        row.appendChild(el("div", { "class": "timeline" }));
+        rows.appendChild(row);
+        document.getElementById("airtime-empty").hidden = true;
+      }
+      var bar = row.querySelector('.seg[data-reuse="' + e.reuse + '"]');
+      if (!bar) {
+        bar = el("span", { "class": "seg", "data-reuse": e.reuse });
+        bar.style.background = row.dataset.colour;
+        row.querySelector(".timeline").appendChild(bar);
+      }
+      var span = wallSpan(e);
+      bar.dataset.start = span[0];
+      bar.dataset.end = span[1];
+      bar.classList.toggle("on", e.event !== "end");
+    };
+
+    // Bars over [the later of the monitor's start and the hours shown, now]: as now moves on.
+    var layout = function () {
+      var now = Date.now(), from = Math.min(Math.max(created, now - hoursMs), now - 60e3), span = now - from;
+      document.querySelectorAll("#airtime .seg").forEach(function (bar) {
+        var start = Math.max(Number(bar.dataset.start), from), end = Math.min(Number(bar.dataset.end), now);
+        bar.style.left = (100 * (start - from) / span).toFixed(3) + "%";
+        bar.style.width = Math.max(100 * (end - start) / span, 0.4).toFixed(3) + "%";
+      });
+      document.getElementById("axis-from").textContent = utc(from);
+      document.getElementById("axis-to").textContent = utc(now);
+    };
+
+    var logEvent = function (e) {
+      var body = document.querySelector("#event-log tbody"), row = el("tr"), kind = el("td");
+      row.appendChild(el("td", { "class": "small" }, (e.detected_at || "").slice(11, 19)));
+      kind.appendChild(el("span", { "class": "ev ev-" + e.event }, e.event));
+      row.appendChild(kind);
+      row.appendChild(el("td", { "class": "small" }, e.work_id
+        ? e.title + " · stream " + clock(e.stream_start) + "–" + clock(e.stream_end) + " ← work " + clock(e.work_start) + "–" + clock(e.work_end)
+        : e.message));
+      body.insertBefore(row, body.firstChild);
+      while (body.children.length > 30) body.removeChild(body.lastChild);
+    };
+
+    var setState = function (state, error) {
+      var badge = document.getElementById("monitor-state");
+      badge.textContent = state;
+      badge.className = "status st-" + state;
+      monitor.dataset.state = state;
+      var stop = document.getElementById("monitor-stop");
+      if (stop && state !== "running") stop.parentNode.removeChild(stop);
+      var box = document.getElementById("monitor-error");
+      box.textContent = error || "";
+      box.hidden = !error;
+    };
+
+    if (monitor.dataset.state === "running") {
+      var stream = new EventSource(monitorUrl + "/events/stream?after=" + encodeURIComponent(monitor.dataset.after));
+      stream.onmessage = function (message) {
+        var e = JSON.parse(message.data);
+        logEvent(e);
+        if (e.reuse !== undefined && e.reuse !== null) { showOnAir(e); showBar(e); layout(); }
+        if (e.event === "start") {
+          var found = document.getElementById("reuse-count"), count = Number(found.dataset.count) + 1;
+          found.dataset.count = count;
+          found.textContent = count + (count === 1 ? " reuse found" : " reuses found");
+        }
+      };
+      stream.addEventListener("state", function (message) {  // the monitor no longer runs: no reconnecting
+        var s = JSON.parse(message.data);
+        stream.close();
+        setState(s.state, s.error);
+      });
+      var ticking = setInterval(function () {
+        if (monitor.dataset.state !== "running") clearInterval(ticking);
+        layout();
+      }, 5000);
+    }
+
+    var stopButton = document.getElementById("monitor-stop");
+    if (stopButton) stopButton.addEventListener("click", function () {
+      stopButton.disabled = true;
+      api("POST", monitorUrl + "/stop").then(function (out) { setState(out.state, out.error); })
+        .catch(function (err) { stopButton.disabled = false; window.alert("Could not stop: " + err.message); });
+    });
+    document.getElementById("monitor-delete").addEventListener("click", function (ev) {
+      if (!window.confirm("Delete the monitor “" + ev.target.dataset.name + "” and its events? The reuses it found stay in the works' records.")) return;
+      api("DELETE", monitorUrl).then(function () { location.href = "/monitors"; })
+        .catch(function (err) { window.alert("Could not delete: " + err.message); });
     });
   }
 
