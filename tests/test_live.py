@@ -133,7 +133,7 @@ def _publish_live(vod: str, served: str, pause_after: int, pause: float, pace: f
         shutil.copy(os.path.join(vod, name), os.path.join(served, name))
 
     def write(count: int, ended: bool = False) -> None:
-        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:3", f"#EXT-X-MEDIA-SEQUENCE:{max(count - 5, 0)}"]
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", f"#EXT-X-MEDIA-SEQUENCE:{max(count - 5, 0)}"]
         lines += [f"#EXTINF:{seconds},\n{name}" for seconds, name in listed[max(count - 5, 0) : count]]
         with open(os.path.join(served, "index.tmp"), "w") as fh:
             fh.write("\n".join(lines + (["#EXT-X-ENDLIST"] if ended else [])) + "\n")
@@ -147,7 +147,7 @@ def _publish_live(vod: str, served: str, pause_after: int, pause: float, pace: f
 
 
 def test_a_live_playlist_that_stalls_mid_work_is_waited_for_and_resumed_without_replay(library, stream_media, tmp_path):
-    """A live playlist stops growing in the middle of the work for 10 s: the open reuse ends
+    """A live playlist stops growing in the middle of the work for 16 s: the open reuse ends
     (what aired meanwhile is unknown), a reconnect event says why, and when segments come
     again the watch reads only the new ones (the second reuse takes up the work where the
     first stopped, not seconds before), with the outage on the stream clock; the playlist's
@@ -156,7 +156,8 @@ def test_a_live_playlist_that_stalls_mid_work_is_waited_for_and_resumed_without_
     os.makedirs(served)
     stop = threading.Event()
     # 2 s segments: the sixth ends 12 s into the stream, 4 s into the work's 10 s on air.
-    publisher = threading.Thread(target=_publish_live, args=(vod, served, 6, 10.0, 0.7, stop), daemon=True)
+    # FFmpeg gives up on it after HOLD_RELOADS reloads, one a second (half the target duration).
+    publisher = threading.Thread(target=_publish_live, args=(vod, served, 6, 16.0, 0.7, stop), daemon=True)
     server = serve_folder(served)
     publisher.start()
     try:

@@ -16,11 +16,15 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-HOLD_RELOADS = 3
-"""Reloads of an unchanged live playlist before FFmpeg ends it (its default, 1,000, held a
-stalled stream for minutes with no event). A reload comes about every target duration
-(2-10 s), so a stall is noticed after 6-30 s; a playlist that was only late is reopened
-at its new segments, and nothing is lost."""
+HOLD_RELOADS = 10
+"""Reloads of a live playlist without its next segment before FFmpeg ends it. FFmpeg
+reloads every half target duration while it waits, and counts every such reload, also the
+ones of a normal wait at the live edge: at 3, a real-time sliding-window playlist
+(``ffmpeg -re ... -f hls``, 2 s segments) was ended every few minutes while it grew, and
+each false stall ended the reuse on air. At 10 a stall is noticed after about five target
+durations (10 s for 2 s segments; FFmpeg's default, 1,000, held a stalled stream for
+minutes with no event); a playlist that was only late is reopened at its new segments,
+and nothing is lost."""
 
 MAX_BYTES = 1 << 20
 """The most of a playlist read: a live playlist lists a few dozen segments."""

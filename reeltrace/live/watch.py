@@ -199,7 +199,8 @@ def watch_source(library_folder: str, source: str, emit: Callable[[LiveEvent], N
                     break
                 if finished:
                     # FFmpeg gave up on a live playlist after HOLD_RELOADS reloads with
-                    # nothing new: it has been off air about as long as ``end_after``.
+                    # nothing new: off air for about five target durations, longer than
+                    # ``end_after`` for any usual segment length (2-10 s).
                     why = "stopped growing (a live playlist: no #EXT-X-ENDLIST)"
                     for event in state.end_open():
                         emit(event)
