@@ -173,7 +173,7 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, media):
     lib = str(tmp_path_factory.mktemp("service") / "library")
-    srv = Server(lib, allow=[media["allowed"]]).start()
+    srv = Server(lib, allow=[media["allowed"]], args=["--allow-source-network", "127.0.0.0/8"]).start()  # monitors on loopback
     yield srv
     srv.stop()
 
