@@ -16,6 +16,8 @@ import threading
 import time
 
 import av
+import mediagen
+import numpy as np
 import pytest
 from helpers import WORKS, run_cli
 from streams import AFTER, BEFORE, EXCERPT, serve_folder, write_hls
@@ -247,6 +249,47 @@ def test_a_slow_reader_never_holds_the_watch_up_and_what_it_misses_is_counted():
     written = [line["message"] for line in lines if line["event"] == "reconnect"]
     assert dropped > 0 and len(written) + dropped == len(events)
     assert written == sorted(written, key=lambda m: int(m.split()[1]))  # in order, none twice
+
+
+def test_the_chunk_clock_keeps_the_stream_s_time(stream_media, tmp_path):
+    """Each chunk starts on the watch's clock where its first frame is in the stream (x264's
+    B-frames send a chunk's last frame before others: a clock summed from the last packets
+    fell a frame behind at every chunk), and the chunks cover the stream's whole length."""
+    with av.open(stream_media) as container:
+        picture = container.streams.video[0]
+        origin = float(picture.start_time * picture.time_base)
+        chunks = list(cut_chunks(container, str(tmp_path), hop=3.0))
+    for chunk in chunks:
+        with av.open(chunk.path) as part:
+            first = float(part.streams.video[0].start_time * part.streams.video[0].time_base)
+        assert chunk.start == pytest.approx(first - origin, abs=1e-3)
+    total = chunks[-1].start + chunks[-1].duration
+    assert total == pytest.approx(BEFORE + (EXCERPT[1] - EXCERPT[0]) + AFTER, abs=1.01 / mediagen.FPS)
+
+
+def test_a_stream_described_chunk_by_chunk_is_described_as_the_whole_file(library, stream_media, tmp_path):
+    """Each sampled instant is embedded once, on the whole file's sampling grid (no near-twin
+    instants where two chunks meet, no drift: a frame's worth at most, 0.04 s at 25 fps), and
+    its full-frame descriptor is close to the one a scan of the whole file gives it (the same
+    or the next frame, its crop judged on other context): a window's picture is its chunks'."""
+    errors: list = []
+    with Library(library) as lib:
+        describer, next_sample, pieces = StreamDescriber(lib.embedder, lib.video), None, []
+        with av.open(stream_media) as container:
+            for chunk in cut_chunks(container, str(tmp_path), hop=3.0):
+                picture, next_sample = _describe(lib, describer, chunk, next_sample, "stream", errors.append)
+                pieces.append(Piece(chunk, picture))
+        end = pieces[-1].chunk.start + pieces[-1].chunk.duration
+        chunked = _window_picture(pieces, end, lib.video.sample_fps)
+        whole = describe_video(stream_media, lib.embedder, lib.video, end, query=True)
+    assert errors == [] and len(pieces) >= 6
+    instants, expected = np.unique(chunked.timestamps), np.unique(whole.timestamps)
+    assert np.diff(instants).min() >= 0.4
+    assert len(instants) == len(expected) and np.abs(instants - expected).max() <= 1.01 / mediagen.FPS
+    full_chunked = chunked.embeddings[chunked.views == View.FULL]
+    full_whole = whole.embeddings[whole.views == View.FULL]
+    similarity = np.sum(full_chunked * full_whole, axis=1)
+    assert np.median(similarity) >= 0.95 and similarity.min() >= 0.85, similarity
 
 
 def test_a_source_that_is_down_then_up_is_reconnected(library, stream_media, tmp_path):

@@ -89,7 +89,10 @@ def _cut(container, folder, hop, clock, run, streams, video, lead) -> Iterator[C
         if packet.stream is lead:
             jumped = last is not None and abs(at - last) > JUMP_SECONDS
             if writer is not None and (jumped or (at - writer.first >= hop and (video is None or packet.is_keyframe))):
-                done = writer.close(last)
+                # A chunk lasts until the next one begins. Taken from the last packet instead,
+                # it lost a frame a chunk wherever B-frames put that packet before the last
+                # frame shown: the clock fell 0.8% behind the stream (1.1 s in 177 s).
+                done = writer.close(writer.latest + writer.frame if jumped else at)
                 clock += done.duration
                 yield done
                 writer = None
@@ -101,10 +104,11 @@ def _cut(container, folder, hop, clock, run, streams, video, lead) -> Iterator[C
                     continue  # a chunk starts at a keyframe
                 writer = _ChunkWriter(os.path.join(folder, f"chunk-{run:04d}-{number:06d}.ts"), streams, run, clock, at)
                 number += 1
+            writer.latest = max(writer.latest, at)
         if writer is not None and packet.pts * packet.time_base >= writer.first - 0.5:
             writer.mux(packet)
     if writer is not None and last is not None:
-        yield writer.close(last)
+        yield writer.close(writer.latest + writer.frame)
     if broken is not None:
         raise SourceBroken(str(broken))
 
@@ -112,6 +116,7 @@ def _cut(container, folder, hop, clock, run, streams, video, lead) -> Iterator[C
 class _ChunkWriter:
     def __init__(self, path: str, streams: list, run: int, clock: float, first: float):
         self.path, self.run, self.clock, self.first = path, run, clock, first
+        self.latest = first  # the latest picture (or sound) time muxed: frames come in decode order
         self.received = time.monotonic()
         self.out = av.open(path, "w", format="mpegts")
         self.map = {s.index: self.out.add_stream_from_template(s) for s in streams}
@@ -122,9 +127,10 @@ class _ChunkWriter:
         self.out.mux(packet)
         self.received = time.monotonic()
 
-    def close(self, last: float) -> Chunk:
+    def close(self, end: float) -> Chunk:
+        """The chunk, lasting until ``end`` (source time)."""
         self.out.close()
-        return Chunk(self.path, self.run, self.clock, max(last - self.first + self.frame, 0.0), self.received)
+        return Chunk(self.path, self.run, self.clock, max(end - self.first, 0.0), self.received)
 
 
 def join(chunks: list[Chunk], path: str) -> str:
