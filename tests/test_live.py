@@ -78,6 +78,30 @@ def test_the_same_work_back_later_or_elsewhere_in_it_is_another_reuse():
     assert [e.event for e in t.close()] == ["end"]
 
 
+def test_a_work_on_air_is_not_started_again_elsewhere_in_it_during_its_airing():
+    """Frames that repeat (a talking head) can match another place in the work while the
+    work airs: the stretch the open reuse covers is that airing, not a second reuse; a cut to
+    another scene right after it still is one."""
+    t = ReuseTracker("live")
+    assert [e.event for e in t.see(_window("w1", (2.0, 12.0, 100.0)), 0.0, 15.0)] == ["start"]
+    assert [e.event for e in t.see(_window("w1", (2.0, 15.0, 100.0), (6.0, 11.0, 108.0)), 0.0, 15.0)] == ["update"]
+    assert [(e.event, e.work_start) for e in t.see(_window("w1", (15.0, 18.0, 300.0)), 3.0, 18.0)] == [("start", 300.0)]
+    # Once ended, its stretch seen again elsewhere in the work is still that airing.
+    assert [e.event for e in t.see([], 20.0, 35.0)] == ["end", "end"]
+    assert t.see(_window("w1", (0.0, 6.0, 40.0)), 5.0, 20.0) == []
+
+
+def test_a_reuse_first_put_at_a_look_alike_place_is_moved_to_the_better_line():
+    t = ReuseTracker("live")
+    wrong = [WorkMatch(_work("w1"), "video", 0.8, [Segment(2.0, 12.0, 7.75, 17.75, 0.8)])]
+    (start,) = t.see(wrong, 540.0, 555.0)
+    assert (start.event, start.work_start) == ("start", 7.75)
+    right = [WorkMatch(_work("w1"), "video", 0.98, [Segment(2.0, 13.0, 11.0, 22.0, 0.98)])]
+    (update,) = [e for e in t.see(right, 540.0, 555.0) if e.event == "update"]
+    assert (update.event, update.reuse, update.stream_start, update.work_start, update.work_end) == ("update", 1, 542.0, 11.0, 22.0)
+    assert t.see(wrong, 543.0, 558.0) == []  # the weaker line again: nothing
+
+
 def test_an_event_line_holds_the_contract_fields():
     t = ReuseTracker("rtmp://example/live")
     (event,) = t.see(_window("w1", (1.0, 9.0, 30.0)), 100.0, 110.0)
