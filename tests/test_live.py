@@ -63,12 +63,12 @@ def test_a_reuse_starts_grows_across_windows_and_ends_when_the_stream_moves_on()
 
 def test_the_same_work_back_later_or_elsewhere_in_it_is_another_reuse():
     t = ReuseTracker("live")
-    assert [e.event for e in t.see(_window("w1", (0.0, 10.0, 50.0)), 0.0, 15.0)] == ["start"]
+    assert [e.event for e in t.see(_window("w1", (0.0, 10.0, 50.0)), 0.0, 13.0)] == ["start"]
     # Right after, but 30 s further into the work: a new reuse (a cut to another scene).
-    events = t.see(_window("w1", (10.0, 15.0, 90.0)), 0.0, 15.0)
+    events = t.see(_window("w1", (10.0, 13.0, 90.0)), 0.0, 13.0)
     assert [(e.event, e.work_start) for e in events] == [("start", 90.0)]
     # Another work at once: its own reuse.
-    assert [(e.event, e.work_id) for e in t.see(_window("w2", (12.0, 15.0, 5.0)), 0.0, 15.0)] == [("start", "w2")]
+    assert [(e.event, e.work_id) for e in t.see(_window("w2", (11.0, 13.0, 5.0)), 0.0, 13.0)] == [("start", "w2")]
     ended = t.see([], 40.0, 55.0)
     assert sorted((e.work_id, e.work_start, e.reuse) for e in ended) == [("w1", 50.0, 1), ("w1", 90.0, 2), ("w2", 5.0, 3)]
     # A later window that still holds an ended stretch: nothing new.
@@ -99,7 +99,7 @@ def test_a_reuse_first_put_at_a_look_alike_place_is_moved_to_the_better_line():
     right = [WorkMatch(_work("w1"), "video", 0.98, [Segment(2.0, 13.0, 11.0, 22.0, 0.98)])]
     (update,) = [e for e in t.see(right, 540.0, 555.0) if e.event == "update"]
     assert (update.event, update.reuse, update.stream_start, update.work_start, update.work_end) == ("update", 1, 542.0, 11.0, 22.0)
-    assert t.see(wrong, 543.0, 558.0) == []  # the weaker line again: nothing
+    assert t.see(wrong, 541.0, 556.0) == []  # the weaker line again: nothing
 
 
 def test_an_event_line_holds_the_contract_fields():
@@ -137,15 +137,20 @@ def _check_the_work_was_on_air(events: list[dict]) -> None:
     assert end["stream_now"] - (BEFORE + 10.0) <= 10.0, end
 
 
+def _watch_served(library: str, server, params: WatchParams) -> tuple[str, list[dict]]:
+    """Watch the playlist ``server`` serves until it ends (status 0); its URL and the events."""
+    out = io.StringIO()
+    url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
+    assert watch(library, [url], out, "jsonl", params) == 0
+    return url, _events(out.getvalue())
+
+
 def test_an_hls_stream_over_http_reports_the_work_it_shows(library, stream_media, tmp_path):
     server = serve_folder(write_hls(stream_media, str(tmp_path / "hls")))
     try:
-        out = io.StringIO()
-        url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
-        assert watch(library, [url], out, "jsonl", WatchParams(timeout=3.0)) == 0
+        url, events = _watch_served(library, server, WatchParams(timeout=3.0))
     finally:
         server.shutdown()
-    events = _events(out.getvalue())
     _check_the_work_was_on_air(events)
     assert all(e["source"] == url for e in events)
 
@@ -187,13 +192,10 @@ def test_a_live_playlist_that_stalls_mid_work_is_waited_for_and_resumed_without_
     server = serve_folder(served)
     publisher.start()
     try:
-        out = io.StringIO()
-        url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
-        assert watch(library, [url], out, "jsonl", WatchParams(timeout=5.0)) == 0
+        _, events = _watch_served(library, server, WatchParams(timeout=5.0))
     finally:
         stop.set()
         server.shutdown()
-    events = _events(out.getvalue())
     assert any(e["event"] == "reconnect" and "stopped growing" in e["message"] for e in events), events
     reuses = [e for e in events if e["event"] in ("start", "update", "end")]
     assert {e["work_id"] for e in reuses} == {WORKS["A"].work_id}, events
