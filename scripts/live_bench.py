@@ -882,10 +882,18 @@ def analyse(out: str) -> dict:
             mine_ids.update(id(e) for e in on)
             if not ((joined or 0.0) <= x["stream_start"] and x["stream_end"] <= published_end):
                 continue  # not wholly on the air while the watch read
-            x_starts = [e for e in on if e["event"] == "start"]
+            # A reuse that began at a look-alike place and was moved to its true line by an
+            # update (``live.tracker``: one airing at one place) is this insertion's: its
+            # start is found by its ``reuse`` number, and counted as re-lined, not false.
+            numbers = {e.get("reuse") for e in on if e.get("reuse")}
+            on_ids = {id(e) for e in on}
+            relined = [e for e in starts if e.get("reuse") in numbers and id(e) not in on_ids]
+            mine_ids.update(id(e) for e in relined)
+            x_starts = [e for e in on if e["event"] == "start"] + relined
             row = {"stream": si, "loop": x["loop"], "index": x["index"], "work_id": x["work_id"],
                    "work": os.path.basename(x["work_file"]), "stream_start": x["stream_start"],
-                   "stream_end": x["stream_end"], "found": bool(x_starts), "duplicates": max(len(x_starts) - 1, 0)}  # fmt: skip
+                   "stream_end": x["stream_end"], "found": bool(x_starts), "duplicates": max(len(x_starts) - 1, 0),
+                   "relined": len(relined)}  # fmt: skip
             first, last = x["stream_start"], x["stream_end"] - 1.0 / truth["fps"]
             if local is not None:
                 row["clock_error"] = local - anchor
@@ -940,6 +948,7 @@ def analyse(out: str) -> dict:
     found = sum(r["found"] for r in rows)
     return {
         "found": found, "insertions": len(rows), "duplicates": sum(r["duplicates"] for r in rows),
+        "relined": sum(r.get("relined", 0) for r in rows),
         "false_events": len(false_events), "false": false_events,
         "latency": {"start_wall": _stats(col("start_wall")), "start_after_segment": _stats(col("start_segment")),
                     "start_stream": _stats(col("start_stream")), "end_wall": _stats(col("end_wall")),
@@ -1018,7 +1027,8 @@ def print_report(result: dict) -> None:
     out.print(summary)
     res = result["resources"]
     out.print(f"found {result['found']}/{result['insertions']}, ended {result['latency']['ended']}, "
-              f"duplicates {result['duplicates']}, false events {result['false_events']}")  # fmt: skip
+              f"duplicates {result['duplicates']}, started at a look-alike place and moved to the true line "
+              f"{result['relined']}, false events {result['false_events']}")  # fmt: skip
     for f in result["false"]:
         out.print(f"  false: stream {f['stream']} {f['kind']}: {f['title']} ({f['work_id']}) stream {f['stream_start']}-{f['stream_end']} "
                   f"work {f['work_start']} score {f['score']}")  # fmt: skip
