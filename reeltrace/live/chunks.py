@@ -33,6 +33,11 @@ class Chunk:
     received: float = 0.0  # when its last packet came (time.monotonic): the stream's last sign of life
 
 
+def is_url(source: str) -> bool:
+    """A URL the watch opens as a network source; anything else (``file:`` too) is a file."""
+    return "://" in source and not source.startswith("file:")
+
+
 def open_source(source: str, timeout_s: float, start_segment: int | None = None) -> av.container.InputContainer:
     """The source opened for reading as it plays: a URL (HLS, RTMP, RTSP, SRT, UDP, HTTP) with
     a read timeout, or a local file followed as it grows (FFmpeg's ``follow``) until no byte
@@ -40,7 +45,7 @@ def open_source(source: str, timeout_s: float, start_segment: int | None = None)
     reloads without a new segment, and is read from its ``start_segment``-th last segment
     when one is given (``playlists``)."""
     timeout_us = str(int(timeout_s * 1e6))
-    if "://" in source and not source.startswith("file:"):
+    if is_url(source):
         options = {"rw_timeout": timeout_us, "timeout": timeout_us}
         if is_hls(source):
             options["m3u8_hold_counters"] = str(HOLD_RELOADS)

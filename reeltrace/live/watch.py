@@ -39,7 +39,7 @@ from ..media.frames import SampledFrame, sample_frames
 from ..report.formats import clock, display
 from ..video.embed import StreamDescriber
 from ..video.records import VideoFeatures
-from .chunks import Chunk, SourceBroken, cut_chunks, join, open_source
+from .chunks import Chunk, SourceBroken, cut_chunks, is_url, join, open_source
 from .playlists import Playlist, is_hls, read_playlist
 from .tracker import LiveEvent, ReuseTracker, TrackerParams, now_iso
 
@@ -101,10 +101,6 @@ class EventWriter:
         self.out.write(line + "\n")
         self.out.flush()
         self.written += 1
-
-
-def is_url(source: str) -> bool:
-    return "://" in source and not source.startswith("file:")
 
 
 LIVE_SCHEMES = ("rtmp", "rtmps", "rtsp", "srt", "udp", "rtp", "tcp")
