@@ -23,7 +23,7 @@ from helpers import WORKS, run_cli
 from streams import AFTER, BEFORE, EXCERPT, serve_folder, write_hls
 
 from reeltrace.library import Library
-from reeltrace.live.chunks import cut_chunks
+from reeltrace.live.chunks import cut_chunks, open_source
 from reeltrace.live.tracker import LiveEvent, ReuseTracker, TrackerParams
 from reeltrace.live.watch import EventWriter, Piece, WatchParams, _describe, _window_picture, watch
 from reeltrace.records import Segment, Work, WorkMatch
@@ -291,6 +291,63 @@ def test_the_chunk_clock_keeps_the_stream_s_time(stream_media, tmp_path):
         assert chunk.start == pytest.approx(first - origin, abs=1e-3)
     total = chunks[-1].start + chunks[-1].duration
     assert total == pytest.approx(BEFORE + (EXCERPT[1] - EXCERPT[0]) + AFTER, abs=1.01 / mediagen.FPS)
+
+
+def _write_live_playlist(vod: str, served: str, count: int, ended: bool) -> None:
+    """The first ``count`` segments of the complete playlist in ``vod`` as a live playlist in ``served``."""
+    listed = re.findall(r"#EXTINF:([\d.]+),\s*(\S+)", open(os.path.join(vod, "index.m3u8")).read())
+    for _, name in listed[:count]:
+        shutil.copy(os.path.join(vod, name), os.path.join(served, name))
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:0"]
+    lines += [f"#EXTINF:{seconds},\n{name}" for seconds, name in listed[:count]]
+    with open(os.path.join(served, "index.tmp"), "w") as fh:
+        fh.write("\n".join(lines + (["#EXT-X-ENDLIST"] if ended else [])) + "\n")
+    os.replace(os.path.join(served, "index.tmp"), os.path.join(served, "index.m3u8"))
+
+
+def test_a_live_playlist_s_chunk_closes_when_its_segments_are_read_not_a_segment_later(stream_media, tmp_path):
+    """Two 2 s segments published, the third not yet: the 4 s chunk (hop 3.5 s; keyframes
+    every second, so without the pause it would close at the third segment's first frame)
+    comes while the playlist waits, and the stream goes on after it: every chunk starts
+    where the last ended (but for a segment's last frame, which FFmpeg gives with the next
+    segment's first bytes), with its sound from its start."""
+    vod, served = write_hls(stream_media, str(tmp_path / "vod")), str(tmp_path / "live")
+    os.makedirs(served)
+    _write_live_playlist(vod, served, 2, ended=False)
+    server = serve_folder(served)
+    url = f"http://127.0.0.1:{server.server_address[1]}/index.m3u8"
+    got: list = []
+    came = threading.Event()
+    folder = str(tmp_path / "chunks")
+    os.makedirs(folder)
+
+    def cut() -> None:
+        try:
+            with open_source(url, 10.0) as container:
+                for chunk in cut_chunks(container, folder, hop=3.5, segmented=True):
+                    got.append(chunk)
+                    came.set()
+        finally:
+            came.set()
+
+    cutting = threading.Thread(target=cut, daemon=True)
+    cutting.start()
+    try:
+        assert came.wait(60) and got, "no chunk while the playlist waited for its third segment"
+        assert got[0].start == 0.0 and got[0].duration == pytest.approx(4.0, abs=0.05)
+        _write_live_playlist(vod, served, 99, ended=True)
+        cutting.join(120)
+    finally:
+        server.shutdown()
+    assert not cutting.is_alive()
+    total = BEFORE + (EXCERPT[1] - EXCERPT[0]) + AFTER
+    assert got[-1].start + got[-1].duration == pytest.approx(total, abs=1.01 / mediagen.FPS)
+    for before, after in zip(got, got[1:]):
+        assert -1e-3 <= after.start - (before.start + before.duration) <= 1.01 / mediagen.FPS
+    for chunk in got:
+        with av.open(chunk.path) as part:
+            picture, sound = part.streams.video[0], part.streams.audio[0]
+            assert float(sound.start_time * sound.time_base) <= float(picture.start_time * picture.time_base) + 0.1
 
 
 def test_a_stream_described_chunk_by_chunk_is_described_as_the_whole_file(library, stream_media, tmp_path):

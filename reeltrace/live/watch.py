@@ -262,7 +262,7 @@ def _follow(lib: Library, container, state: SourceState, folder: str, params: Wa
     next_sample: float | None = None  # the next instant to sample, on the watch's clock
     end, arrived = clock_s, time.monotonic()
     try:
-        for chunk in cut_chunks(container, folder, params.hop, clock_s, run):
+        for chunk in cut_chunks(container, folder, params.hop, clock_s, run, segmented=is_hls(state.tracker.source)):
             end, arrived = chunk.start + chunk.duration, chunk.received
             if window and window[-1].chunk.run != chunk.run:
                 _drop(window, len(window))
