@@ -201,10 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="background job threads (default 1)")
     p.add_argument("--max-upload-mb", type=float, default=None, help="upload size limit in MiB (default 4096)")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
-    from .service import add_limit_arguments, add_monitor_arguments
+    from .service import add_limit_arguments, add_monitor_arguments, add_rights_arguments
 
     add_limit_arguments(p)
     add_monitor_arguments(p)
+    add_rights_arguments(p)
 
     p = sub.add_parser("bench", help="build a labelled data set from real media, run reeltrace on it, report",
                        description="Build a labelled copy-detection data set from real media (edits made with "
@@ -438,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                   max_upload_bytes=max_upload, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
                   max_pixels=args.max_pixels, max_job_s=args.max_job_s, max_monitors=args.max_monitors,
                   max_monitors_per_account=args.max_monitors_per_account, sse_keepalive_s=args.sse_keepalive_s,
-                  source_networks=args.allow_source_network)  # fmt: skip
+                  source_networks=args.allow_source_network, claim_response_days=args.claim_response_days,
+                  check_workers=args.check_workers)  # fmt: skip
         except ServeError as err:
             _error(str(err))
             return EXIT_USAGE if err.usage else EXIT_FAILED

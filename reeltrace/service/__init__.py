@@ -97,6 +97,8 @@ def serve(
     max_monitors_per_account: int | None = None,
     sse_keepalive_s: float | None = None,
     source_networks: list[str] | None = None,
+    claim_response_days: float | None = None,
+    check_workers: int | None = None,
     out=None,
 ) -> None:
     """Run the service (blocking) on ``host:port`` over ``library_folder``.
@@ -108,6 +110,7 @@ def serve(
     ``max_duration_s``, ``max_pixels``, ``max_job_s``: what one input may cost (None: the
     defaults of ``files.DEFAULT_LIMITS``). ``max_monitors``, ``max_monitors_per_account``,
     ``sse_keepalive_s``, ``source_networks``: see ``monitors.MonitorConfig`` (None: its defaults).
+    ``claim_response_days``, ``check_workers``: see ``rights.RightsConfig`` (None: its defaults).
     """
     import uvicorn
 
@@ -131,6 +134,7 @@ def serve(
         secure_cookie=secure_cookie,
         limits=limits(max_duration_s, max_pixels, max_job_s),
         monitors=monitor_config(max_monitors, max_monitors_per_account, sse_keepalive_s, source_networks),
+        rights=rights_config(claim_response_days, check_workers),
     )
     print(f"reeltrace: serving {os.path.abspath(library_folder)} on http://{host}:{port}/", file=out, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
@@ -180,6 +184,23 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
                         "addresses (repeatable; default: public addresses only)")  # fmt: skip
 
 
+def rights_config(claim_response_days: float | None = None, check_workers: int | None = None):
+    """The service's ``RightsConfig``: each value given, else its default."""
+    from .rights import DAY, RightsConfig
+
+    given = {"response_window_s": claim_response_days * DAY if claim_response_days is not None else None,
+             "check_workers": check_workers}  # fmt: skip
+    return RightsConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def add_rights_arguments(p: argparse.ArgumentParser) -> None:
+    """The rights-management options of ``serve``."""
+    p.add_argument("--claim-response-days", type=float, default=None,
+                   help="days an owner has to answer a dispute or an appeal before the claim is released (default 30)")  # fmt: skip
+    p.add_argument("--check-workers", type=int, default=None,
+                   help="threads answering upload-time checks (POST /api/check), each with its own model (default 1)")  # fmt: skip
+
+
 def _network(text: str) -> str:
     try:
         return str(ipaddress.ip_network(text, strict=False))
@@ -194,5 +215,5 @@ def create_app(*args, **kwargs):
     return _create_app(*args, **kwargs)
 
 
-__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_limit_arguments", "add_monitor_arguments", "bootstrap_admin",
-           "check_start", "create_app", "limits", "monitor_config", "serve"]
+__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_limit_arguments", "add_monitor_arguments", "add_rights_arguments",
+           "bootstrap_admin", "check_start", "create_app", "limits", "monitor_config", "rights_config", "serve"]

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from . import ServeError, add_limit_arguments, add_monitor_arguments, serve
+from . import ServeError, add_limit_arguments, add_monitor_arguments, add_rights_arguments, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-upload-mb", type=float, default=None, help="upload size limit in MiB (default 4096)")
     add_limit_arguments(p)
     add_monitor_arguments(p)
+    add_rights_arguments(p)
     p.add_argument("--log-level", default="info")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
     args = p.parse_args(argv)
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
               log_level=args.log_level, secure_cookie=args.secure_cookie, max_duration_s=args.max_duration_s,
               max_pixels=args.max_pixels, max_job_s=args.max_job_s, max_monitors=args.max_monitors,
               max_monitors_per_account=args.max_monitors_per_account, sse_keepalive_s=args.sse_keepalive_s,
-              source_networks=args.allow_source_network)  # fmt: skip
+              source_networks=args.allow_source_network, claim_response_days=args.claim_response_days,
+                  check_workers=args.check_workers)  # fmt: skip
     except ServeError as err:
         print(f"reeltrace: {err}", file=sys.stderr)
         return 2 if err.usage else 1

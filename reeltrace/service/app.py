@@ -32,6 +32,7 @@ from .guard import RequestGuard
 from .monitors import MonitorConfig
 from .pages import Pages
 from .routers import ROUTERS, apidocs
+from .rights import RightsConfig
 from .state import Service, ServiceConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +49,7 @@ def create_app(
     secure_cookie: bool = False,
     limits: InputLimits = DEFAULT_LIMITS,
     monitors: MonitorConfig = MonitorConfig(),
+    rights: RightsConfig = RightsConfig(),
 ) -> FastAPI:
     """The service over ``library_folder``.
 
@@ -57,6 +59,8 @@ def create_app(
     the probe; decoding time, in the job).
     ``monitors``: how many live-stream monitors may run (overall, per account) and what
     they keep (``monitors.MonitorConfig``).
+    ``rights``: the claims' response window, the check threads, webhook delivery
+    (``rights.RightsConfig``).
     The workers start, jobs a dead server left running are queued again, and monitors it
     left running are followed again, when the app starts (its lifespan); workers and
     monitors stop when it shuts down.
@@ -70,6 +74,7 @@ def create_app(
         secure_cookie=secure_cookie,
         limits=limits,
         monitors=monitors,
+        rights=rights,
     )
     service = Service(config)
 
@@ -77,6 +82,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         service.workers.start()
         service.monitors.start()
+        service.rights.start()
         try:
             yield
         finally:

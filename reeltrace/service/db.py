@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..storage.sqlite import Database
+from .rightsdb import SCHEMA as RIGHTS_SCHEMA
+from .rightsdb import RightsTables
 
 ROLES = ("admin", "owner", "scanner")
 MONITOR_PREFIX = "m-"
@@ -267,7 +269,8 @@ class ServiceDB:
 
     def __init__(self, path: str):
         self.path = path
-        self.database = Database(path, _SCHEMA)
+        self.database = Database(path, _SCHEMA + RIGHTS_SCHEMA)
+        self.rights = RightsTables(self.database)
 
     def close(self) -> None:
         self.database.close()

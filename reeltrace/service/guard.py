@@ -5,7 +5,7 @@ request's headers alone, whether any of its body may be read.
    other than the login form, without a valid token is answered 401 before one byte of its
    body is read: an anonymous client cannot make the server spool, parse or buffer anything.
    (The routes check the token again, and the role, through ``auth``.)
-2. **Body limits as bytes arrive.** Uploads (``POST /api/works``, ``/api/scans``) may carry
+2. **Body limits as bytes arrive.** Uploads (``POST /api/works``, ``/api/scans``, ``/api/check``) may carry
    ``max_upload_bytes`` plus room for the form fields; every other request ``MAX_BODY``
    bytes (JSON and form bodies are small). A declared ``Content-Length`` over the limit is
    answered 413 at once; otherwise the ``http.request`` chunks are counted as the app reads
@@ -29,7 +29,7 @@ from starlette.requests import HTTPConnection
 from .auth import request_token
 from .db import ServiceDB
 
-UPLOAD_ROUTES = ("/api/works", "/api/scans")
+UPLOAD_ROUTES = ("/api/works", "/api/scans", "/api/check")
 MULTIPART_SLACK = 1 << 16  # form fields and boundaries around the file
 MAX_BODY = 64 << 10  # 64 KiB: any body but an upload's
 OPEN_POSTS = ("/login", "/logout")  # the login form has no token yet; logging out needs none

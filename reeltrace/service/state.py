@@ -35,6 +35,7 @@ from .files import (
 )
 from .jobs import Workers
 from .monitors import MonitorConfig, Monitors
+from .rights import Rights, RightsConfig
 
 MATCH_FIELDS = (
     "scan_id", "query", "work_id", "title", "owner", "modality", "match_score", "query_start", "query_end",
@@ -60,6 +61,7 @@ class ServiceConfig:
     secure_cookie: bool = False
     limits: InputLimits = DEFAULT_LIMITS
     monitors: MonitorConfig = field(default_factory=MonitorConfig)
+    rights: RightsConfig = field(default_factory=RightsConfig)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Service:
         self.frames = FrameCache(os.path.join(self.root, "cache"))
         self.workers = Workers(self.folder, self.db, config.workers, config.model, config.limits)
         self.monitors = Monitors(self.folder, self.db, config.monitors, config.model)
+        self.rights = Rights(self.folder, self.db, config.rights, config.model, config.limits, lambda w: self.lib.work(w))
         self._local = threading.local()
         self._libs: list[Library] = []
         self._lock = threading.Lock()
@@ -132,6 +135,7 @@ class Service:
         return lib
 
     def close(self) -> None:
+        self.rights.close()
         self.monitors.close()
         self.workers.stop()
         with self._lock:

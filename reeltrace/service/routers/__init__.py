@@ -6,9 +6,9 @@ schema's tags (and so of the groups on ``/docs``).
 
 from __future__ import annotations
 
-from . import accounts, apidocs, console, files, jobs, matches, monitors, scans, works
+from . import accounts, apidocs, checks, claims, console, files, jobs, matches, monitors, policies, reach, scans, webhooks, works
 
-ROUTERS = [accounts.router, works.router, matches.router, scans.router, monitors.router, jobs.router, files.router,
-           console.router, apidocs.router]
+ROUTERS = [accounts.router, works.router, matches.router, scans.router, monitors.router, checks.router, policies.router,
+           claims.router, reach.router, webhooks.router, jobs.router, files.router, console.router, apidocs.router]
 
 __all__ = ["ROUTERS"]
