@@ -197,7 +197,7 @@ def world(server, media):
     r = c["platform-b"].post("/api/scans", data={"path": media["work_b"]})
     assert r.status_code == 202, r.text
     scan_b = wait_job(c["platform-b"], f"/api/scans/{r.json()['scan']['id']}")
-    return {"c": c, "tokens": tokens, "reg_a": reg_a, "reg_b": reg_b, "scan_a": scan_a, "scan_b": scan_b,
+    return {"c": c, "tokens": tokens, "reg_a": reg_a, "reg_b": reg_b, "scan_a": scan_a, "scan_b": scan_b, "query_file": media["query"],
             "work_a": reg_a["result"]["work"]["work_id"], "work_b": reg_b["result"]["work"]["work_id"]}  # fmt: skip
 
 
@@ -576,6 +576,11 @@ def test_role_isolation_every_endpoint(world, server):
     assert r.status_code == 201, r.text
     mon = r.json()["id"]
     assert c["platform-a"].post(f"/api/monitors/{mon}/stop").json()["state"] == "stopped"
+    # An upload-time check of platform-a: a claim on work A (the default policy tracks every match).
+    with open(world["query_file"], "rb") as fh:
+        r = c["platform-a"].post("/api/check", files={"file": ("repost.mp4", fh, "video/mp4")}, data={"upload_id": "v-1"})
+    assert r.status_code == 200 and r.json()["claims"][0]["work_id"] == wa, r.text
+    claim = r.json()["claims"][0]["id"]
 
     # (method, schema path, concrete url, {account: expected status}); unlisted accounts: the default.
     cases = [
@@ -628,6 +633,26 @@ def test_role_isolation_every_endpoint(world, server):
         ("GET", "/api/jobs", "/api/jobs", {a: 200 for a in ALL}),
         ("GET", "/api/jobs/{job_id}", f"/api/jobs/{jobs['reg_a']}", {"admin": 200, "studio-a": 200, "*": 404}),
         ("GET", "/api/paths", "/api/paths", {a: 200 for a in ALL}),
+        # Rights: policies (the work's owner), checks (scanners), claims (both sides of one), reach, webhooks.
+        ("GET", "/api/works/{work_id}/policy", f"/api/works/{wa}/policy", {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
+        ("PUT", "/api/works/{work_id}/policy", f"/api/works/{wa}/policy", {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
+        ("DELETE", "/api/works/{work_id}/policy", f"/api/works/{wa}/policy",
+         {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
+        ("GET", "/api/policy", "/api/policy", {"admin": 400, "studio-a": 200, "studio-b": 200, "*": 403}),
+        ("PUT", "/api/policy", "/api/policy", {"admin": 400, "studio-a": 200, "studio-b": 200, "*": 403}),
+        ("DELETE", "/api/policy", "/api/policy", {"admin": 400, "studio-a": 200, "studio-b": 200, "*": 403}),
+        ("POST", "/api/check", "/api/check", {"admin": 400, "platform-a": 400, "platform-b": 400, "*": 403}),
+        ("GET", "/api/claims", "/api/claims", {a: 200 for a in ALL}),
+        ("GET", "/api/claims/{claim_id}", f"/api/claims/{claim}", {"admin": 200, "studio-a": 200, "platform-a": 200, "*": 404}),
+        ("POST", "/api/claims/{claim_id}/{action}", f"/api/claims/{claim}/appeal",  # an active claim is not appealed
+         {"admin": 409, "studio-a": 409, "platform-a": 409, "*": 404}),
+        ("GET", "/api/claims/{claim_id}/takedown.html", f"/api/claims/{claim}/takedown.html",
+         {"admin": 200, "studio-a": 200, "platform-a": 403, "*": 404}),
+        ("GET", "/api/works/{work_id}/reach", f"/api/works/{wa}/reach", {"admin": 200, "studio-a": 200, "studio-b": 404, "*": 403}),
+        ("GET", "/api/reach", "/api/reach", {"admin": 200, "studio-a": 200, "studio-b": 200, "*": 403}),
+        ("GET", "/api/webhooks", "/api/webhooks", {a: 200 for a in ALL}),
+        ("POST", "/api/webhooks", "/api/webhooks", {a: 422 for a in ALL}),  # no URL: the answer is who may, not what is called
+        ("DELETE", "/api/webhooks/{hook_id}", "/api/webhooks/h-000000000000", {a: 404 for a in ALL}),
         # Console pages (not in the schema).
         ("GET", None, "/", {"admin": 200, "studio-a": 200, "studio-b": 200, "*": 303}),
         ("GET", None, "/accounts", {"admin": 200, "*": 403}),
@@ -654,8 +679,12 @@ def test_role_isolation_every_endpoint(world, server):
                 kwargs["json"] = {"name": f"x-{account}", "role": "admin"}
             if method == "POST" and url == "/api/monitors":
                 kwargs["json"] = {"source": "file:///etc/passwd"}  # refused: the answer is who may, not what runs
-            if method == "PATCH":
+            if method == "PATCH" or (method == "POST" and url == "/api/webhooks"):
                 kwargs["json"] = {}  # a change of nothing: the answer is who may, not what changed
+            if method == "PUT":
+                kwargs["json"] = {"action": "track"}  # the default's own terms
+            if url.endswith("/appeal"):
+                kwargs["json"] = {"reason": "an appeal before any dispute"}
             r = c[account].request(method, url, follow_redirects=False, **kwargs)
             assert r.status_code == want, (method, url, account, r.status_code, r.text[:200])
             if r.status_code in (403, 404) and url.startswith("/api/"):
