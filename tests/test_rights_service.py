@@ -156,8 +156,11 @@ def test_the_check_decides_by_the_policy_on_real_scans(world):
     # The same upload checked again makes no second claim: its claim stands.
     again = check(scanner, media["query"], platform="clips", upload_id="u-1", views=5000)
     assert again["decision"] == "block" and [x["id"] for x in again["claims"]] == [claim["id"]]
-    # An upload of nothing registered is allowed, with no claim.
+    # An upload of nothing registered is allowed, with no claim, and not kept (most uploads are such).
+    queries = os.path.join(os.path.dirname(world["db"]), "service", "queries")
+    kept = len(os.listdir(queries))
     assert check(scanner, media["other"], platform="clips", upload_id="u-4")["decision"] == "allow"
+    assert len(os.listdir(queries)) == kept
 
 
 def test_the_check_hears_sound_only_reuse_under_a_sound_policy(world):

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -106,11 +107,23 @@ class Rights:
     # -- checks --------------------------------------------------------------------------
 
     def check(self, acct: Account, path: str, name: str, uploaded: bool, upload: Upload) -> dict:
-        """Scan an upload now (on a check thread) and decide; the answer of ``POST /api/check``."""
-        result: ScanResult = self._checks.submit(self._scan, path).result()
+        """Scan an upload now (on a check thread) and decide; the answer of ``POST /api/check``.
+
+        An upload that cannot be scanned answers 422 with the scan's one-line error, and
+        nothing is recorded: "allow" would publish what nobody could look at. An uploaded
+        file is kept only when the upload reuses a registered work (its frames are the
+        claim's evidence); platforms check every upload, and most reuse nothing."""
+        try:
+            result: ScanResult = self._checks.submit(self._scan, path).result()
+        except BaseException:
+            _drop(path, uploaded)
+            raise
+        if result.error:
+            _drop(path, uploaded)
+            raise HTTPException(422, f"cannot check this upload: {result.error}")
         record = replace(result, query=name, trace=None)
         shown = result_public(record)
-        reuses = [Reuse.of(m, record.duration) for m in record.matches] if not record.error else []
+        reuses = [Reuse.of(m, record.duration) for m in record.matches]
         earlier = self.tables.earlier_claims(acct.id, upload)
         new: list[NewClaim] = []
         actions: list[str] = []
@@ -129,12 +142,14 @@ class Rights:
                 actions.append(policy.action)
         decision = strictest(actions)
         job_id = "s-" + secrets.token_hex(6)
-        job = {"id": job_id, "account_id": acct.id, "name": name, "status": "failed" if record.error else "done",
+        job = {"id": job_id, "account_id": acct.id, "name": name, "status": "done",
                "params": {"path": path, "uploaded": uploaded, "found_at": upload.url or None, "check": True},
                "result": {**shown, "elapsed": round(result.elapsed, 3), RECORD_KEY: record.to_dict()},
-               "error": record.error, "created_at": now()}  # fmt: skip
-        ids = self.tables.record_check(job, scan_matches(shown) if not record.error else [], upload, record.duration,
-                                       decision, reuses, new)  # fmt: skip
+               "created_at": now()}  # fmt: skip
+        if not reuses:
+            _drop(path, uploaded)
+            job["params"]["kept"] = False
+        ids = self.tables.record_check(job, scan_matches(shown), upload, record.duration, decision, reuses, new)
         claims = [self.tables.claim(i) for i in ids]
         for claim in claims:
             self.tell("claim.created", claim)
@@ -298,6 +313,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+
+
+def _drop(path: str, uploaded: bool) -> None:
+    """Remove an uploaded file and its folder (a server file named by ``path`` stays)."""
+    if not uploaded:
+        return
+    try:
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -212,8 +212,6 @@ class RightsTables:
                        "started_at, finished_at) VALUES (?, 'scan', ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                        (job_row["id"], job_row["account_id"], job_row["name"], job_row["status"], json.dumps(job_row["params"]),
                         json.dumps(job_row["result"]), job_row["created_at"], job_row["created_at"], at))  # fmt: skip
-            if job_row.get("error"):
-                tx.execute("UPDATE jobs SET error = ? WHERE id = ?", (job_row["error"], job_row["id"]))
             for m in match_rows:
                 _insert_match(tx, job_row["id"], job_row["account_id"], job_row["name"], m, at)
             u = upload
