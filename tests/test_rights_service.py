@@ -326,3 +326,17 @@ def test_every_new_endpoint_authenticates_and_keeps_to_its_roles(world):
     assert c["studio-b"].get(f"/api/claims?work_id={a}").json()["claims"] == []
     assert {x["id"] for x in c["admin"].get("/api/claims").json()["claims"]} >= {claim["id"]}
     assert ADMIN_TOKEN  # the admin's client is the world's
+
+
+def test_a_work_moved_to_another_owner_takes_its_claims_along(world):
+    c, a = world["c"], world["works"]["a"]
+    claim = _claim(world, "u-1")
+    assert c["admin"].patch(f"/api/works/{a}", json={"account": "studio-b"}).status_code == 200
+    try:
+        assert c["studio-a"].get(f"/api/claims/{claim['id']}").status_code == 404
+        assert c["studio-a"].get(f"/api/claims?work_id={a}").json()["claims"] == []
+        moved = c["studio-b"].get(f"/api/claims/{claim['id']}")
+        assert moved.status_code == 200 and moved.json()["state"] == "takedown"
+        assert "Studio-B" in c["studio-b"].get(f"/api/claims/{claim['id']}/takedown.html").text
+    finally:
+        assert c["admin"].patch(f"/api/works/{a}", json={"account": "studio-a"}).status_code == 200

@@ -172,8 +172,8 @@ class Rights:
         (it checked the upload), or None (it may not see the claim)."""
         if acct.role == "admin":
             return "admin"
-        if acct.role == "owner" and claim.owner_account_id == acct.id and self.db.work_account(claim.work_id) == acct.id:
-            return OWNER
+        if acct.role == "owner" and self.db.work_account(claim.work_id) == acct.id:
+            return OWNER  # the work's owner now: a work moved to another account takes its claims along
         if acct.role == "scanner" and claim.scanner_account_id == acct.id:
             return UPLOADER
         return None
@@ -194,7 +194,7 @@ class Rights:
             mine = [w for w, a in self.db.work_accounts().items() if a == acct.id]
             if work_id:
                 mine = [w for w in mine if w == work_id]
-            return self.tables.claims(**{**filters, "work_ids": mine, "owner_account_id": acct.id})
+            return self.tables.claims(**{**filters, "work_ids": mine})
         return self.tables.claims(**filters, scanner_account_id=acct.id)
 
     def act(self, acct: Account, claim_id: str, action: str, reason: str) -> Claim:

@@ -120,7 +120,7 @@ class Upload:
 class Claim:
     id: str
     work_id: str
-    owner_account_id: int | None
+    owner_account_id: int | None  # the work's owner account when the claim was made (the work's owner now decides)
     scan_id: str
     scanner_account_id: int
     platform: str

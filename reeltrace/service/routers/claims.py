@@ -69,6 +69,7 @@ def takedown_notice(claim_id: str, service: ServiceDep, acct: CurrentAccount):
     record = service.scan_record(job) if job is not None else None
     match = next((m for m in (record.matches if record else []) if m.work.work_id == claim.work_id), None)
     work = service.lib.work(claim.work_id)
-    holder = service.db.account(claim.owner_account_id) if claim.owner_account_id is not None else None
+    held_by = service.db.work_account(claim.work_id)  # the rights holder now (a work may have moved)
+    holder = service.db.account(held_by) if held_by is not None else None
     html = render_takedown(shown, match, work, holder.display_owner if holder else (work.owner if work else ""))
     return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="reeltrace-takedown-{claim.id}.html"'})
