@@ -30,6 +30,16 @@ def clocktime(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%H:%M:%S")
 
 
+def thousands(value) -> str:
+    """A count as '12,345': views run to millions, and a bare run of digits is misread."""
+    if value is None:
+        return "—"
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def timeline_total(result: dict) -> float:
     """The length of a scan's timeline: its duration, or its last segment's end if later."""
     ends = [s["query_end"] for m in result.get("matches", []) for s in m["segments"]]
@@ -45,6 +55,7 @@ class Pages:
                                       colours=WORK_COLOURS, version=__version__)  # fmt: skip
         self.templates.filters["when"] = when
         self.templates.filters["clocktime"] = clocktime
+        self.templates.filters["thousands"] = thousands
 
     def render(self, name: str, me: Account | None, status_code: int = 200, **context) -> HTMLResponse:
         """Page ``name`` for the signed-in account ``me`` (None: signed out)."""

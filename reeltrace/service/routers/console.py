@@ -22,7 +22,7 @@ from ..airtime import HOURS, epoch, iso, timeline
 from ..auth import COOKIE, CurrentAccount
 from ..db import MONITOR_PREFIX, ROLES
 from ..pages import Pages, get_pages
-from ..state import ServiceDep
+from ..state import FoundMatch, Service, ServiceDep
 from ..usage import work_usage
 from .scans import evidence_report
 
@@ -59,7 +59,8 @@ def logout():
 def catalogue(service: ServiceDep, pages: PagesDep, acct: CurrentAccount, q: str = "", owner: str = "",
               category: str = ""):  # fmt: skip
     """The halls of works, one per category; ``q`` searches titles, ``owner`` and
-    ``category`` filter. Halls with no work to show fold into one line."""
+    ``category`` filter. Halls with no work to show fold into one line. Each work and hall
+    shows its reach: what upload-time checks found of it, with the uploads' views."""
     if acct.role == "scanner":
         return RedirectResponse("/scans", status_code=303)
     works = service.visible_works(acct)
@@ -69,10 +70,12 @@ def catalogue(service: ServiceDep, pages: PagesDep, acct: CurrentAccount, q: str
     by_work: dict[str, list[dict]] = {}
     for r in service.visible_matches(acct):
         by_work.setdefault(r["work_id"], []).append(r)
+    reach = service.rights.reach([w.work_id for w in shown])
     halls, empty = [], []
     for cat, label in CATEGORIES.items():
-        items = [(w, work_usage(by_work.get(w.work_id, []), w.duration)) for w in shown if w.category == cat]
-        (halls if items else empty).append({"category": cat, "label": label, "works": items})
+        items = [(w, work_usage(by_work.get(w.work_id, []), w.duration), reach[w.work_id]) for w in shown if w.category == cat]
+        (halls if items else empty).append({"category": cat, "label": label, "works": items,
+                                            **{k: sum(r[k] for _, _, r in items) for k in ("views", "uploads")}})  # fmt: skip
     return pages.render("catalogue.html", acct, halls=halls, empty_halls=empty, total=len(works), shown=len(shown),
                         owners=owners, owner_accounts=service.owner_accounts(acct), filters={"q": q, "owner": owner, "category": category},
                         allowed=bool(service.config.allowed_paths), nav="catalogue")  # fmt: skip
@@ -105,11 +108,14 @@ def work_page(work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentA
         v["seconds"] = sum(r["query_end"] - r["query_start"] for r in v["segments"])
         v["best"] = max(r["score"] for r in v["segments"])
     holder = service.db.work_account(work_id)
+    policy, policy_source = service.rights.policy_for(work_id)
+    claims = Counter(c.state for c in service.rights.visible_claims(acct, work_id=work_id))
     return pages.render("work.html", acct, work=work, usage=work_usage(rows, work.duration),
                         holder=service.db.account(holder) if holder is not None else None,
                         owner_accounts=service.owner_accounts(acct),
                         videos=sorted(videos.values(), key=lambda v: v["last_seen"], reverse=True),
-                        nav="catalogue")  # fmt: skip
+                        reach=service.rights.reach([work_id])[work_id], policy=policy, policy_source=policy_source,
+                        claims=claims, nav="catalogue")  # fmt: skip
 
 
 @router.get("/scans")
@@ -129,13 +135,18 @@ def scan_page(scan_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentA
 def match_page(scan_id: str, work_id: str, service: ServiceDep, pages: PagesDep, acct: CurrentAccount):
     found = service.match_for(acct, scan_id, work_id)
     job, work = found.job, service.lib.work(work_id)
-    record = service.match_record(found)
-    segs = [{**shown, "pairs": pair_times(seg), "speed": speed_text(segment_speed(seg))}
-            for shown, seg in zip(found.shown["segments"], record.segments, strict=True)]  # fmt: skip
     can_scan = acct.role == "admin" or job.account_id == acct.id
-    return pages.render("match.html", acct, scan=job, match=found.shown, work=work, segments=segs,
+    return pages.render("match.html", acct, scan=job, match=found.shown, work=work, segments=match_segments(service, found),
                         work_file=bool(work and os.path.isfile(work.source_path)), colour=work_colour(found.index),
                         can_scan=can_scan, nav="scans" if can_scan else "catalogue")  # fmt: skip
+
+
+def match_segments(service: Service, found: FoundMatch) -> list[dict]:
+    """A match's segments as ``segments.html`` shows them: as the API shows them, with the
+    times of their frame pairs and their speed (the match page's and the claim page's)."""
+    record = service.match_record(found)
+    return [{**shown, "pairs": pair_times(seg), "speed": speed_text(segment_speed(seg))}
+            for shown, seg in zip(found.shown["segments"], record.segments, strict=True)]  # fmt: skip
 
 
 @router.get("/scans/{scan_id}/report.html")

@@ -168,6 +168,13 @@
     });
   });
 
+  // Buttons that end something for good (a claim released or taken down) ask first.
+  document.querySelectorAll("button[data-confirm]").forEach(function (button) {
+    button.addEventListener("click", function (ev) {
+      if (!window.confirm(button.dataset.confirm)) ev.preventDefault();
+    });
+  });
+
   // Edit a work (work page); #edit opens the form.
   var editForm = document.getElementById("edit-form");
   if (editForm) {
