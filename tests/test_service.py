@@ -663,6 +663,9 @@ def test_role_isolation_every_endpoint(world, server):
         ("GET", None, f"/scans/{sid_a}/report.html", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
         ("GET", None, "/monitors", {"admin": 200, "platform-a": 200, "platform-b": 200, "*": 303}),
         ("GET", None, f"/monitors/{mon}", {"admin": 200, "platform-a": 200, "platform-b": 404, "*": 403}),
+        ("GET", None, "/claims", {a: 200 for a in ALL}),
+        ("GET", None, f"/claims/{claim}", {"admin": 200, "studio-a": 200, "platform-a": 200, "*": 404}),
+        ("POST", None, f"/claims/{claim}/appeal", {"admin": 409, "studio-a": 409, "platform-a": 409, "*": 404}),  # with a reason
     ]
     schema = httpx.get(server.url + "/openapi.json").json()["paths"]
     declared = {(m.upper(), p) for p, ops in schema.items() for m in ops}
@@ -684,7 +687,8 @@ def test_role_isolation_every_endpoint(world, server):
             if method == "PUT":
                 kwargs["json"] = {"action": "track"}  # the default's own terms
             if url.endswith("/appeal"):
-                kwargs["json"] = {"reason": "an appeal before any dispute"}
+                reason = "an appeal before any dispute"
+                kwargs["json" if url.startswith("/api/") else "data"] = {"reason": reason}
             r = c[account].request(method, url, follow_redirects=False, **kwargs)
             assert r.status_code == want, (method, url, account, r.status_code, r.text[:200])
             if r.status_code in (403, 404) and url.startswith("/api/"):

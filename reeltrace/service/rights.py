@@ -201,6 +201,7 @@ class Rights:
         """``action`` on a claim the caller may see: 403 for an action of the other side, 409
         for one its state does not allow, 400 for a dispute or appeal without a reason."""
         reason = " ".join((reason or "").split())[:2000]
+        self.claim_for(acct, claim_id)  # 404 before anything is said of the request
         if action in NEEDS_REASON and not reason:
             raise HTTPException(400, f"a {action} must give a reason")
         for _ in range(5):  # another answer may land between the read and the write
