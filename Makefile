@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 MEDIA ?= $(HOME)/.cache/reeltrace-media/film
 DEMO := demo-out
 
-.PHONY: setup test wheel-check demo bench clean
+.PHONY: setup setup-scale test test-backends wheel-check demo bench clean
 
 # pip and setuptools print pages of notices on a good install: they go to a log, shown
 # (its last lines) only when the install fails.
@@ -22,6 +22,18 @@ setup: $(BIN)/reeltrace
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The scale-out backends (docs/scale-out.md): their Python packages, then the tests that
+# start Milvus Lite, a local Ray cluster and a PostgreSQL server (Debian's) themselves.
+$(VENV)/.scale: pyproject.toml $(BIN)/reeltrace
+	@{ $(BIN)/pip install -e '.[test,scale]'; } >> $(VENV)/setup.log 2>&1 \
+		|| { tail -n 30 $(VENV)/setup.log; echo "setup failed: the whole log is $(VENV)/setup.log"; exit 1; }
+	@touch $@
+
+setup-scale: $(VENV)/.scale
+
+test-backends: setup-scale
+	$(BIN)/python -m pytest -q -m backend
 
 wheel-check: setup
 	scripts/wheel_check.sh $(BIN)/python

@@ -86,6 +86,22 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _ray_address(text: str) -> str:
+    from .cluster import parse_address  # not Ray itself: only --ray's use imports it
+
+    try:
+        return parse_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _ray_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--ray", metavar="ADDRESS", type=_ray_address,
+                        help=f"{what} as Ray tasks on the cluster at ADDRESS: auto (the running cluster), HOST:PORT, "
+                        "ray://HOST:PORT, or local:N (N CPUs here); the files must be at the same path on every "
+                        "node (docs/scale-out.md)")  # fmt: skip
+
+
 def _log_stages(verbosity: int) -> None:
     """Show the library's stage log (``logging`` under "reeltrace") on standard error: -v
     what each stage did, -vv each candidate work as well. Set here, at the program's edge:
@@ -139,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", dest="work_id", help="work id (default: derived from the content hash)")
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=None,
                    help=f"descriptor model for a new library (default: {DEFAULT_MODEL})")  # fmt: skip
+    _ray_arg(p, "decode, embed and fingerprint the files")
 
     p = command("scan", "report every segment of a registered work that each file reuses (picture, sound or both)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders to walk")
@@ -154,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --report: who claims, and how to reach them (e.g. 'Northlight Studios, legal@...')")  # fmt: skip
     p.add_argument("--found-at", metavar="URL",
                    help="with --report and one file: where the file was found (the infringing URL)")  # fmt: skip
+    _ray_arg(p, "decode, embed and fingerprint the files (the lookups run here)")
 
     p = sub.add_parser("extract", help="write each file's descriptors and audio fingerprint as a features file "
                        "(.npz) that 'register' accepts", description="Extract what registering each file would "
@@ -163,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="DIR", help="folder for the .npz files (created)")
     p.add_argument("--model", choices=["sscd_distilled", "sscd"], default=DEFAULT_MODEL,
                    help=f"descriptor model: that of the library the files are for (default: {DEFAULT_MODEL})")  # fmt: skip
+    _ray_arg(p, "extract the files")
+
+    p = command("init", "create a library, or choose where it keeps its vectors (docs/scale-out.md)")
+    p.add_argument("--vectors", metavar="URI",
+                   help="faiss (the default: index files in the library folder), milvus-lite[:FILE.db] (Milvus Lite "
+                   "in the library folder; one process at a time) or milvus://HOST:PORT/COLLECTION[?index=HNSW] "
+                   "(a Milvus server or cluster; token in $REELTRACE_MILVUS_TOKEN); the works registered move there")  # fmt: skip
 
     p = command("index", "show the vector index, or retrain and rebuild it (docs/index.md)")
     p.add_argument("action", choices=["status", "rebuild"],
@@ -201,11 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="background job threads (default 1)")
     p.add_argument("--max-upload-mb", type=float, default=None, help="upload size limit in MiB (default 4096)")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
-    from .service import add_limit_arguments, add_monitor_arguments, add_rights_arguments
+    from .service import add_database_arguments, add_limit_arguments, add_monitor_arguments, add_rights_arguments
 
     add_limit_arguments(p)
     add_monitor_arguments(p)
     add_rights_arguments(p)
+    add_database_arguments(p)
 
     p = sub.add_parser("bench", help="build a labelled data set from real media, run reeltrace on it, report",
                        description="Build a labelled copy-detection data set from real media (edits made with "
@@ -256,11 +282,36 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
     if args.title and len(paths) > 1:
         _error("--title names one work: give one PATH with it (without --title each work is titled by its file name)")
         return EXIT_USAGE
+    return _on_cluster(args, functools.partial(_register_files, lib, args, paths, empty))
+
+
+def _on_cluster(args: argparse.Namespace, run) -> int:
+    """``run(jobs)``: jobs is the Ray cluster that ``--ray`` names (``cluster``), or None
+    without --ray, when every file is read in this process."""
+    if not getattr(args, "ray", None):
+        return run(None)
+    from .cluster import ClusterError, connect
+
+    try:
+        with connect(args.ray) as jobs:
+            return run(jobs)
+    except ClusterError as err:
+        _error(str(err))
+        return EXIT_FAILED
+
+
+def _register_files(lib: Library, args: argparse.Namespace, paths: list[str], empty: bool, jobs) -> int:
     status = EXIT_FAILED if empty else EXIT_OK
+    remote = None if jobs is None else jobs.register(lib, paths, title=args.title, owner=args.owner,
+                                                     category=args.category, work_id=args.work_id)  # fmt: skip
     with BatchProgress(len(paths), "registering", args.quiet) as bars:
         for path in paths:
-            result = lib.register(path, title=args.title, owner=args.owner, category=args.category, work_id=args.work_id,
-                                  progress=bars.start(path))  # fmt: skip
+            progress = bars.start(path)
+            if remote is not None:  # the files' results come in input order
+                result = next(remote)
+            else:
+                result = lib.register(path, title=args.title, owner=args.owner, category=args.category,
+                                      work_id=args.work_id, progress=progress)  # fmt: skip
             bars.done()
             if result.error:
                 _error(f"{display(path)}: {result.error}")
@@ -276,25 +327,41 @@ def _register(lib: Library, args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from .audio.config import AudioConfig
-    from .library import extract_features
-    from .video.config import VideoConfig
-    from .video.embed import FrameEmbedder
-
     try:
         os.makedirs(args.output, exist_ok=True)
     except OSError as err:
         _error(f"{display(args.output)}: cannot create the output folder ({err.strerror or err})")
         return EXIT_FAILED
-    embedder = FrameEmbedder(args.model)
-    video, audio = VideoConfig(), AudioConfig()
     paths, empty = _inputs(args.paths)
+    return _on_cluster(args, functools.partial(_extract_files, args, paths, empty))
+
+
+def _extract_files(args: argparse.Namespace, paths: list[str], empty: bool, jobs) -> int:
+    from .audio.config import AudioConfig
+    from .library import extract_features
+    from .media.container import MediaError
+    from .video.config import VideoConfig
+    from .video.embed import FrameEmbedder
+
+    embedder = FrameEmbedder(args.model) if jobs is None else None
+    remote = None if jobs is None else jobs.extract(paths, args.model)
+    video, audio = VideoConfig(), AudioConfig()
     status = EXIT_FAILED if empty else EXIT_OK
     taken: set[str] = set()
     with BatchProgress(len(paths), "extracting", args.quiet) as bars:
         for path in paths:
+            progress = bars.start(path)
             try:
-                extracted = extract_features(path, embedder, video, audio, progress=bars.start(path))
+                if remote is not None:  # (kind, value) in input order, from a Ray task
+                    kind, value = next(remote)[1]
+                    if kind == "error":
+                        raise MediaError(value)
+                    data, frames, digest = value
+                    save = functools.partial(_save_bytes, data=data)
+                else:
+                    extracted = extract_features(path, embedder, video, audio, progress=progress)
+                    frames, digest = len(extracted.timestamps), extracted.content_hash
+                    save = functools.partial(_save_features, extracted=extracted)
             except Exception as err:  # one input's error, whatever it is: the batch goes on
                 _error(f"{display(path)}: {input_error(err)}")
                 status = EXIT_FAILED
@@ -302,17 +369,36 @@ def _extract(args: argparse.Namespace) -> int:
             finally:
                 bars.done()
             stem = os.path.splitext(os.path.basename(path))[0].lstrip(".") or "features"  # walks skip hidden files
-            name = stem if stem not in taken else f"{stem}-{extracted.content_hash[:8]}"
+            name = stem if stem not in taken else f"{stem}-{digest[:8]}"
             taken.add(name)
             target = os.path.join(args.output, name + features.SUFFIX)
-            atomic_write(target, lambda tmp, extracted=extracted: _save_features(tmp, extracted), mode=0o666)
-            print(f"{display(target)}\t{len(extracted.timestamps)} frames\t{display(path)}", flush=True)
+            atomic_write(target, save, mode=0o666)
+            print(f"{display(target)}\t{frames} frames\t{display(path)}", flush=True)
     return status
 
 
 def _save_features(tmp: str, extracted) -> None:
     with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a path
         features.write(fh, extracted)
+
+
+def _save_bytes(tmp: str, data: bytes) -> None:
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+def _init(lib: Library, args: argparse.Namespace) -> int:
+    if args.vectors is not None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        with Progress(TextColumn("moving vectors"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                      transient=True, console=Console(stderr=True),
+                      disable=args.quiet or not sys.stderr.isatty()) as bar:  # fmt: skip
+            task = bar.add_task("", total=1)
+            lib.set_vectors(args.vectors, lambda stage, done, total: bar.update(task, completed=done, total=total))
+    info = lib.index_status()
+    print(f"{display(lib.folder)}\tvectors on {lib.vectors.text}\t{info['works']} works, {info['vectors']:,} vectors")
+    return EXIT_OK
 
 
 def _index(lib: Library, args: argparse.Namespace) -> int:
@@ -334,6 +420,10 @@ def _index(lib: Library, args: argparse.Namespace) -> int:
             bar.update(tasks[stage], completed=done, total=total)
 
         result = lib.rebuild_index(progress)
+    if lib.vectors.remote:
+        print(f"index rebuilt on {lib.vectors.text}: {result.works} works, {result.vectors:,} vectors put again; "
+              f"vectors of {result.orphans_deleted} removed works deleted; {result.removed_files} orphan files removed")  # fmt: skip
+        return EXIT_OK
     if not result.nlist:
         print(f"index: {result.works} works, {result.vectors:,} vectors, all searched exactly (a small library needs "
               f"no trained index); {result.removed_files} orphan files removed")  # fmt: skip
@@ -353,13 +443,9 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not lib.works():
         _error(f"library {display(lib.folder)} has no registered works: every scan finds nothing")
-    with BatchProgress(len(paths), "scanning", args.quiet) as bars:
-        for path in paths:
-            result = lib.scan(path, progress=bars.start(path))
-            bars.done()
-            if result.error:
-                _error(f"{display(path)}: {result.error}")
-            results.append(result)
+    status = _on_cluster(args, functools.partial(_scan_files, lib, args, paths, results))
+    if status != EXIT_OK:  # the cluster could not be used: nothing was scanned
+        return status
     if args.min_score or args.min_seconds:
         results = report.at_least(results, args.min_score, args.min_seconds)
     # On the terminal each failure is said once, on standard error; a report file holds them all.
@@ -374,6 +460,19 @@ def _scan(lib: Library, args: argparse.Namespace) -> int:
                               query_urls=[args.found_at] if args.found_at else None, claimant=args.claimant,
                               software=version_text(lib.model))  # fmt: skip
     return EXIT_FAILED if empty or any(r.error for r in results) else EXIT_OK
+
+
+def _scan_files(lib: Library, args: argparse.Namespace, paths: list[str], results: list, jobs) -> int:
+    remote = None if jobs is None else jobs.scan(lib, paths)
+    with BatchProgress(len(paths), "scanning", args.quiet) as bars:
+        for path in paths:
+            progress = bars.start(path)
+            result = next(remote) if remote is not None else lib.scan(path, progress=progress)
+            bars.done()
+            if result.error:
+                _error(f"{display(path)}: {result.error}")
+            results.append(result)
+    return EXIT_OK
 
 
 def _watch(folder: str, args: argparse.Namespace) -> int:
@@ -408,6 +507,12 @@ def main(argv: list[str] | None = None) -> int:
         _log_stages(args.verbose)
     if args.command == "bench":
         return _bench(args)
+    if getattr(args, "ray", None):  # said before a library is created or anything read
+        from .cluster import ray_missing
+
+        if problem := ray_missing():
+            _error(problem)
+            return EXIT_FAILED
     if args.command == "extract":
         try:
             return _extract(args)
@@ -440,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
                   max_pixels=args.max_pixels, max_job_s=args.max_job_s, max_monitors=args.max_monitors,
                   max_monitors_per_account=args.max_monitors_per_account, sse_keepalive_s=args.sse_keepalive_s,
                   source_networks=args.allow_source_network, claim_response_days=args.claim_response_days,
-                  check_workers=args.check_workers)  # fmt: skip
+                  check_workers=args.check_workers, database=args.database, job_lease_s=args.job_lease_s)  # fmt: skip
         except ServeError as err:
             _error(str(err))
             return EXIT_USAGE if err.usage else EXIT_FAILED
@@ -453,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _scan(lib, args)
             if args.command == "index":
                 return _index(lib, args)
+            if args.command == "init":
+                return _init(lib, args)
             if args.command == "works" and args.action == "edit":
                 return _edit_work(lib, args)
             if args.command == "works":

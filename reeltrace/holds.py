@@ -28,6 +28,8 @@ POINTS = (
     "register:after-commit",  # committed; the index not yet folded
     "index:fold-written",  # a fold's segment file is written, its transaction not committed
     "index:rebuild-checkpoint",  # a rebuild wrote a checkpoint and goes on adding
+    "vectors:upserted",  # a fold put works' vectors on Milvus; the database does not place them there yet
+    "remove:committed",  # a removal committed; its vectors not yet deleted from Milvus
 )
 
 POLL_SECONDS = 0.02

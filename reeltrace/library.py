@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from .audio import match as audio_match
 from .audio.config import FINGERPRINT_VERSION, AudioConfig
 from .audio.index import AudioIndex, load_audio_index
 from .audio.landmarks import fingerprint, fingerprint_query
+from .audio.records import AudioQuery
 from . import __version__
 from . import features as features_files
 from .fuse import fuse
@@ -38,7 +40,7 @@ from .storage import vectors as vector_files
 from .storage.caches import save_cache
 from .storage.store import SameContentRegistered, Store, StoreError, VisualEntry
 from .storage.store import WorkIdTaken as StoreWorkIdTaken
-from .video import codes, segments
+from .video import codes, milvus, segments
 from .video.align import align
 from .video.background import Background
 from .video.candidates import retrieve
@@ -130,6 +132,43 @@ def extract_features(path: str, embedder: FrameEmbedder, video: VideoConfig, aud
     return features_files.FeaturesFile(times, vectors, sound, meta)
 
 
+@dataclass
+class DescribedQuery:
+    """A query file as a scan reads it, read elsewhere (``cluster``: a Ray task) and matched
+    by ``Library.scan(path, described=...)``: its ``MediaInfo``, its picture's descriptors
+    (None without a picture, or when reading it failed: ``picture_error``) and its sound's
+    query fingerprint (None without usable sound or when not asked for; ``sound_error`` when
+    reading it failed). The errors are kept apart so that the scan reports the one a local
+    scan would: the picture's first, the sound's only where the library has sound to match."""
+
+    info: MediaInfo
+    picture: VideoFeatures | None = None
+    sound: AudioQuery | None = None
+    picture_error: str | None = None
+    sound_error: str | None = None
+
+
+def describe_query(path: str, embedder: FrameEmbedder, video: VideoConfig, audio: AudioConfig,
+                   sound: bool = True) -> DescribedQuery:  # fmt: skip
+    """What ``Library.scan`` reads from the file at ``path`` before it looks anything up
+    (its sound only with ``sound``: a library without sound never decodes a query's).
+    MediaError when the file cannot be probed; later errors come back in the result."""
+    info = probe(path)
+    described = DescribedQuery(info)
+    if info.has_video:
+        try:
+            described.picture = describe_video(path, embedder, video, info.duration, query=True)
+        except Exception as err:
+            described.picture_error = input_error(err)
+    if sound and info.has_audio:
+        try:
+            samples = read_sound(path, not info.has_video, NO_BUDGET, audio)
+            described.sound = None if samples is None else fingerprint_query(*samples, audio)
+        except Exception as err:
+            described.sound_error = input_error(err)
+    return described
+
+
 STORE_FILE = "library.sqlite"  # a library folder is a library when it holds this (``Library.exists``)
 
 
@@ -192,6 +231,8 @@ class Library:
         self.index_params = index or IndexParams()
         self._embedder: FrameEmbedder | None = None
         self._index: VisualIndex | None = None
+        self.vectors = milvus.parse(self.store.database.meta(milvus.META_KEY))  # where the index's vectors are
+        self._milvus: milvus.MilvusVectors | None = None
         self._background: Background | None = None
         self._audio: AudioIndex | None = None
         self._audio_generation = -1
@@ -229,6 +270,9 @@ class Library:
 
             save_cache(self._index_folder, "audio", ".npz", self._audio_generation, write)
             self._audio_dirty = False
+        if self._milvus is not None:
+            self._milvus.close()
+            self._milvus = None
         self.store.close()
 
     @property
@@ -244,8 +288,10 @@ class Library:
     def index(self) -> VisualIndex:
         """The vector index, current with the database (opening it costs what changed)."""
         version = self.store.visual_version()
+        if self._index is not None and self._index.generation != version:
+            self._follow_vectors()
         if self._index is None:
-            self._index = VisualIndex(self.folder, self.embedder.dim, self.index_params)
+            self._index = VisualIndex(self.folder, self.embedder.dim, self.index_params, open_remote=self._open_remote)
         if self._index.generation != version:
             self._index.refresh(self.store.visual_state())
         return self._index
@@ -385,12 +431,17 @@ class Library:
             self._audio_dirty = True
         elif self._audio is not None and self._audio_generation == generation - 1:
             self._audio_generation = generation
-        if stored.has_video and self.store.flat_vectors() > self.index_params.flat_limit:
+        if stored.has_video and self._follow_vectors().remote:
+            self._fold_remote()
+        elif stored.has_video and self.store.flat_vectors() > self.index_params.flat_limit:
             segments.fold(self.folder, self.store, self.index_params)
 
     def index_advice(self) -> str | None:
         """A line for the user when the index wants ``reeltrace index rebuild``, else None."""
         info = segments.status(self.store, self.index_params)
+        if self.vectors.remote and info["exact_vectors"]:
+            return (f"{info['exact_vectors']:,} vectors are not on {self.vectors.text} yet (searched exactly meanwhile):"
+                    " run 'reeltrace index rebuild'")  # fmt: skip
         if info["rebuild_advised"]:
             return (f"the index was trained for {info['codec_trained_for']:,} vectors and now holds {info['vectors']:,}:"
                     " run 'reeltrace index rebuild' (scans slow down until then)")  # fmt: skip
@@ -399,11 +450,125 @@ class Library:
     def rebuild_index(self, progress: segments.Progress | None = None,
                       checkpoint: int = segments.CHECKPOINT) -> segments.RebuildResult:  # fmt: skip
         """Retrain the index codec on the whole catalogue and rebuild its segments,
-        checkpointing every ``checkpoint`` vectors (resumable; see ``video.segments``)."""
+        checkpointing every ``checkpoint`` vectors (resumable; see ``video.segments``).
+        On Milvus (``set_vectors``): every work's vectors put in its collection again, and
+        any the database does not hold deleted (``video.milvus.rebuild``)."""
+        if self._follow_vectors().remote:
+            return milvus.rebuild(self.folder, self.store, self._vectors_on(), progress or segments.quiet,
+                                  lambda: segments.collect_garbage(self.folder, self.store))  # fmt: skip
         return segments.rebuild(self.folder, self.store, progress or segments.quiet, checkpoint, self.index_params)
 
     def index_status(self) -> dict:
-        return segments.status(self.store, self.index_params)
+        info = segments.status(self.store, self.index_params)
+        if self._follow_vectors().remote:
+            info.update(milvus.status(self.store, self._vectors_on()))
+        return info
+
+    # -- where the vectors are (video.milvus) ----------------------------------------------
+
+    def _follow_vectors(self) -> milvus.VectorsConfig:
+        """The library's vectors configuration, re-read: another process may have changed it."""
+        current = milvus.parse(self.store.database.meta(milvus.META_KEY))
+        if current != self.vectors:
+            if self._milvus is not None:
+                self._milvus.close()
+                self._milvus = None
+            self._index = None
+            self.vectors = current
+        return current
+
+    def _vectors_on(self) -> milvus.MilvusVectors:
+        """The library's Milvus collection (its client opened on first use)."""
+        if self._milvus is None:
+            self._milvus = milvus.MilvusVectors(self.vectors, self.folder, self.store.database.meta("library_id") or "",
+                                                self.index_params)  # fmt: skip
+        return self._milvus
+
+    def _open_remote(self, segment):
+        if segment.kind != milvus.SEGMENT_KIND or not self.vectors.remote:
+            raise LibraryError(f"the index holds a {segment.kind} segment but the library keeps its vectors on "
+                               f"{self.vectors.text}: run 'reeltrace init --vectors URI' again")  # fmt: skip
+        return milvus.MilvusSegment(self._vectors_on(), segment)
+
+    def _fold_remote(self) -> None:
+        """Put the works not yet on Milvus there; a work whose vectors cannot go now stays
+        registered and searched exactly until a later register or 'index rebuild' moves it."""
+        try:
+            milvus.fold(self.folder, self.store, self._vectors_on())
+        except milvus.VectorsUnavailable as err:
+            log.warning("%s: the work is registered and searched exactly until its vectors reach Milvus "
+                        "(at the next register, or 'reeltrace index rebuild')", err)  # fmt: skip
+
+    def set_vectors(self, text: str, progress: segments.Progress | None = None) -> milvus.VectorsConfig:
+        """Keep the index's vectors where ``text`` says (``video.milvus.parse``: ``faiss``,
+        ``milvus-lite[:FILE.db]``, ``milvus://HOST:PORT/COLLECTION``), and move those of the
+        works registered there. To Milvus: every work's vectors are upserted first, then one
+        transaction drops the old index, names the new place and puts the works in it (a kill
+        before it leaves the library as it was; the upserts are repeated by the next try).
+        Back to FAISS: one transaction drops the Milvus segment (the works are searched
+        exactly) and a rebuild follows when there are more than ``flat_limit`` vectors."""
+        try:
+            new = milvus.parse(text)
+        except StoreError as err:
+            raise LibraryError(str(err)) from None
+        progress = progress or segments.quiet
+        old = self._follow_vectors()
+        if new.remote and self.store.database.meta("library_id") is None:
+            with self.store.database.transaction():
+                if self.store.database.meta("library_id") is None:
+                    self.store.database.set_meta("library_id", secrets.token_hex(8))
+        if new.remote:  # reachable, its collection made or found this library's, before anything changes
+            claim = milvus.MilvusVectors(new, self.folder, self.store.database.meta("library_id"), self.index_params)
+            try:
+                claim.prepare(self.embedder.dim)
+            finally:
+                claim.close()
+        if new == old:
+            if new.remote:  # the same place: whatever is not there yet goes
+                milvus.fold(self.folder, self.store, self._vectors_on(), progress)
+            return new
+        retired: list[str] = []
+
+        def leave(change) -> None:  # the old index out, the new place named: one transaction
+            state = change.state()
+            for seg in state.segments:
+                change.drop_segment(seg.id)
+                if seg.kind != milvus.SEGMENT_KIND:
+                    retired.append(seg.file)
+            retired.extend(f for f in (state.codec, change.meta("rebuild_codec")) if f)
+            for key in ("index_codec", "index_trained_on", "index_trained_for", *segments.REBUILD_KEYS):
+                change.set_meta(key, None)
+            change.set_meta(milvus.META_KEY, new.text if new.remote else None)
+
+        leaving = self._vectors_on() if old.remote else None
+        if new.remote:
+            # Every work's vectors go to Milvus before the database names it; the old index
+            # serves until the transaction that moves them all (a kill before it changes nothing).
+            target = milvus.MilvusVectors(new, self.folder, self.store.database.meta("library_id"), self.index_params)
+            try:
+                milvus.fold(self.folder, self.store, target, progress, everything=True, switch=leave)
+                shared = leaving is not None and leaving.place == target.place
+            finally:
+                target.close()
+        else:
+            with self.store.index_change() as change:
+                leave(change)
+            shared = False
+        for name in retired:
+            _unlink(os.path.join(self.folder, name))
+        if leaving is not None and not shared:
+            try:
+                leaving.drop()  # the database names none of its vectors any more
+            except milvus.VectorsUnavailable as err:
+                log.warning("%s: the old collection stays", err)
+        self._follow_vectors()
+        if new.remote:  # works registered while the others moved; what a killed move left
+            milvus.fold(self.folder, self.store, self._vectors_on(), progress)
+            milvus.reconcile(self.store, self._vectors_on(), grace_s=0.0)
+        elif self.store.flat_vectors() > self.index_params.flat_limit:
+            # Searched exactly until the rebuild ends: move a large library back with nothing scanning.
+            segments.rebuild(self.folder, self.store, progress, segments.CHECKPOINT, self.index_params)
+        return new
 
     def edit(self, work_id: str, title: str | None = None, owner: str | None = None, category: str | None = None) -> Work:
         """A work with its title, owner or category changed (None: kept); the rest of the
@@ -418,12 +583,30 @@ class Library:
             raise LibraryError(str(err)) from None
 
     def remove(self, work_id: str) -> Work:
+        # On Milvus the removal commits first and the vectors go after it, under an intent
+        # recorded before both: a crash between leaves vectors no search keeps (the
+        # database no longer places the work in the collection), deleted by the next
+        # register, remove or index rebuild (video.milvus.reconcile).
+        remote = self._vectors_on() if self._follow_vectors().remote else None
+        intent = None
+        if remote is not None:
+            listed = self.store.work(work_id)
+            intent = milvus.intend(self.store, [listed.key]) if listed is not None else None
         try:
             work, file, generation = self.store.remove_work(work_id)
         except StoreError as err:
+            if intent is not None:
+                milvus.done(self.store, intent)
             raise LibraryError(str(err)) from None
         if file is not None:
             _unlink(os.path.join(self.folder, file))  # the database no longer names it
+        if remote is not None and intent is not None:
+            try:
+                milvus.forget_removed(self.store, remote, [work.key], intent)
+                milvus.reconcile(self.store, remote)
+            except milvus.VectorsUnavailable as err:
+                log.warning("%s: the work is removed; its vectors on Milvus are never matched and are deleted at "
+                            "the next register, remove or 'reeltrace index rebuild'", err)  # fmt: skip
         if self._audio is not None and self._audio_generation == generation - 1:
             self._audio.remove(work.key)
             self._audio_generation = generation
@@ -433,7 +616,8 @@ class Library:
     # -- scanning --------------------------------------------------------------------------
 
     def scan(self, path: str, trace: bool = False, limits: InputLimits | None = None,
-             progress: Progress | None = None, picture: VideoFeatures | None = None) -> ScanResult:  # fmt: skip
+             progress: Progress | None = None, picture: VideoFeatures | None = None,
+             described: DescribedQuery | None = None) -> ScanResult:  # fmt: skip
         """Every segment of every registered work that the file at ``path`` reuses, by
         picture, by sound, or both (see ``fuse``). With ``trace``, ``result.trace`` holds
         what each stage found before the thresholds (``ScanTrace``). An input over ``limits``
@@ -441,12 +625,13 @@ class Library:
         far decoding has got (``Progress``). With ``picture``, those are the query's picture
         descriptors (times from the start of ``path``'s picture) and only its sound is
         decoded: a live window's, described chunk by chunk as they came
-        (``video.embed.StreamDescriber``)."""
+        (``video.embed.StreamDescriber``). With ``described``, the file was read elsewhere
+        (``describe_query``, on a Ray worker) and only the lookups run here."""
         started = time.perf_counter()
         result = ScanResult(query=path)
         seen = ScanTrace()
         try:
-            info = probe(path)
+            info = probe(path) if described is None else described.info
             result.duration = info.duration
             log.info("%s: %s", os.path.basename(path), _described(info))
             if limits is not None:
@@ -459,8 +644,12 @@ class Library:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 sound_job = None
                 if audio_index is not None:
-                    sound_job = pool.submit(self._match_sound, audio_index, path, not info.has_video, budget)
+                    sound_job = pool.submit(self._match_sound, audio_index, path, not info.has_video, budget, described)
                 if info.has_video:
+                    if picture is None and described is not None:
+                        if described.picture_error is not None:
+                            raise MediaError(described.picture_error)
+                        picture = described.picture
                     if picture is None:
                         picture = self._describe_query(path, info.duration, budget)
                     self._match_picture(path, picture, info.duration, seen)
@@ -543,15 +732,22 @@ class Library:
         index = self.audio_index()
         return index if len(index) else None
 
-    def _match_sound(self, index: AudioIndex, path: str, required: bool, budget: Budget) -> dict:
+    def _match_sound(self, index: AudioIndex, path: str, required: bool, budget: Budget,
+                     described: DescribedQuery | None = None) -> dict:  # fmt: skip
         """The audio segments per work key of the query's sound (none without usable sound,
-        ``read_sound``), under every speed and tempo hypothesis."""
+        ``read_sound``), under every speed and tempo hypothesis; ``described``: the sound
+        was fingerprinted elsewhere (``describe_query``)."""
         began = time.perf_counter()
-        sound = read_sound(path, required, budget, self.audio)
-        if sound is None:
+        if described is not None:
+            if described.sound_error is not None:
+                raise MediaError(described.sound_error)
+            query = described.sound
+        else:
+            sound = read_sound(path, required, budget, self.audio)
+            query = None if sound is None else fingerprint_query(*sound, self.audio)
+        if query is None:
             log.info("%s: sound: none usable (silent or unreadable)", os.path.basename(path))
             return {}
-        query = fingerprint_query(*sound, self.audio)
         found = audio_match.match(index, query, self.audio)
         log.info("%s: sound: %d landmarks fingerprinted and matched in %.1f s; %d work(s) with aligned landmarks",
                  os.path.basename(path), len(query.passes[0]) if query.passes else 0, time.perf_counter() - began,

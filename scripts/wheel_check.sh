@@ -56,10 +56,21 @@ def raise_error(name):
     raise ImportError(f"cannot import {name}")
 
 
+SCALE = {"psycopg", "psycopg_pool", "pymilvus", "milvus_lite", "ray"}
+"""What the `scale` extra installs (docs/scale-out.md): a plain install lacks it, and only
+the modules of those backends may need it."""
 modules = {"reeltrace"} | {m.name for m in pkgutil.walk_packages(reeltrace.__path__, "reeltrace.", onerror=raise_error)}
+needs_scale = []
 for name in sorted(modules):
-    if not name.endswith(".__main__"):  # importing it runs the CLI
+    if name.endswith(".__main__"):  # importing it runs the CLI
+        continue
+    try:
         importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in SCALE:
+            raise
+        needs_scale.append(name)
+assert len(needs_scale) <= 3, f"modules that need the scale extra: {needs_scale}"
 
 source = os.path.join(checkout, "reeltrace")
 expected, data = set(), set()
@@ -78,7 +89,8 @@ from reeltrace.service.routers import apidocs  # /docs without a CDN: Swagger UI
 
 for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
     assert os.path.isfile(os.path.join(apidocs.ASSETS_FOLDER, asset)), f"/docs asset missing: {asset}"
-print(f"wheel check: {len(modules)} modules import, {len(data)} data files present, /docs assets present")
+print(f"wheel check: {len(modules) - len(needs_scale)} modules import ({', '.join(needs_scale) or 'none'} need the scale "
+      f"extra), {len(data)} data files present, /docs assets present")
 EOF
 
 ffmpeg -hide_banner -loglevel error -f lavfi -i testsrc2=size=320x240:rate=25:duration=8 \
@@ -91,6 +103,18 @@ import json, sys
 found = [m["work_id"] for m in result["matches"]]
 assert found == ["wheel-clip"], f"scanning the registered clip found {found}"
 '
+
+# The scale-out options without the scale extra: one line that says what to install.
+for command in "--library lib3 init --vectors milvus-lite" "--library lib3 register clip.mp4 --ray local:1" \
+               "--library lib3 serve --port 0 --database postgresql://nobody@127.0.0.1:1/none"; do
+  status=0
+  # shellcheck disable=SC2086
+  "$bin/reeltrace" $command 2>scale.err >/dev/null || status=$?
+  if [ "$status" -eq 0 ] || grep -q Traceback scale.err || [ "$(wc -l <scale.err)" -gt 1 ] || ! grep -q "reeltrace\[scale\]" scale.err; then
+    cat scale.err >&2
+    fail "reeltrace $command without the scale extra: status $status, stderr above (expected one line naming reeltrace[scale])"
+  fi
+done
 
 # Without media the benchmark cannot run; it must say so in a line, not a traceback.
 mkdir empty

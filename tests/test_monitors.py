@@ -108,33 +108,43 @@ def reuse_events(messages: list[dict]) -> list[dict]:
 
 
 def test_stored_events_are_bounded_and_a_reuse_is_one_match_row(tmp_path):
-    from reeltrace.service.db import MonitorLimit, ServiceDB
-    from reeltrace.service.monitors import reuse_row
+    from reeltrace.service.db import ServiceDB
 
     db = ServiceDB(str(tmp_path / "service.sqlite"))
     try:
-        acct, _ = db.create_account("platform", "scanner")
-        monitor = db.add_monitor(acct.id, "Channel 1", "http://127.0.0.1/x.m3u8", max_running=5, max_per_account=1)
-        with pytest.raises(MonitorLimit):
-            db.add_monitor(acct.id, "Channel 2", "http://127.0.0.1/y.m3u8", max_running=5, max_per_account=1)
-        event = {"event": "start", "source": monitor.source, "work_id": "w1", "title": "T", "owner": "O",
-                 "category": "film", "modality": "video", "score": 0.9, "stream_start": 8.0, "stream_end": 11.0,
-                 "work_start": 6.0, "work_end": 9.0, "detected_at": "2026-01-01T00:00:00.000Z", "stream_now": 12.0}  # fmt: skip
-        started = db.add_monitor_event(monitor, event, keep=5, match=reuse_row(event))
-        for i in range(1, 12):  # it grows, then ends: its one row follows it
-            grown = {**started, "event": "end" if i == 11 else "update", "stream_end": 11.0 + i, "work_end": 9.0 + i}
-            db.add_monitor_event(monitor, grown, keep=5, match=reuse_row(grown))
-        db.add_monitor_event(monitor, {"event": "reconnect", "source": monitor.source, "message": "m"}, keep=5)
-        events = db.monitor_events(monitor.id)
-        assert len(events) == 5 and [e["event"] for e in events[-2:]] == ["end", "reconnect"]
-        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
-        (row,) = db.matches(scan_id=monitor.id)
-        assert (row["query_name"], row["query_start"], row["query_end"], row["work_end"]) == ("Channel 1", 8.0, 22.0, 20.0)
-        assert db.monitor_counts(monitor.id) == {"events": 5, "last_seq": events[-1]["seq"], "reuses": 1}
-        db.delete_monitor(monitor.id)
-        assert db.monitor(monitor.id) is None and db.monitor_events(monitor.id) == [] and len(db.matches(scan_id=monitor.id)) == 1
+        check_stored_events(db)
     finally:
         db.close()
+
+
+def check_stored_events(db) -> None:
+    """A monitor's events on ``db`` (any backend: ``test_service_postgres`` runs it on
+    PostgreSQL): bounded, in order, and each reuse one match row that outlives the monitor."""
+    from reeltrace.service.db import MonitorLimit
+    from reeltrace.service.monitors import reuse_row
+
+    acct, _ = db.create_account("platform", "scanner")
+    monitor = db.add_monitor(acct.id, "Channel 1", "http://127.0.0.1/x.m3u8", max_running=5, max_per_account=1)
+    with pytest.raises(MonitorLimit):
+        db.add_monitor(acct.id, "Channel 2", "http://127.0.0.1/y.m3u8", max_running=5, max_per_account=1)
+    event = {"event": "start", "source": monitor.source, "work_id": "w1", "title": "T", "owner": "O",
+             "category": "film", "modality": "video", "score": 0.9, "stream_start": 8.0, "stream_end": 11.0,
+             "work_start": 6.0, "work_end": 9.0, "detected_at": "2026-01-01T00:00:00.000Z", "stream_now": 12.0}  # fmt: skip
+    started = db.add_monitor_event(monitor, event, keep=5, match=reuse_row(event))
+    for i in range(1, 12):  # it grows, then ends: its one row follows it
+        grown = {**started, "event": "end" if i == 11 else "update", "stream_end": 11.0 + i, "work_end": 9.0 + i}
+        db.add_monitor_event(monitor, grown, keep=5, match=reuse_row(grown))
+    db.add_monitor_event(monitor, {"event": "reconnect", "source": monitor.source, "message": "m 100%"}, keep=5)
+    events = db.monitor_events(monitor.id)
+    assert len(events) == 5 and [e["event"] for e in events[-2:]] == ["end", "reconnect"]
+    assert events[-1]["message"] == "m 100%"
+    assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+    (row,) = db.matches(scan_id=monitor.id)
+    assert (row["query_name"], row["query_start"], row["query_end"], row["work_end"]) == ("Channel 1", 8.0, 22.0, 20.0)
+    assert db.monitor_counts(monitor.id) == {"events": 5, "last_seq": events[-1]["seq"], "reuses": 1}
+    assert db.set_monitor_state(monitor.id, "stopped") and not db.set_monitor_state(monitor.id, "failed", "x")
+    db.delete_monitor(monitor.id)
+    assert db.monitor(monitor.id) is None and db.monitor_events(monitor.id) == [] and len(db.matches(scan_id=monitor.id)) == 1
 
 
 def test_a_monitor_is_named_without_the_secrets_of_its_url():

@@ -14,35 +14,46 @@ import os
 import sys
 
 from ..media.limits import InputLimits
-from .db import ServiceDB
+from .db import ServiceDB, ServiceError, is_database_url
 
 ADMIN_TOKEN_ENV = "REELTRACE_ADMIN_TOKEN"
 
 
-def bootstrap_admin(library_folder: str, token: str | None = None, name: str = "admin") -> str | None:
+def bootstrap_admin(library_folder: str, token: str | None = None, name: str = "admin",
+                    database: str | None = None) -> str | None:  # fmt: skip
     """Make sure the library's service has an admin account.
 
     With ``token`` (default: ``$REELTRACE_ADMIN_TOKEN``), the account ``name`` is created
     with that token, or its token is set to it, and the token is returned. Without one, an
     admin account with a fresh token is created on first start only, and that token is
     returned (show it once: only its hash is stored); later starts return None.
+    ``database``: the service's ``postgresql://`` URL (default: service.sqlite in the folder).
+    Servers sharing a database may start at once: the one that creates the account wins.
     """
     token = token or os.environ.get(ADMIN_TOKEN_ENV) or None
     os.makedirs(library_folder, exist_ok=True)
-    db = ServiceDB(os.path.join(library_folder, "service.sqlite"))
+    db = ServiceDB(database or os.path.join(library_folder, "service.sqlite"))
     try:
         if token:
-            existing = db.account_by_name(name)
-            if existing is None:
-                db.create_account(name, "admin", token=token)
-            else:
-                if existing.role != "admin":
-                    raise ValueError(f"account {name!r} exists and is not an admin")
-                db.set_token(existing.id, token)
-            return token
+            for _ in range(2):  # a second pass: another server created the account meanwhile
+                existing = db.account_by_name(name)
+                if existing is None:
+                    try:
+                        db.create_account(name, "admin", token=token)
+                    except ServiceError:
+                        continue
+                else:
+                    if existing.role != "admin":
+                        raise ValueError(f"account {name!r} exists and is not an admin")
+                    db.set_token(existing.id, token)
+                return token
+            raise ValueError(f"account {name!r} could not be created nor found")
         if db.has_admin():
             return None
-        _, new = db.create_account(name, "admin")
+        try:
+            _, new = db.create_account(name, "admin")
+        except ServiceError:  # another server sharing the database created it first (and showed its token)
+            return None
         return new
     finally:
         db.close()
@@ -57,12 +68,28 @@ class ServeError(Exception):
         self.usage = usage
 
 
-def check_start(host: str, port: int, allowed_paths: list[str]) -> None:
+def check_start(host: str, port: int, allowed_paths: list[str], database: str | None = None) -> None:
     """ServeError before anything is created or printed: an ``--allow-path`` that is not a
-    folder, or ``host:port`` already taken (the socket is bound and closed again)."""
+    folder, a ``--database`` that is not a ``postgresql://`` URL or cannot be reached (or
+    psycopg missing), or ``host:port`` already taken (the socket is bound and closed again)."""
     for folder in allowed_paths:
         if not os.path.isdir(folder):
             raise ServeError(f"--allow-path {folder}: no such folder", usage=True)
+    if database is not None:
+        if not is_database_url(database):
+            raise ServeError("--database: give a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE", usage=True)
+        try:
+            import psycopg_pool  # noqa: F401
+
+            from ..storage.postgres import connect_check
+        except ImportError:
+            raise ServeError("--database needs psycopg and psycopg_pool: pip install 'reeltrace[scale]'", usage=True) from None
+        from ..storage.sqlite import DatabaseUnavailable
+
+        try:
+            connect_check(database)
+        except DatabaseUnavailable as err:
+            raise ServeError(f"--database: {err}") from None
     import socket
 
     try:
@@ -99,6 +126,8 @@ def serve(
     source_networks: list[str] | None = None,
     claim_response_days: float | None = None,
     check_workers: int | None = None,
+    database: str | None = None,
+    job_lease_s: float | None = None,
     out=None,
 ) -> None:
     """Run the service (blocking) on ``host:port`` over ``library_folder``.
@@ -111,6 +140,10 @@ def serve(
     defaults of ``files.DEFAULT_LIMITS``). ``max_monitors``, ``max_monitors_per_account``,
     ``sse_keepalive_s``, ``source_networks``: see ``monitors.MonitorConfig`` (None: its defaults).
     ``claim_response_days``, ``check_workers``: see ``rights.RightsConfig`` (None: its defaults).
+    ``database``: a ``postgresql://`` URL for the service's tables, shared by every server
+    given it (docs/scale-out.md); None: service.sqlite in the library folder. ``job_lease_s``:
+    how long a job of a server that stopped answering stays its (``db.LEASE_S``).
+    ServeError too when the database cannot be reached.
     """
     import uvicorn
 
@@ -118,8 +151,13 @@ def serve(
     from .files import DEFAULT_MAX_UPLOAD
 
     out = out or sys.stderr
-    check_start(host, port, allowed_paths or [])
-    token = bootstrap_admin(library_folder, admin_token)
+    from ..storage.sqlite import DatabaseUnavailable
+
+    check_start(host, port, allowed_paths or [], database)
+    try:
+        token = bootstrap_admin(library_folder, admin_token, database=database)
+    except DatabaseUnavailable as err:
+        raise ServeError(f"--database: {err}") from None
     if token and not (admin_token or os.environ.get(ADMIN_TOKEN_ENV)):
         print(f"reeltrace: created admin account; its token (shown once, keep it safe):\n{token}", file=out, flush=True)
     elif token is None:
@@ -135,8 +173,11 @@ def serve(
         limits=limits(max_duration_s, max_pixels, max_job_s),
         monitors=monitor_config(max_monitors, max_monitors_per_account, sse_keepalive_s, source_networks),
         rights=rights_config(claim_response_days, check_workers),
+        database=database,
+        job_lease_s=job_lease_s,
     )
-    print(f"reeltrace: serving {os.path.abspath(library_folder)} on http://{host}:{port}/", file=out, flush=True)
+    shared = f" (service database {app.state.service.db.path})" if database else ""
+    print(f"reeltrace: serving {os.path.abspath(library_folder)}{shared} on http://{host}:{port}/", file=out, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 
 
@@ -201,6 +242,17 @@ def add_rights_arguments(p: argparse.ArgumentParser) -> None:
                    help="threads answering upload-time checks (POST /api/check), each with its own model (default 1)")  # fmt: skip
 
 
+def add_database_arguments(p: argparse.ArgumentParser) -> None:
+    """Where ``serve`` keeps accounts, jobs, matches and claims (docs/scale-out.md)."""
+    p.add_argument("--database", metavar="URL", default=None,
+                   help="the service's tables in PostgreSQL (postgresql://USER@HOST:PORT/DB; a password from "
+                        "PGPASSWORD or ~/.pgpass), shared by every server given it: several processes, one job "
+                        "queue (default: service.sqlite in the library folder)")  # fmt: skip
+    p.add_argument("--job-lease-s", type=float, default=None,
+                   help="with --database: seconds after which a job whose server stopped renewing its lease runs "
+                        "again elsewhere (default 60)")  # fmt: skip
+
+
 def _network(text: str) -> str:
     try:
         return str(ipaddress.ip_network(text, strict=False))
@@ -215,5 +267,5 @@ def create_app(*args, **kwargs):
     return _create_app(*args, **kwargs)
 
 
-__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_limit_arguments", "add_monitor_arguments", "add_rights_arguments",
+__all__ = ["ADMIN_TOKEN_ENV", "ServeError", "add_database_arguments", "add_limit_arguments", "add_monitor_arguments", "add_rights_arguments",
            "bootstrap_admin", "check_start", "create_app", "limits", "monitor_config", "rights_config", "serve"]

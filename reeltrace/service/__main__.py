@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from . import ServeError, add_limit_arguments, add_monitor_arguments, add_rights_arguments, serve
+from . import ServeError, add_database_arguments, add_limit_arguments, add_monitor_arguments, add_rights_arguments, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     add_limit_arguments(p)
     add_monitor_arguments(p)
     add_rights_arguments(p)
+    add_database_arguments(p)
     p.add_argument("--log-level", default="info")
     p.add_argument("--secure-cookie", action="store_true", help="mark the login cookie Secure (behind HTTPS)")
     args = p.parse_args(argv)
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
               max_pixels=args.max_pixels, max_job_s=args.max_job_s, max_monitors=args.max_monitors,
               max_monitors_per_account=args.max_monitors_per_account, sse_keepalive_s=args.sse_keepalive_s,
               source_networks=args.allow_source_network, claim_response_days=args.claim_response_days,
-                  check_workers=args.check_workers)  # fmt: skip
+              check_workers=args.check_workers, database=args.database, job_lease_s=args.job_lease_s)  # fmt: skip
     except ServeError as err:
         print(f"reeltrace: {err}", file=sys.stderr)
         return 2 if err.usage else 1

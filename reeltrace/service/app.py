@@ -50,6 +50,8 @@ def create_app(
     limits: InputLimits = DEFAULT_LIMITS,
     monitors: MonitorConfig = MonitorConfig(),
     rights: RightsConfig = RightsConfig(),
+    database: str | None = None,
+    job_lease_s: float | None = None,
 ) -> FastAPI:
     """The service over ``library_folder``.
 
@@ -61,6 +63,9 @@ def create_app(
     they keep (``monitors.MonitorConfig``).
     ``rights``: the claims' response window, the check threads, webhook delivery
     (``rights.RightsConfig``).
+    ``database``: a ``postgresql://`` URL for the service's tables, shared with other servers
+    (docs/scale-out.md); None: service.sqlite in the library folder. ``job_lease_s``: how
+    long a job stays its server's without a renewal, on a shared database (``db.LEASE_S``).
     The workers start, jobs a dead server left running are queued again, and monitors it
     left running are followed again, when the app starts (its lifespan); workers and
     monitors stop when it shuts down.
@@ -75,6 +80,8 @@ def create_app(
         limits=limits,
         monitors=monitors,
         rights=rights,
+        database=database,
+        job_lease_s=job_lease_s,
     )
     service = Service(config)
 

@@ -1,25 +1,42 @@
 """The service's own database: accounts, the job queue, scan results, match records, and
 the live-stream monitors with their events.
 
-One SQLite file (``service.sqlite``, WAL) next to the library's ``library.sqlite``. Every
-thread gets its own connection. Writes that must happen together (a job finishing with
-its result and its match rows) happen in one ``BEGIN IMMEDIATE`` transaction.
+By default one SQLite file (``service.sqlite``, WAL) next to the library's
+``library.sqlite``; every thread gets its own connection, and writes that must happen
+together (a job finishing with its result and its match rows) happen in one ``BEGIN
+IMMEDIATE`` transaction. Given a ``postgresql://`` URL instead, the same tables live in
+PostgreSQL (``storage.postgres``), shared by several service processes: the statements
+here are the SQL both accept, and ``Database`` says where they differ (``insert``,
+``skip_locked``, ``clock``, ``shared``).
 
 Job queue semantics
 -------------------
 ``queued -> running -> done | failed``. A worker claims the oldest queued job in one
-transaction (so two workers never claim the same job), bumping ``attempts``. It finishes
-the job with a guarded update (``WHERE status='running' AND attempts=<its attempt>``), so a
-stale worker can never complete a job twice. When a server starts, jobs left ``running``
-by a server that died are put back in the queue (or failed after ``MAX_ATTEMPTS``).
+transaction (so two workers never claim the same job; on PostgreSQL the row is taken
+``FOR UPDATE SKIP LOCKED``, so workers of other processes pass over it), bumping
+``attempts`` and writing who holds it (``claimed_by``: this ``ServiceDB``'s ``instance``)
+and until when (``lease_until``, on the database's clock). It finishes the job with a
+guarded update (``WHERE status='running' AND attempts=<its attempt>``), so a stale worker
+can never complete a job twice.
+
+Jobs of a server that died: on SQLite (one server per file) the next start puts every
+``running`` job back in the queue. On a shared database a start must not take the jobs of
+the other live servers, so each server renews the leases of the jobs it holds every third
+of ``lease_s``, and a job is put back only once its lease has run out (checked when a worker
+asks for work, every third of a lease at most); a server that stops gives its leases up at
+once. Either way a job interrupted ``MAX_ATTEMPTS`` times fails instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import secrets
-import sqlite3
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -32,6 +49,10 @@ MONITOR_PREFIX = "m-"
 """Monitor ids are ``m-`` + 12 random hex digits. A monitor's reuses are match rows whose
 ``scan_id`` is the monitor's id (scans' ids start ``s-``)."""
 MAX_ATTEMPTS = 3
+LEASE_S = 60.0
+"""How long a claimed job stays its server's without a renewal (``ServiceDB(lease_s=...)``,
+``serve --job-lease-s``): on a shared database, a job of a server that died runs again this
+long after its last renewal."""
 TOKEN_PREFIX = "rt_"
 RECORD_KEY = "record"
 """The key of a scan's lossless record inside the stored result (the ``result`` column keeps
@@ -64,7 +85,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
     started_at TEXT,
-    finished_at TEXT
+    finished_at TEXT,
+    claimed_by TEXT,
+    lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 CREATE INDEX IF NOT EXISTS jobs_account ON jobs(account_id, kind, seq);
@@ -114,6 +137,37 @@ CREATE INDEX IF NOT EXISTS monitor_events_monitor ON monitor_events(monitor_id, 
 """
 
 
+_NEW_COLUMNS = {"jobs": (("claimed_by", "TEXT"), ("lease_until", "REAL"))}
+"""Columns added since the first schema: a service.sqlite made before them gets them."""
+
+log = logging.getLogger("reeltrace.service")
+
+
+def _migrate(database) -> None:
+    for table, columns in _NEW_COLUMNS.items():
+        have = set(database.columns(table))
+        for name, kind in columns:
+            if name not in have:
+                database.execute(database.ddl(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+
+
+def is_database_url(target: str | None) -> bool:
+    """Whether ``target`` names a PostgreSQL database (``postgresql://...``) rather than a file."""
+    return bool(target) and target.startswith(("postgresql://", "postgres://"))
+
+
+def open_database(target: str, schema: str, on_open=None):
+    """``target``'s database: a ``postgresql://`` URL (``storage.postgres``, needs the
+    ``scale`` extra), else the SQLite file at that path."""
+    if is_database_url(target):
+        try:
+            from ..storage.postgres import Database as PostgresDatabase
+        except ImportError as err:
+            raise ServiceError(f"a PostgreSQL database needs psycopg: pip install 'reeltrace[scale]' ({err})") from None
+        return PostgresDatabase(target, schema, on_open=on_open)
+    return Database(target, schema, on_open=on_open)
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -161,6 +215,7 @@ class Job:
     finished_at: str | None
     seq: int = 0
     record: dict | None = None  # a scan's lossless ``ScanResult.to_dict()``; None before it was kept
+    claimed_by: str | None = None  # the ``ServiceDB.instance`` of the server that ran (or runs) its last attempt
 
     def to_dict(self) -> dict:
         return {
@@ -216,6 +271,7 @@ def _job(row) -> Job:
         finished_at=row["finished_at"],
         seq=row["seq"],
         record=record,
+        claimed_by=row["claimed_by"],
     )
 
 
@@ -233,20 +289,24 @@ class MonitorLimit(ServiceError):
     account)."""
 
 
+_SET_WORK_ACCOUNT = ("INSERT INTO work_accounts (work_id, account_id) VALUES (?, ?) "
+                     "ON CONFLICT(work_id) DO UPDATE SET account_id = excluded.account_id")  # fmt: skip
+
 _MATCH_COLUMNS = ("work_id", "title", "owner", "modality", "match_score", "query_start", "query_end", "work_start",
                   "work_end", "score")  # fmt: skip
 """What a match row says of the match itself (the rest says where it was found, and when)."""
 
 
-def _insert_match(tx, found_in: str, account_id: int, query_name: str, m: dict, found_at: str) -> int:
-    """One match row: ``m`` (``_MATCH_COLUMNS``) found in the scan or monitor ``found_in`` of
-    ``account_id``, whose query is called ``query_name``; the row's id."""
-    cur = tx.execute(
+def _insert_match(database, tx, found_in: str, account_id: int, query_name: str, m: dict, found_at: str) -> int:
+    """One match row, in ``tx`` of ``database``: ``m`` (``_MATCH_COLUMNS``) found in the scan
+    or monitor ``found_in`` of ``account_id``, whose query is called ``query_name``; the
+    row's id."""
+    return database.insert(
+        tx,
         "INSERT INTO matches (scan_id, scan_account_id, query_name, " + ", ".join(_MATCH_COLUMNS) + ", found_at) "
         "VALUES (?, ?, ?, " + ", ".join("?" * len(_MATCH_COLUMNS)) + ", ?)",
         (found_in, account_id, query_name, *(m[c] for c in _MATCH_COLUMNS), found_at),
     )
-    return cur.lastrowid
 
 
 def _select(table: str, equal: dict, order: str, limit: int, **within: list | None) -> tuple[str, list]:
@@ -265,14 +325,38 @@ def _select(table: str, equal: dict, order: str, limit: int, **within: list | No
 
 
 class ServiceDB:
-    """The service's tables over one ``Database`` (one SQLite connection per thread)."""
+    """The service's tables over one ``Database``: the SQLite file at ``path`` (one
+    connection per thread), or the PostgreSQL database ``path`` names (``postgresql://...``,
+    a pool of connections). ``lease_s``: see ``LEASE_S``."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self.database = Database(path, _SCHEMA + RIGHTS_SCHEMA)
+    def __init__(self, path: str, lease_s: float | None = None):
+        self.database = open_database(path, _SCHEMA + RIGHTS_SCHEMA, on_open=_migrate)
+        self.path = getattr(self.database, "path", path)  # a URL without its password
         self.rights = RightsTables(self.database)
+        self.lease_s = float(lease_s) if lease_s else LEASE_S
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        """Who claims this object's jobs (``jobs.claimed_by``): host, process, and a random
+        part, since a restarted process may get the same id."""
+        self._closing = threading.Event()
+        self._lease_keeper: threading.Thread | None = None
+        self._lease_lock = threading.Lock()
+        self._next_expiry_check = 0.0
+
+    @property
+    def shared(self) -> bool:
+        """Whether other service processes may use the same database (PostgreSQL)."""
+        return self.database.shared
 
     def close(self) -> None:
+        self._closing.set()
+        with self._lease_lock:
+            keeper, self._lease_keeper = self._lease_keeper, None
+        if keeper is not None:
+            keeper.join(10)
+            try:  # the jobs this server leaves running are another server's to take, now
+                self.give_up_leases()
+            except Exception:
+                log.exception("job queue: could not give up the leases of %s", self.instance)
         self.database.close()
 
     # -- accounts ----------------------------------------------------------------------------
@@ -284,12 +368,13 @@ class ServiceDB:
         token = token or new_token()
         try:
             with self.database.transaction() as tx:
-                cur = tx.execute(
+                new_id = self.database.insert(
+                    tx,
                     "INSERT INTO accounts (name, role, owner_name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                     (name, role, owner_name, hash_token(token), now()),
                 )
-                row = tx.execute("SELECT * FROM accounts WHERE id = ?", (cur.lastrowid,)).fetchone()
-        except sqlite3.IntegrityError:
+                row = tx.execute("SELECT * FROM accounts WHERE id = ?", (new_id,)).fetchone()
+        except self.database.IntegrityError:
             raise ServiceError(f"an account named {name!r} already exists") from None
         return _account(row), token
 
@@ -327,7 +412,7 @@ class ServiceDB:
 
     def set_work_account(self, work_id: str, account_id: int) -> None:
         with self.database.transaction() as tx:
-            tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)", (work_id, account_id))
+            tx.execute(_SET_WORK_ACCOUNT, (work_id, account_id))
 
     def clear_work_account(self, work_id: str) -> None:
         with self.database.transaction() as tx:
@@ -371,8 +456,7 @@ class ServiceDB:
             # work (a scan matches only works in the library): never show them to its holder.
             tx.execute("DELETE FROM matches WHERE work_id = ?", (work_id,))
             if account_id is not None:
-                tx.execute("INSERT OR REPLACE INTO work_accounts (work_id, account_id) VALUES (?, ?)",
-                           (work_id, account_id))  # fmt: skip
+                tx.execute(_SET_WORK_ACCOUNT, (work_id, account_id))
 
     def release_work_id(self, work_id: str, job_id: str) -> None:
         """Give back an id the job reserved but did not register (it failed or found its
@@ -388,10 +472,12 @@ class ServiceDB:
         job_id = ("s-" if kind == "scan" else "r-") + secrets.token_hex(6)
         with self.database.transaction() as tx:
             if work_id is not None:
-                taken = tx.execute("SELECT 1 FROM work_ids WHERE work_id = ?", (work_id,)).fetchone()
+                # Nothing inserted: the id is reserved, registered or deleted already (or
+                # being reserved by another transaction, which this one waited for).
+                taken = tx.execute("INSERT INTO work_ids (work_id, job_id, state) VALUES (?, ?, 'reserved') "
+                                   "ON CONFLICT(work_id) DO NOTHING", (work_id, job_id)).rowcount != 1  # fmt: skip
                 if taken:
                     return None
-                tx.execute("INSERT INTO work_ids (work_id, job_id, state) VALUES (?, ?, 'reserved')", (work_id, job_id))
             tx.execute(
                 "INSERT INTO jobs (id, kind, account_id, name, status, params, created_at) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
                 (job_id, kind, account_id, name, json.dumps(params), now()),
@@ -407,16 +493,57 @@ class ServiceDB:
         return [_job(r) for r in self.database.execute(sql, args)]
 
     def claim_job(self) -> Job | None:
-        """Atomically take the oldest queued job; it becomes ``running`` with attempts+1."""
+        """Atomically take the oldest queued job; it becomes ``running`` with attempts+1,
+        held by this ``instance`` for ``lease_s`` (renewed while this object is open)."""
+        if self.shared and time.monotonic() >= self._next_expiry_check:
+            self._next_expiry_check = time.monotonic() + self.lease_s / 3
+            requeued, failed = self.requeue_running()
+            if requeued or failed:
+                log.warning("job queue: %d job(s) whose server stopped renewing their lease queued again, %d given up",
+                            requeued, failed)  # fmt: skip
         with self.database.transaction() as tx:
-            row = tx.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            row = tx.execute("SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1"
+                             + self.database.skip_locked).fetchone()  # fmt: skip
             if row is None:
                 return None
             tx.execute(
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, error = NULL WHERE seq = ?",
-                (now(), row[0]),
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, error = NULL, "
+                f"claimed_by = ?, lease_until = {self.database.clock} + ? WHERE seq = ?",
+                (now(), self.instance, self.lease_s, row[0]),
             )
-            return _job(tx.execute("SELECT * FROM jobs WHERE seq = ?", (row[0],)).fetchone())
+            job = _job(tx.execute("SELECT * FROM jobs WHERE seq = ?", (row[0],)).fetchone())
+        if self.shared:
+            self._keep_leases()
+        return job
+
+    # -- leases (a shared database) -----------------------------------------------------------
+
+    def _keep_leases(self) -> None:
+        """Start, once, the thread that renews this instance's leases until ``close``."""
+        with self._lease_lock:
+            if self._lease_keeper is None and not self._closing.is_set():
+                self._lease_keeper = threading.Thread(target=self._renew_loop, name="reeltrace-job-leases", daemon=True)
+                self._lease_keeper.start()
+
+    def _renew_loop(self) -> None:
+        while not self._closing.wait(self.lease_s / 3):
+            try:
+                self.renew_leases()
+            except Exception:  # the database went away for a moment: the next beat tries again
+                log.exception("job queue: lease renewal failed")
+
+    def renew_leases(self) -> int:
+        """Extend the lease of every job this instance runs; how many."""
+        with self.database.transaction() as tx:
+            return tx.execute(f"UPDATE jobs SET lease_until = {self.database.clock} + ? "
+                              "WHERE claimed_by = ? AND status = 'running'", (self.lease_s, self.instance)).rowcount  # fmt: skip
+
+    def give_up_leases(self) -> int:
+        """End the leases of the jobs this instance leaves running (it stops): any server
+        may queue them again at once; how many."""
+        with self.database.transaction() as tx:
+            return tx.execute(f"UPDATE jobs SET lease_until = {self.database.clock} - 1 "
+                              "WHERE claimed_by = ? AND status = 'running'", (self.instance,)).rowcount  # fmt: skip
 
     def finish_job(
         self,
@@ -444,17 +571,23 @@ class ServiceDB:
                 return False
             found = now()
             for m in matches or []:
-                _insert_match(tx, job.id, job.account_id, job.name, m, found)
+                _insert_match(self.database, tx, job.id, job.account_id, job.name, m, found)
         return True
 
     def requeue_running(self) -> tuple[int, int]:
-        """On start: jobs a dead server left running go back to the queue (requeued, failed)."""
+        """Jobs a dead server left running go back to the queue, or fail after
+        ``MAX_ATTEMPTS`` (requeued, failed). On SQLite (run at start; one server per file)
+        every running job; on a shared database those whose lease has run out (never a job
+        another live server runs)."""
+        orphaned = "status = 'running'"
+        if self.shared:
+            orphaned += f" AND (lease_until IS NULL OR lease_until < {self.database.clock})"
         with self.database.transaction() as tx:
             failed = tx.execute(
-                "UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE status = 'running' AND attempts >= ?",
+                f"UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE {orphaned} AND attempts >= ?",
                 (now(), f"interrupted {MAX_ATTEMPTS} times; given up", MAX_ATTEMPTS),
             ).rowcount
-            requeued = tx.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'").rowcount
+            requeued = tx.execute(f"UPDATE jobs SET status = 'queued' WHERE {orphaned}").rowcount
         return requeued, failed
 
     # -- matches -----------------------------------------------------------------------------
@@ -488,7 +621,7 @@ class ServiceDB:
         or ``max_per_account`` of the account's (counted in the same transaction as the
         insert, so that two requests at once cannot both pass)."""
         monitor_id = MONITOR_PREFIX + secrets.token_hex(6)
-        with self.database.transaction() as tx:
+        with self.database.transaction(exclusive="monitors") as tx:
             running = tx.execute("SELECT COUNT(*) FROM monitors WHERE state = 'running'").fetchone()[0]
             if running >= max_running:
                 raise MonitorLimit(f"too many running monitors: this server runs at most {max_running}")
@@ -535,15 +668,15 @@ class ServiceDB:
         stored = dict(event)
         with self.database.transaction() as tx:
             if match is not None and stored.get("reuse") is None:
-                stored["reuse"] = _insert_match(tx, monitor.id, monitor.account_id, monitor.name, match, now())
+                stored["reuse"] = _insert_match(self.database, tx, monitor.id, monitor.account_id, monitor.name, match, now())
             elif match is not None:
                 tx.execute("UPDATE matches SET " + ", ".join(f"{c} = ?" for c in _MATCH_COLUMNS) + " WHERE id = ? AND scan_id = ?",
                            (*(match[c] for c in _MATCH_COLUMNS), stored["reuse"], monitor.id))  # fmt: skip
-            cur = tx.execute("INSERT INTO monitor_events (monitor_id, event, created_at) VALUES (?, ?, ?)",
-                             (monitor.id, json.dumps(stored), now()))  # fmt: skip
+            seq = self.database.insert(tx, "INSERT INTO monitor_events (monitor_id, event, created_at) VALUES (?, ?, ?)",
+                                       (monitor.id, json.dumps(stored), now()), key="seq")  # fmt: skip
             tx.execute("DELETE FROM monitor_events WHERE monitor_id = ? AND seq <= (SELECT seq FROM monitor_events "
                        "WHERE monitor_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)", (monitor.id, monitor.id, keep))  # fmt: skip
-        return {**stored, "seq": cur.lastrowid}
+        return {**stored, "seq": seq}
 
     def monitor_events(self, monitor_id: str, after: int = 0, limit: int = 500, since: str | None = None) -> list[dict]:
         """The events of a monitor after ``seq`` ``after`` (and stored at or after the time

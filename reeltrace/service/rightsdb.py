@@ -1,8 +1,8 @@
 """The service's rights tables: policies, checked uploads and what they reuse, claims with
-their history, and webhooks. They live in ``service.sqlite`` beside the other tables
-(``db.ServiceDB`` applies ``SCHEMA``), so that an upload-time check writes its scan, its
-upload, its reuses and its claims in one transaction: a check either happened whole or
-not at all.
+their history, and webhooks. They live in ``service.sqlite`` (or the service's PostgreSQL
+database) beside the other tables (``db.ServiceDB`` applies ``SCHEMA``), so that an
+upload-time check writes its scan, its upload, its reuses and its claims in one
+transaction: a check either happened whole or not at all.
 
 Claims change state only through ``RightsTables.act`` and ``expire``, each a guarded
 update (``WHERE state = <the state the change was decided from>``) in the transaction
@@ -213,7 +213,7 @@ class RightsTables:
                        (job_row["id"], job_row["account_id"], job_row["name"], job_row["status"], json.dumps(job_row["params"]),
                         json.dumps(job_row["result"]), job_row["created_at"], job_row["created_at"], at))  # fmt: skip
             for m in match_rows:
-                _insert_match(tx, job_row["id"], job_row["account_id"], job_row["name"], m, at)
+                _insert_match(self.database, tx, job_row["id"], job_row["account_id"], job_row["name"], m, at)
             u = upload
             tx.execute("INSERT INTO uploads (scan_id, account_id, platform, upload_id, uploader, url, views, published_at, "
                        "checked_at, duration, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -291,8 +291,10 @@ class RightsTables:
             rows = tx.execute(f"SELECT * FROM claims WHERE state IN ({','.join('?' * len(AWAITING_OWNER))}) "
                               "AND deadline IS NOT NULL AND deadline <= ?", (*AWAITING_OWNER, at)).fetchall()  # fmt: skip
             for row in rows:
-                tx.execute("UPDATE claims SET state = 'released', updated_at = ?, deadline = NULL WHERE id = ? AND state = ?",
-                           (at, row["id"], row["state"]))  # fmt: skip
+                cur = tx.execute("UPDATE claims SET state = 'released', updated_at = ?, deadline = NULL WHERE id = ? AND state = ?",
+                                 (at, row["id"], row["state"]))  # fmt: skip
+                if cur.rowcount != 1:  # another server's clock released it (or its owner answered) first
+                    continue
                 _history(tx, row["id"], Change(at, CLOCK, EXPIRED, row["state"], "released",
                                                "the owner did not answer within the response window"))  # fmt: skip
                 released.append(row["id"])
@@ -308,8 +310,11 @@ class RightsTables:
         if not work_ids:
             return []
         rows = self.database.execute(
+            # Uploads checked in one second in the order they were checked: that of their scan
+            # jobs, written in the same transaction (a portable stand-in for SQLite's rowid).
             f"SELECT r.work_id, r.reuse, u.* FROM reuses r JOIN uploads u ON u.scan_id = r.scan_id "
-            f"WHERE r.work_id IN ({','.join('?' * len(work_ids))}) ORDER BY u.checked_at, u.rowid", work_ids)  # fmt: skip
+            f"JOIN jobs j ON j.id = u.scan_id WHERE r.work_id IN ({','.join('?' * len(work_ids))}) "
+            f"ORDER BY u.checked_at, j.seq", work_ids)  # fmt: skip
         latest: dict[tuple, dict] = {}
         for row in rows:
             row = dict(row)

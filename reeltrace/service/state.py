@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -62,6 +63,13 @@ class ServiceConfig:
     limits: InputLimits = DEFAULT_LIMITS
     monitors: MonitorConfig = field(default_factory=MonitorConfig)
     rights: RightsConfig = field(default_factory=RightsConfig)
+    database: str | None = None  # a postgresql:// URL; None: service.sqlite in the library folder
+    job_lease_s: float | None = None  # None: db.LEASE_S
+
+
+ORPHAN_AGE_S = 3600.0
+"""On a shared database (several servers over one folder), an upload folder is removed as an
+orphan only when nothing in it changed for this long: another server may be receiving it."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Service:
         self.config = config
         self.folder = config.library_folder
         os.makedirs(self.folder, exist_ok=True)
-        self.db = ServiceDB(os.path.join(self.folder, "service.sqlite"))
+        self.db = ServiceDB(config.database or os.path.join(self.folder, "service.sqlite"), lease_s=config.job_lease_s)
         self.root = os.path.join(self.folder, "service")
         self.works_root = os.path.join(self.root, "works")
         self.queries_root = os.path.join(self.root, "queries")
@@ -108,7 +116,8 @@ class Service:
     def drop_orphan_uploads(self) -> list[str]:
         """Remove upload folders that no job and no work refers to (a server that died while
         receiving or checking an upload leaves one); the folders removed. Run on start,
-        before any request is served."""
+        before any request is served. On a shared database, other servers over the same
+        folder may be receiving uploads now: only folders unchanged for ``ORPHAN_AGE_S`` go."""
         kept = {os.path.realpath(os.path.dirname(j.params["path"])) for j in self.db.jobs(limit=1 << 30)
                 if j.params.get("uploaded") and j.params.get("path")}  # fmt: skip
         kept |= {os.path.realpath(os.path.dirname(w.source_path)) for w in self.lib.works()}
@@ -116,7 +125,7 @@ class Service:
         for root in (self.works_root, self.queries_root):
             for name in os.listdir(root):
                 folder = os.path.realpath(os.path.join(root, name))
-                if folder not in kept:
+                if folder not in kept and not (self.db.shared and _changed_within(folder, ORPHAN_AGE_S)):
                     shutil.rmtree(folder, ignore_errors=True)
                     if os.path.isfile(folder):
                         os.unlink(folder)
@@ -285,6 +294,18 @@ class Service:
 
     def frame(self, path: str, t: float, width: int = 320) -> bytes | None:
         return self.frames.get(path, t, width)
+
+
+def _changed_within(folder: str, seconds: float) -> bool:
+    """Whether ``folder`` or a file in it was modified in the last ``seconds``."""
+    since = time.time() - seconds
+    try:
+        if os.path.getmtime(folder) >= since:
+            return True
+        with os.scandir(folder) as entries:
+            return any(e.stat(follow_symlinks=False).st_mtime >= since for e in entries)
+    except OSError:
+        return False
 
 
 def get_service(request: Request) -> Service:

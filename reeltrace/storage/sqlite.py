@@ -24,6 +24,10 @@ class DatabaseLocked(Exception):
     """The write lock stayed taken by another connection for every attempt."""
 
 
+class DatabaseUnavailable(Exception):
+    """A database server cannot be reached (``storage.postgres``): one line, no password."""
+
+
 class Database:
     """The SQLite file at ``path``, with ``schema`` (``CREATE ... IF NOT EXISTS`` statements)
     applied when it is opened.
@@ -32,7 +36,20 @@ class Database:
     check or first-time metadata is written together with the tables, or not at all.
     ``locked()`` makes the exception raised when the write lock cannot be had.
     Safe to share between threads: each gets its own connection.
+
+    ``storage.postgres.Database`` has the same interface (what differs is said there); the
+    attributes below are what callers consult where the two differ.
     """
+
+    dialect = "sqlite"
+    shared = False
+    """One process at a time writes the file: the service runs one server per library."""
+    skip_locked = ""
+    """Appended to a ``SELECT`` whose rows the transaction will update (PostgreSQL: ``FOR UPDATE
+    SKIP LOCKED``); nothing here, where a write transaction holds the whole file."""
+    clock = "((julianday('now') - 2440587.5) * 86400.0)"
+    """An SQL expression: the time now, in seconds since the epoch."""
+    IntegrityError = sqlite3.IntegrityError
 
     def __init__(
         self,
@@ -74,6 +91,18 @@ class Database:
         """One statement on this thread's connection."""
         return self.connection.execute(sql, parameters)
 
+    def insert(self, tx: sqlite3.Connection, sql: str, parameters: tuple | list = (), key: str = "id") -> int:
+        """An ``INSERT`` of one row in ``tx``; the new row's ``key`` (its INTEGER PRIMARY KEY)."""
+        return tx.execute(sql, parameters).lastrowid
+
+    def columns(self, table: str) -> list[str]:
+        return [r["name"] for r in self.execute(f"PRAGMA table_info({table})")]
+
+    @staticmethod
+    def ddl(statement: str) -> str:
+        """A schema statement as this database takes it (the schemas are written for SQLite)."""
+        return statement
+
     def close(self) -> None:
         """Close every thread's connection; a later use opens a new one."""
         with self._lock:
@@ -86,9 +115,10 @@ class Database:
         self._local = threading.local()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, exclusive: str | None = None) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception), retried while another
-        connection holds the write lock."""
+        connection holds the write lock. ``exclusive`` (PostgreSQL: transactions of one name
+        never overlap) changes nothing here: every write transaction holds the file."""
         db = self.connection
         for _ in range(LOCK_ATTEMPTS):
             try:

@@ -424,6 +424,22 @@ class IndexChange:
         )
         self._db.executemany("UPDATE visual_vectors SET segment=? WHERE work_key=?", [(segment.id, k) for k in members])
 
+    def add_members(self, segment: IndexSegment, members: list[int]) -> list[int]:
+        """Move the works ``members`` into ``segment`` (added if the database has no such
+        segment yet); returns those moved: works removed meanwhile are skipped. The segment's
+        count becomes that of its works. For a segment that grows in place (``video.milvus``)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO index_segments(id, kind, file, codec, vectors, created) VALUES(?,?,?,?,?,?)",
+            (segment.id, segment.kind, segment.file, segment.codec, segment.vectors, _now()),
+        )
+        moved = []
+        for key in members:
+            if self._db.execute("UPDATE visual_vectors SET segment=? WHERE work_key=?", (segment.id, key)).rowcount:
+                moved.append(key)
+        self._db.execute("UPDATE index_segments SET vectors=(SELECT COALESCE(SUM(vectors), 0) FROM visual_vectors"
+                         " WHERE segment=?) WHERE id=?", (segment.id, segment.id))  # fmt: skip
+        return moved
+
     def drop_segment(self, segment_id: str) -> None:
         """Remove a segment; works still in it go back to the exactly searched part."""
         self._db.execute("UPDATE visual_vectors SET segment=NULL WHERE segment=?", (segment_id,))

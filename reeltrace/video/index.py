@@ -8,7 +8,9 @@ Two parts, searched together, and one way of scoring what they find:
   for a 60 s query on 2 cores.
 * **Segments**: inverted files of product codes on disk (``ann``), a ``base`` built by
   ``reeltrace index rebuild`` and a ``delta`` of the works folded in since. Each returns a
-  shortlist of ``rerank_factor x k`` neighbours per descriptor.
+  shortlist of ``rerank_factor x k`` neighbours per descriptor. On a library whose vectors
+  are on Milvus, one segment of kind ``milvus`` (a collection, ``milvus``) takes their place
+  (``RemoteSegment``).
 
 Every neighbour is scored the same way: the inner product of the query descriptor with the
 work frame's stored 4-bit descriptor (``codes``), read from the work's memory-mapped file.
@@ -28,13 +30,15 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import faiss
 import numpy as np
 
 from ..storage import vectors as vector_files
-from ..storage.store import VisualEntry, VisualState
+from ..storage.store import IndexSegment, StoreError, VisualEntry, VisualState
 from . import ann, codes
 from .records import Neighbours, StoredFrames
 
@@ -75,10 +79,27 @@ def sq4_index(dim: int) -> faiss.IndexScalarQuantizer:
     return index
 
 
-class VisualIndex:
-    """Nearest-neighbour search from query descriptors to (work, stored vector) pairs."""
+class RemoteSegment(Protocol):
+    """A segment kept outside the library folder (``video.milvus``): a shortlist of packed
+    ids per query row, ``-1`` past its last; ``ntotal``, the vectors the database places in it."""
 
-    def __init__(self, folder: str, dim: int, params: IndexParams = IndexParams()):
+    ntotal: int
+
+    def shortlist(self, vectors: np.ndarray, k: int) -> np.ndarray: ...
+
+
+FILE_KINDS = ("base", "delta")  # segments that are FAISS files in the library folder (``segments``)
+
+
+class VisualIndex:
+    """Nearest-neighbour search from query descriptors to (work, stored vector) pairs.
+
+    Segments of another kind than ``FILE_KINDS`` (a Milvus collection) are opened by
+    ``open_remote`` and searched through their ``shortlist``; their hits are kept, re-scored
+    and merged exactly as a file segment's."""
+
+    def __init__(self, folder: str, dim: int, params: IndexParams = IndexParams(),
+                 open_remote: Callable[[IndexSegment], RemoteSegment] | None = None):  # fmt: skip
         self.folder = folder  # the library folder: entries' file names are relative to it
         self.dim = dim
         self.params = params
@@ -89,6 +110,8 @@ class VisualIndex:
         self._segments: dict[str, faiss.Index] = {}  # segment id -> its index, read into memory
         self._files: OrderedDict[int, StoredFrames] = OrderedDict()
         self._codec = sq4_index(dim)  # decodes stored codes in C++ (bit for bit codes.decode)
+        self._open_remote = open_remote
+        self._remote: set[str] = set()  # ids of the segments opened by open_remote
 
     @classmethod
     def of_works(cls, folder: str, works: dict[int, tuple[np.ndarray, np.ndarray]], dim: int,
@@ -124,13 +147,24 @@ class VisualIndex:
                 del self._segments[seg_id]
         for seg in state.segments:
             if seg.id not in self._segments:
-                self._segments[seg.id] = ann.read(os.path.join(self.folder, seg.file))
+                self._segments[seg.id] = self._open(seg)
         self._entries = entries
+        self._remote = {seg.id for seg in state.segments if seg.kind not in FILE_KINDS}
+        for seg_id in self._remote:  # grows in place: its count is that of the works in it
+            self._segments[seg_id].ntotal = sum(e.vectors for e in state.entries if e.segment == seg_id)
         flat_keys = tuple(k for k, e in entries.items() if e.segment is None)
         if flat_keys != self._flat_keys or self._flat is None:
             self._flat = self._build_flat(flat_keys)
             self._flat_keys = flat_keys
         self.generation = state.version
+
+    def _open(self, seg: IndexSegment):
+        if seg.kind in FILE_KINDS:
+            return ann.read(os.path.join(self.folder, seg.file))
+        if self._open_remote is None:
+            raise StoreError(f"the library's index segment {seg.id!r} is of kind {seg.kind!r}, which this index "
+                             "cannot open (see 'reeltrace init --vectors')")  # fmt: skip
+        return self._open_remote(seg)
 
     def _build_flat(self, keys: tuple[int, ...]) -> faiss.Index:
         flat = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
@@ -175,7 +209,11 @@ class VisualIndex:
         for seg_id, segment in self._segments.items():
             if segment.ntotal == 0:
                 continue
-            _, ids = ann.search(segment, vectors, min(k * self.params.rerank_factor, segment.ntotal), self.params.nprobe)
+            if seg_id in self._remote:
+                ids = segment.shortlist(vectors, k)
+            else:
+                _, ids = ann.search(segment, vectors, min(k * self.params.rerank_factor, segment.ntotal),
+                                    self.params.nprobe)  # fmt: skip
             ids = self._members(ids, seg_id)
             parts_sims.append(self._rescore(vectors, ids))
             parts_ids.append(ids)
