@@ -220,6 +220,31 @@ def test_leases_on_a_shared_database_and_restarts_on_sqlite(target):
         server_b.close()
 
 
+def test_a_monitor_is_followed_by_one_server_and_taken_over_when_its_server_stops(target):
+    """PostgreSQL: a monitor is its starting server's while that server renews its lease;
+    another server never takes it then (its events would be stored twice), and takes it as
+    soon as the first stops. SQLite (one server per file): a start follows every running
+    monitor again, as before leases."""
+    server_a, server_b = _open(target, lease_s=60.0), _open(target, lease_s=60.0)
+    try:
+        acct, _ = server_a.create_account("platform", "scanner")
+        monitor = server_a.add_monitor(acct.id, "Channel 1", "http://127.0.0.1/x.m3u8", max_running=5, max_per_account=5)
+        if not server_b.shared:
+            assert [m.id for m in server_b.adopt_monitors(10)] == [monitor.id]
+            return
+        assert server_b.adopt_monitors(10) == []
+        server_a.close()  # it stops: its lease is given up at once
+        assert [m.id for m in server_b.adopt_monitors(10)] == [monitor.id]
+        server_c = _open(target, lease_s=60.0)
+        try:
+            assert server_c.adopt_monitors(10) == [] and server_b.adopt_monitors(10) == []
+        finally:
+            server_c.close()
+    finally:
+        server_a.close()
+        server_b.close()
+
+
 def test_a_service_sqlite_made_before_leases_gets_their_columns(tmp_path):
     import sqlite3
 

@@ -124,7 +124,9 @@ CREATE TABLE IF NOT EXISTS monitors (
     state TEXT NOT NULL,
     error TEXT,
     created_at TEXT NOT NULL,
-    stopped_at TEXT
+    stopped_at TEXT,
+    claimed_by TEXT,
+    lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS monitors_state ON monitors(state, account_id);
 CREATE TABLE IF NOT EXISTS monitor_events (
@@ -137,7 +139,8 @@ CREATE INDEX IF NOT EXISTS monitor_events_monitor ON monitor_events(monitor_id, 
 """
 
 
-_NEW_COLUMNS = {"jobs": (("claimed_by", "TEXT"), ("lease_until", "REAL"))}
+_NEW_COLUMNS = {"jobs": (("claimed_by", "TEXT"), ("lease_until", "REAL")),
+                "monitors": (("claimed_by", "TEXT"), ("lease_until", "REAL"))}
 """Columns added since the first schema: a service.sqlite made before them gets them."""
 
 log = logging.getLogger("reeltrace.service")
@@ -533,17 +536,21 @@ class ServiceDB:
                 log.exception("job queue: lease renewal failed")
 
     def renew_leases(self) -> int:
-        """Extend the lease of every job this instance runs; how many."""
+        """Extend the lease of every job this instance runs and every monitor it follows; how many."""
         with self.database.transaction() as tx:
-            return tx.execute(f"UPDATE jobs SET lease_until = {self.database.clock} + ? "
+            jobs = tx.execute(f"UPDATE jobs SET lease_until = {self.database.clock} + ? "
                               "WHERE claimed_by = ? AND status = 'running'", (self.lease_s, self.instance)).rowcount  # fmt: skip
+            return jobs + tx.execute(f"UPDATE monitors SET lease_until = {self.database.clock} + ? "
+                                     "WHERE claimed_by = ? AND state = 'running'", (self.lease_s, self.instance)).rowcount  # fmt: skip
 
     def give_up_leases(self) -> int:
-        """End the leases of the jobs this instance leaves running (it stops): any server
-        may queue them again at once; how many."""
+        """End the leases of the jobs this instance leaves running and the monitors it
+        follows (it stops): any server may take them at once; how many."""
         with self.database.transaction() as tx:
-            return tx.execute(f"UPDATE jobs SET lease_until = {self.database.clock} - 1 "
+            jobs = tx.execute(f"UPDATE jobs SET lease_until = {self.database.clock} - 1 "
                               "WHERE claimed_by = ? AND status = 'running'", (self.instance,)).rowcount  # fmt: skip
+            return jobs + tx.execute(f"UPDATE monitors SET lease_until = {self.database.clock} - 1 "
+                                     "WHERE claimed_by = ? AND state = 'running'", (self.instance,)).rowcount  # fmt: skip
 
     def finish_job(
         self,
@@ -629,9 +636,36 @@ class ServiceDB:
                               (account_id,)).fetchone()[0]  # fmt: skip
             if mine >= max_per_account:
                 raise MonitorLimit(f"too many running monitors: an account may run at most {max_per_account}")
-            tx.execute("INSERT INTO monitors (id, account_id, name, source, state, created_at) VALUES (?, ?, ?, ?, 'running', ?)",
-                       (monitor_id, account_id, name, source, now()))  # fmt: skip
+            tx.execute("INSERT INTO monitors (id, account_id, name, source, state, created_at, claimed_by, lease_until) "
+                       f"VALUES (?, ?, ?, ?, 'running', ?, ?, {self.database.clock} + ?)",
+                       (monitor_id, account_id, name, source, now(), self.instance, self.lease_s))  # fmt: skip
+        if self.shared:
+            self._keep_leases()
         return self.monitor(monitor_id)
+
+    def adopt_monitors(self, limit: int) -> list[Monitor]:
+        """Take up to ``limit`` running monitors that no live server follows, oldest first,
+        and hold them as this instance's (their leases renewed with the jobs'). On SQLite
+        (one server per file, run at start) every running monitor is such; on a shared
+        database only those whose lease has run out (their server died or stopped): never
+        one another live server follows, which would store its events twice."""
+        orphaned = "state = 'running'"
+        if self.shared:
+            orphaned += f" AND (claimed_by IS NULL OR lease_until IS NULL OR lease_until < {self.database.clock})"
+        taken = []
+        with self.database.transaction(exclusive="monitors") as tx:
+            rows = tx.execute(f"SELECT id FROM monitors WHERE {orphaned} ORDER BY seq LIMIT ?", (max(limit, 0),)).fetchall()
+            for row in rows:
+                tx.execute(f"UPDATE monitors SET claimed_by = ?, lease_until = {self.database.clock} + ? WHERE id = ?",
+                           (self.instance, self.lease_s, row[0]))  # fmt: skip
+                taken.append(row[0])
+        if taken and self.shared:
+            self._keep_leases()
+        return [m for m in (self.monitor(i) for i in taken) if m is not None]
+
+    def running_monitors(self) -> int:
+        """How many monitors run on the whole database (every server's)."""
+        return self.database.execute("SELECT COUNT(*) FROM monitors WHERE state = 'running'").fetchone()[0]
 
     def monitor(self, monitor_id: str) -> Monitor | None:
         row = self.database.execute("SELECT * FROM monitors WHERE id = ?", (monitor_id,)).fetchone()

@@ -121,18 +121,60 @@ class Monitors:
         self.listeners = Listeners()
         self._runs: dict[str, MonitorRun] = {}
         self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._adopter: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Follow again the monitors a previous server left running (oldest first, up to
-        ``max_running``; the rest fail, saying why)."""
-        for monitor in reversed(self.db.monitors(state="running", limit=1 << 30)):
+        ``max_running``; the rest fail, saying why). On a shared database (several servers,
+        ``db.ServiceDB.shared``) only those no live server follows, and from then on, every
+        third of a lease, those whose server died or stopped (``adopt_monitors``): each
+        monitor is followed by one server, whichever started it."""
+        if self.db.shared:
+            self._adopt()
+            self._adopter = threading.Thread(target=self._adopt_loop, name="reeltrace-monitor-leases", daemon=True)
+            self._adopter.start()
+            return
+        for monitor in self.db.adopt_monitors(limit=1 << 30):
             if len(self._runs) < self.config.max_running:
                 self._launch(monitor)
             else:
                 self.db.set_monitor_state(monitor.id, "failed", f"not started again: this server runs at most "
                                                                 f"{self.config.max_running} monitors")  # fmt: skip
+
+    def _adopt(self) -> None:
+        """Take the orphaned monitors this server has room for, and let go of the ones
+        another server stopped through its API (their state is no longer ``running``)."""
+        with self._lock:
+            mine = list(self._runs.values())
+        for run in mine:
+            now = self.db.monitor(run.monitor.id)
+            if now is None or now.state != "running":
+                self._let_go(run.monitor.id)
+        for monitor in self.db.adopt_monitors(self.config.max_running - len(self._runs)):
+            if not self._closing.is_set():
+                self._launch(monitor)
+
+    def _adopt_loop(self) -> None:
+        while not self._closing.wait(self.db.lease_s / 3):
+            try:
+                self._adopt()
+            except Exception:  # the database went away for a moment: the next beat tries again
+                log.exception("monitors: adopting orphaned monitors failed")
+
+    def _let_go(self, monitor_id: str) -> None:
+        """Stop following a monitor here without changing its state (another server did)."""
+        with self._lock:
+            run = self._runs.pop(monitor_id, None)
+        if run is not None:
+            run.stop.set()
+            with run.lock:
+                run.listening = False
+                for event in run.state.close():  # its open reuses end, as stop() ends them
+                    self._store(run, event)
+            self.listeners.wake(monitor_id)
 
     def create(self, acct: Account, source: str, name: str) -> Monitor:
         """A new monitor of ``acct``, running; ``db.MonitorLimit`` when too many run."""
@@ -165,6 +207,7 @@ class Monitors:
         """Service shutdown: every thread is asked to stop and given ``stop_wait_s`` (it ends
         its own reuses); those still open after are ended here. The monitors stay ``running``
         for the next start."""
+        self._closing.set()
         with self._lock:
             runs = list(self._runs.values())
             self._runs.clear()
