@@ -5,6 +5,10 @@ may not go), reach, webhooks to a local receiver, and every new endpoint's isola
 World: studio-a owns work A (12 s), studio-b work B (8 s) and an audio-only song;
 platform-a and platform-b are scanners. The upload "repost" shows A's 3-8 s scaled, then
 3 s of unrelated footage (8 s; A's share of it 5/8, of A 5/12).
+
+With ``REELTRACE_TEST_DATABASE=postgres`` the server keeps its tables in a PostgreSQL
+database (tests/pgserver.py) instead of ``service.sqlite``: ``make test-backends`` runs this
+file so too, and it must give the same answers.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import threading
 import pytest
 
 import audiogen
+from pgserver import pg_server  # noqa: F401  (the session fixture, used with REELTRACE_TEST_DATABASE=postgres)
 from reeltrace.service.rights import sign
 from test_service import ADMIN_TOKEN, Server, client, make_accounts, make_media, upload, wait_job
+
+DATABASE = os.environ.get("REELTRACE_TEST_DATABASE", "sqlite")
 
 EVERY_METHOD_PATH = [
     ("PUT", "/api/works/{a}/policy"), ("GET", "/api/works/{a}/policy"), ("DELETE", "/api/works/{a}/policy"),
@@ -61,14 +68,18 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, request):
     media = make_media(str(tmp_path_factory.mktemp("rights-media")))
     song = audiogen.music(31, 30.0)
     media["song"] = audiogen.write(os.path.join(media["allowed"], "night-song.wav"), song)
     media["song_excerpt"] = audiogen.write(os.path.join(media["allowed"], "song excerpt.m4a"),
                                            song[int(8 * audiogen.RATE) : int(20 * audiogen.RATE)])  # fmt: skip
     library = str(tmp_path_factory.mktemp("rights") / "library")
-    server = Server(library, allow=[media["allowed"]], args=["--allow-source-network", "127.0.0.0/8"]).start()
+    args, database = ["--allow-source-network", "127.0.0.0/8"], os.path.join(library, "service.sqlite")
+    if DATABASE == "postgres":
+        database = request.getfixturevalue("pg_server").new_database()
+        args += ["--database", database]
+    server = Server(library, allow=[media["allowed"]], args=args).start()
     tokens = make_accounts(server, {"studio-a": "owner", "studio-b": "owner", "platform-a": "scanner",
                                     "platform-b": "scanner"})  # fmt: skip
     c = {name: client(server, tok) for name, tok in tokens.items()}
@@ -81,7 +92,7 @@ def world(tmp_path_factory):
         job = wait_job(c[who], f"/api/jobs/{r.json()['job']['id']}")
         assert job["status"] == "done", job
         works[key] = job["result"]["work"]["work_id"]
-    yield {"server": server, "c": c, "media": media, "works": works, "db": os.path.join(library, "service.sqlite")}
+    yield {"server": server, "c": c, "media": media, "works": works, "db": database, "library": library}
     server.stop()
 
 
@@ -157,7 +168,7 @@ def test_the_check_decides_by_the_policy_on_real_scans(world):
     again = check(scanner, media["query"], platform="clips", upload_id="u-1", views=5000)
     assert again["decision"] == "block" and [x["id"] for x in again["claims"]] == [claim["id"]]
     # An upload of nothing registered is allowed, with no claim, and not kept (most uploads are such).
-    queries = os.path.join(os.path.dirname(world["db"]), "service", "queries")
+    queries = os.path.join(world["library"], "service", "queries")
     kept = len(os.listdir(queries))
     assert check(scanner, media["other"], platform="clips", upload_id="u-4")["decision"] == "allow"
     assert len(os.listdir(queries)) == kept
@@ -238,8 +249,15 @@ def test_a_dispute_the_owner_leaves_unanswered_is_released_by_itself(world):
     r = c["platform-a"].post(f"/api/claims/{claim['id']}/dispute", json={"reason": "licensed"})
     assert r.json()["state"] == "disputed"
     # The response window runs out (its end is moved to the past in the database, as 30 days would).
-    with sqlite3.connect(world["db"]) as db:
-        db.execute("UPDATE claims SET deadline = '2000-01-01T00:00:00+00:00' WHERE id = ?", (claim["id"],))
+    move = "UPDATE claims SET deadline = '2000-01-01T00:00:00+00:00' WHERE id = ?"
+    if DATABASE == "postgres":
+        import psycopg
+
+        with psycopg.connect(world["db"], autocommit=True) as db:
+            db.execute(move.replace("?", "%s"), (claim["id"],))
+    else:
+        with sqlite3.connect(world["db"]) as db:
+            db.execute(move, (claim["id"],))
     shown = c["studio-a"].get(f"/api/claims/{claim['id']}").json()
     assert shown["state"] == "released"
     assert shown["history"][-1] | {"at": ""} == {"at": "", "actor": "reeltrace", "action": "expire", "from_state": "disputed",
