@@ -221,8 +221,8 @@ def add_monitor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sse-keepalive-s", type=float, default=None,
                    help="seconds of silence after which an event stream sends a keep-alive comment (default 15)")  # fmt: skip
     p.add_argument("--allow-source-network", action="append", default=[], metavar="CIDR", type=_network,
-                   help="a network (e.g. 10.1.0.0/16, 239.0.0.0/8) whose hosts monitors may read besides public "
-                        "addresses (repeatable; default: public addresses only)")  # fmt: skip
+                   help="a network (e.g. 10.1.0.0/16, 239.0.0.0/8) whose hosts monitors may read and webhooks "
+                        "may call besides public addresses (repeatable; default: public addresses only)")  # fmt: skip
 
 
 def rights_config(claim_response_days: float | None = None, check_workers: int | None = None):

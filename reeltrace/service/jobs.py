@@ -44,6 +44,17 @@ def scan_matches(result: dict) -> list[dict]:
     return rows
 
 
+def drop_upload(params: dict) -> None:
+    """Remove a job's uploaded file and its folder (``params["uploaded"]``; a server file
+    named by path stays)."""
+    if params.get("uploaded"):
+        try:
+            os.unlink(params["path"])
+            os.rmdir(os.path.dirname(params["path"]))
+        except OSError:
+            pass
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What running a job gave: the result the API shows or the error, the match rows of a
@@ -198,18 +209,9 @@ class Workers:
 
     def _give_up(self, job: Job, work_id: str | None) -> None:
         """The job registers nothing: its upload goes, and its reserved id is free again."""
-        self._drop_upload(job.params)
+        drop_upload(job.params)
         if work_id is not None:
             self.db.release_work_id(work_id, job.id)
-
-    @staticmethod
-    def _drop_upload(params: dict) -> None:
-        if params.get("uploaded"):
-            try:
-                os.unlink(params["path"])
-                os.rmdir(os.path.dirname(params["path"]))
-            except OSError:
-                pass
 
     def _scan(self, lib: Library, job: Job) -> Outcome:
         res: ScanResult = lib.scan(job.params["path"], limits=self.limits, progress=self._tracker(job.id))

@@ -165,16 +165,17 @@ class Monitors:
                 log.exception("monitors: adopting orphaned monitors failed")
 
     def _let_go(self, monitor_id: str) -> None:
-        """Stop following a monitor here without changing its state (another server did)."""
+        """Stop following a monitor here, without changing its state: its open reuses end
+        (``end`` events, match rows closed), and what its thread says afterwards is dropped."""
         with self._lock:
             run = self._runs.pop(monitor_id, None)
         if run is not None:
             run.stop.set()
             with run.lock:
                 run.listening = False
-                for event in run.state.close():  # its open reuses end, as stop() ends them
+                for event in run.state.close():
                     self._store(run, event)
-            self.listeners.wake(monitor_id)
+        self.listeners.wake(monitor_id)
 
     def create(self, acct: Account, source: str, name: str) -> Monitor:
         """A new monitor of ``acct``, running; ``db.MonitorLimit`` when too many run."""
@@ -186,14 +187,7 @@ class Monitors:
         """Stop a monitor now: its open reuses end (``end`` events, match rows closed), and it
         is ``stopped``. Its thread may take a while to let go of its source; what it says
         meanwhile is dropped."""
-        with self._lock:
-            run = self._runs.pop(monitor_id, None)
-        if run is not None:
-            run.stop.set()
-            with run.lock:
-                run.listening = False
-                for event in run.state.close():
-                    self._store(run, event)
+        self._let_go(monitor_id)
         self.db.set_monitor_state(monitor_id, "stopped")
         self.listeners.wake(monitor_id)
 

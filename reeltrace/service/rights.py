@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import threading
 import time
@@ -38,12 +37,12 @@ from fastapi import HTTPException
 
 from ..library import Library
 from ..media.limits import InputLimits
-from ..records import ScanResult, Work
+from ..records import ScanResult
 from ..report.formats import result_public
 from ..rights.claims import APPLIES, NEEDS_REASON, OWNER, UPLOADER, TransitionRefused, allowed_actions
 from ..rights.policy import DEFAULT_POLICY, Policy, Reuse, strictest
 from .db import RECORD_KEY, Account, ServiceDB
-from .jobs import scan_matches
+from .jobs import drop_upload, scan_matches
 from .rightsdb import Claim, NewClaim, Upload, now
 
 log = logging.getLogger("reeltrace.service")
@@ -63,15 +62,11 @@ class RightsConfig:
 class Rights:
     """The rights side of one service app."""
 
-    def __init__(self, folder: str, db: ServiceDB, config: RightsConfig, model: str | None, limits: InputLimits | None,
-                 work: Callable[[str], Work | None]):  # fmt: skip
-        """``work(work_id)``: the registered work (the service's per-thread catalogue reader)."""
-        self.folder, self.db, self.tables, self.config = folder, db, db.rights, config
-        self._work = work
-        self.model, self.limits = model, limits
-        self._local = threading.local()
-        self._libs: list[Library] = []
-        self._lock = threading.Lock()
+    def __init__(self, db: ServiceDB, config: RightsConfig, limits: InputLimits | None, library: Callable[[], Library]):
+        """``library()``: the calling thread's ``Library`` (the service's, one per thread: a
+        check thread's loads its own model at its first scan)."""
+        self.db, self.tables, self.config, self.limits = db, db.rights, config, limits
+        self._library = library
         self._checks = ThreadPoolExecutor(max(1, config.check_workers), thread_name_prefix="reeltrace-check")
         self._deliveries = ThreadPoolExecutor(2, thread_name_prefix="reeltrace-webhook")
         self._stop = threading.Event()
@@ -85,10 +80,6 @@ class Rights:
         self._stop.set()
         self._checks.shutdown(wait=True, cancel_futures=True)
         self._deliveries.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            for lib in self._libs:
-                lib.close()
-            self._libs.clear()
 
     # -- policies ------------------------------------------------------------------------
 
@@ -113,13 +104,14 @@ class Rights:
         nothing is recorded: "allow" would publish what nobody could look at. An uploaded
         file is kept only when the upload reuses a registered work (its frames are the
         claim's evidence); platforms check every upload, and most reuse nothing."""
+        params = {"path": path, "uploaded": uploaded, "found_at": upload.url or None, "check": True}
         try:
-            result: ScanResult = self._checks.submit(self._scan, path).result()
+            result: ScanResult = self._checks.submit(lambda: self._library().scan(path, limits=self.limits)).result()
         except BaseException:
-            _drop(path, uploaded)
+            drop_upload(params)
             raise
         if result.error:
-            _drop(path, uploaded)
+            drop_upload(params)
             raise HTTPException(422, f"cannot check this upload: {result.error}")
         record = replace(result, query=name, trace=None)
         shown = result_public(record)
@@ -143,27 +135,20 @@ class Rights:
         decision = strictest(actions)
         job_id = "s-" + secrets.token_hex(6)
         job = {"id": job_id, "account_id": acct.id, "name": name, "status": "done",
-               "params": {"path": path, "uploaded": uploaded, "found_at": upload.url or None, "check": True},
+               "params": params,
                "result": {**shown, "elapsed": round(result.elapsed, 3), RECORD_KEY: record.to_dict()},
                "created_at": now()}  # fmt: skip
         if not reuses:
-            _drop(path, uploaded)
-            job["params"]["kept"] = False
+            drop_upload(params)
+            params["kept"] = False
         ids = self.tables.record_check(job, scan_matches(shown), upload, record.duration, decision, reuses, new)
         claims = [self.tables.claim(i) for i in ids]
         for claim in claims:
             self.tell("claim.created", claim)
         answer_claims = [self.public(c, acct) for c in claims]
-        answer_claims += [self.public(c, acct) for c in earlier.values() if c.work_id in {r.work_id for r in reuses}]
+        reused = {r.work_id for r in reuses}
+        answer_claims += [self.public(c, acct) for c in earlier.values() if c.work_id in reused]
         return {"decision": decision, "scan_id": job_id, "claims": answer_claims, "result": shown}
-
-    def _scan(self, path: str) -> ScanResult:
-        lib = getattr(self._local, "lib", None)
-        if lib is None:
-            lib = self._local.lib = Library(self.folder, model=self.model)
-            with self._lock:
-                self._libs.append(lib)
-        return lib.scan(path, limits=self.limits)
 
     # -- claims --------------------------------------------------------------------------
 
@@ -231,7 +216,7 @@ class Rights:
 
     def public(self, claim: Claim, acct: Account | None = None, history: bool = False) -> dict:
         """A claim as the API shows it (with the actions ``acct`` may take, and its history)."""
-        work = self._work(claim.work_id)
+        work = self._library().work(claim.work_id)
         upload = self.tables.upload(claim.scan_id) or {}
         out = {
             "id": claim.id, "work_id": claim.work_id, "title": work.title if work else "", "owner": work.owner if work else "",
@@ -314,17 +299,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
-
-
-def _drop(path: str, uploaded: bool) -> None:
-    """Remove an uploaded file and its folder (a server file named by ``path`` stays)."""
-    if not uploaded:
-        return
-    try:
-        os.unlink(path)
-        os.rmdir(os.path.dirname(path))
-    except OSError:
-        pass
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

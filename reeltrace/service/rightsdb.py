@@ -248,20 +248,15 @@ class RightsTables:
     def claims(self, *, work_ids: list[str] | None = None, owner_account_id: int | None = None,
                scanner_account_id: int | None = None, state: str | None = None, upload_id: str | None = None,
                scan_id: str | None = None, limit: int = 1000) -> list[Claim]:  # fmt: skip
-        """Claims, newest first, with each filter given."""
-        sql, args = "SELECT * FROM claims WHERE 1=1", []
-        for column, value in (("owner_account_id", owner_account_id), ("scanner_account_id", scanner_account_id),
-                              ("state", state), ("upload_id", upload_id), ("scan_id", scan_id)):  # fmt: skip
-            if value is not None:
-                sql += f" AND {column} = ?"
-                args.append(value)
-        if work_ids is not None:
-            if not work_ids:
-                return []
-            sql += f" AND work_id IN ({','.join('?' * len(work_ids))})"
-            args += work_ids
-        rows = self.database.execute(sql + " ORDER BY seq DESC LIMIT ?", [*args, limit])
-        return [_claim(r) for r in rows]
+        """Claims, newest first, with each filter given (``work_ids=[]`` matches nothing)."""
+        from .db import _select  # the service tables' one filter builder
+
+        if work_ids is not None and not work_ids:
+            return []
+        equal = {"owner_account_id": owner_account_id, "scanner_account_id": scanner_account_id, "state": state,
+                 "upload_id": upload_id, "scan_id": scan_id}  # fmt: skip
+        sql, args = _select("claims", equal, "seq DESC", limit, work_id=work_ids)
+        return [_claim(r) for r in self.database.execute(sql, args)]
 
     def history(self, claim_id: str) -> list[Change]:
         rows = self.database.execute("SELECT change FROM claim_history WHERE claim_id = ? ORDER BY seq", (claim_id,))

@@ -53,12 +53,8 @@ def check_source(source: str, allowed_paths: list[str], networks: tuple[str, ...
     if any(not c.isprintable() for c in source):
         raise FileRejected(400, "source must not contain control characters")
     if SCHEME.match(source):
-        parts = urlsplit(source)  # a "name," prefix gives no scheme: refused below
-        try:
-            host, _ = parts.hostname, parts.port  # a port that is not a number raises
-        except ValueError:
-            host = None
-        if parts.scheme.lower() not in URL_SCHEMES or not parts.netloc or not host or " " in source:
+        host = url_host(source, URL_SCHEMES)  # a "name," prefix gives no scheme: refused
+        if host is None:
             raise FileRejected(400, NOT_A_SOURCE)
         check_host(host, networks)
         return source
@@ -67,18 +63,32 @@ def check_source(source: str, allowed_paths: list[str], networks: tuple[str, ...
     return resolve_allowed(source, allowed_paths)
 
 
-def check_host(host: str, networks: tuple[str, ...]) -> None:
-    """FileRejected unless every address ``host`` resolves to is public or in ``networks``."""
+def url_host(url: str, schemes: tuple[str, ...]) -> str | None:
+    """The host of ``url`` when it is a URL of one of ``schemes`` with a host, a numeric port
+    if any, and no space; else None."""
+    parts = urlsplit(url)
+    try:
+        host, _ = parts.hostname, parts.port  # a port that is not a number raises
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in schemes or not parts.netloc or not host or " " in url:
+        return None
+    return host
+
+
+def check_host(host: str, networks: tuple[str, ...], what: str = "source") -> None:
+    """FileRejected unless every address ``host`` resolves to is public or in ``networks``;
+    ``what`` the host is (a monitor's source, a webhook) names it in the message."""
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except (OSError, UnicodeError):
-        raise FileRejected(400, "source host does not resolve") from None
+        raise FileRejected(400, f"{what} host does not resolve") from None
     allowed = [ipaddress.ip_network(n, strict=False) for n in networks]
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         public = address.is_global and not address.is_multicast
         if not public and not any(address in network for network in allowed):
-            raise FileRejected(403, "source host is not on a public address; the admin may allow its network "
+            raise FileRejected(403, f"{what} host is not on a public address; the admin may allow its network "
                                     "(--allow-source-network)")  # fmt: skip
 
 

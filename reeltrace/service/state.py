@@ -107,7 +107,7 @@ class Service:
         self.frames = FrameCache(os.path.join(self.root, "cache"))
         self.workers = Workers(self.folder, self.db, config.workers, config.model, config.limits)
         self.monitors = Monitors(self.folder, self.db, config.monitors, config.model)
-        self.rights = Rights(self.folder, self.db, config.rights, config.model, config.limits, lambda w: self.lib.work(w))
+        self.rights = Rights(self.db, config.rights, config.limits, lambda: self.lib)
         self._local = threading.local()
         self._libs: list[Library] = []
         self._lock = threading.Lock()
@@ -134,7 +134,8 @@ class Service:
 
     @property
     def lib(self) -> Library:
-        """This thread's Library, for catalogue reads and removals (never embeds)."""
+        """This thread's Library, for catalogue reads and removals; on a check thread
+        (``rights``) also for the upload's scan, whose model it loads then."""
         lib = getattr(self._local, "lib", None)
         if lib is None:
             lib = Library(self.folder, model=self.config.model)

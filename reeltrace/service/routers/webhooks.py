@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import CurrentAccount
 from ..files import FileRejected
-from ..sources import check_host
+from ..sources import check_host, url_host
 from ..state import ServiceDep
 
 router = APIRouter(tags=["rights"])
@@ -40,20 +40,13 @@ def _public(hook: dict, secret: bool = False) -> dict:
 
 @router.post("/api/webhooks", status_code=201, summary="Register a URL that receives claim events")
 def add_webhook(body: NewWebhook, service: ServiceDep, acct: CurrentAccount):
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(body.url.strip())
-    try:
-        host = parts.hostname
-        _ = parts.port
-    except ValueError:
-        host = None
-    if parts.scheme.lower() not in ("http", "https") or not host or not body.url.isprintable() or " " in body.url:
+    host = url_host(body.url.strip(), ("http", "https")) if body.url.isprintable() and " " not in body.url else None
+    if host is None:
         raise HTTPException(400, "url must be an http or https URL with a host")
     try:
-        check_host(host, service.config.monitors.source_networks)
+        check_host(host, service.config.monitors.source_networks, "webhook")
     except FileRejected as err:
-        raise HTTPException(err.status, err.message.replace("source host", "webhook host")) from None
+        raise HTTPException(err.status, err.message) from None
     if len(service.db.rights.webhooks([acct.id])) >= MAX_PER_ACCOUNT:
         raise HTTPException(429, f"an account may have at most {MAX_PER_ACCOUNT} webhooks")
     hook = service.db.rights.add_webhook(acct.id, body.url.strip(), body.secret or secrets.token_urlsafe(32))
