@@ -43,6 +43,7 @@ from datetime import datetime, timezone
 from ..storage.sqlite import Database
 from .rightsdb import SCHEMA as RIGHTS_SCHEMA
 from .rightsdb import RightsTables
+from .rows import MATCH_COLUMNS, insert_match, select
 
 ROLES = ("admin", "owner", "scanner")
 MONITOR_PREFIX = "m-"
@@ -295,38 +296,6 @@ class MonitorLimit(ServiceError):
 _SET_WORK_ACCOUNT = ("INSERT INTO work_accounts (work_id, account_id) VALUES (?, ?) "
                      "ON CONFLICT(work_id) DO UPDATE SET account_id = excluded.account_id")  # fmt: skip
 
-_MATCH_COLUMNS = ("work_id", "title", "owner", "modality", "match_score", "query_start", "query_end", "work_start",
-                  "work_end", "score")  # fmt: skip
-"""What a match row says of the match itself (the rest says where it was found, and when)."""
-
-
-def _insert_match(database, tx, found_in: str, account_id: int, query_name: str, m: dict, found_at: str) -> int:
-    """One match row, in ``tx`` of ``database``: ``m`` (``_MATCH_COLUMNS``) found in the scan
-    or monitor ``found_in`` of ``account_id``, whose query is called ``query_name``; the
-    row's id."""
-    return database.insert(
-        tx,
-        "INSERT INTO matches (scan_id, scan_account_id, query_name, " + ", ".join(_MATCH_COLUMNS) + ", found_at) "
-        "VALUES (?, ?, ?, " + ", ".join("?" * len(_MATCH_COLUMNS)) + ", ?)",
-        (found_in, account_id, query_name, *(m[c] for c in _MATCH_COLUMNS), found_at),
-    )
-
-
-def _select(table: str, equal: dict, order: str, limit: int, **within: list | None) -> tuple[str, list]:
-    """``SELECT *`` from ``table`` with ``column = value`` for each non-None value of
-    ``equal`` and ``column IN (...)`` for each non-None list of ``within``."""
-    sql, args = f"SELECT * FROM {table} WHERE 1=1", []
-    for column, value in equal.items():
-        if value is not None:
-            sql += f" AND {column} = ?"
-            args.append(value)
-    for column, values in within.items():
-        if values is not None:
-            sql += f" AND {column} IN ({','.join('?' * len(values))})"
-            args += values
-    return sql + f" ORDER BY {order} LIMIT ?", args + [limit]
-
-
 class ServiceDB:
     """The service's tables over one ``Database``: the SQLite file at ``path`` (one
     connection per thread), or the PostgreSQL database ``path`` names (``postgresql://...``,
@@ -492,7 +461,7 @@ class ServiceDB:
         return _job(row) if row else None
 
     def jobs(self, kind: str | None = None, account_id: int | None = None, limit: int = 200) -> list[Job]:
-        sql, args = _select("jobs", {"kind": kind or None, "account_id": account_id}, "seq DESC", limit)
+        sql, args = select("jobs", {"kind": kind or None, "account_id": account_id}, "seq DESC", limit)
         return [_job(r) for r in self.database.execute(sql, args)]
 
     def claim_job(self) -> Job | None:
@@ -578,7 +547,7 @@ class ServiceDB:
                 return False
             found = now()
             for m in matches or []:
-                _insert_match(self.database, tx, job.id, job.account_id, job.name, m, found)
+                insert_match(self.database, tx, job.id, job.account_id, job.name, m, found)
         return True
 
     def requeue_running(self) -> tuple[int, int]:
@@ -611,7 +580,7 @@ class ServiceDB:
         if work_ids is not None and not work_ids:
             return []
         equal = {"scan_id": scan_id, "scan_account_id": scan_account_id, "owner": owner}
-        sql, args = _select("matches", equal, "id DESC", limit, work_id=work_ids)
+        sql, args = select("matches", equal, "id DESC", limit, work_id=work_ids)
         return [dict(r) for r in self.database.execute(sql, args)]
 
     # -- monitors ----------------------------------------------------------------------------
@@ -673,7 +642,7 @@ class ServiceDB:
 
     def monitors(self, account_id: int | None = None, state: str | None = None, limit: int = 500) -> list[Monitor]:
         """Monitors, newest first."""
-        sql, args = _select("monitors", {"account_id": account_id, "state": state}, "seq DESC", limit)
+        sql, args = select("monitors", {"account_id": account_id, "state": state}, "seq DESC", limit)
         return [_monitor(r) for r in self.database.execute(sql, args)]
 
     def set_monitor_state(self, monitor_id: str, state: str, error: str | None = None) -> bool:
@@ -694,7 +663,7 @@ class ServiceDB:
     def add_monitor_event(self, monitor: Monitor, event: dict, keep: int, match: dict | None = None) -> dict:
         """Store one event of ``monitor``; the event as stored, with its ``seq``.
 
-        ``match`` (``_MATCH_COLUMNS``), for a reuse event: a start (no ``reuse`` in
+        ``match`` (``MATCH_COLUMNS``), for a reuse event: a start (no ``reuse`` in
         ``event``) inserts the reuse's match row, and its id becomes the event's ``reuse``;
         an update or an end rewrites the row ``event["reuse"]`` in place (a row deleted
         meanwhile with its work stays deleted). The events of ``monitor`` beyond the last
@@ -702,10 +671,10 @@ class ServiceDB:
         stored = dict(event)
         with self.database.transaction() as tx:
             if match is not None and stored.get("reuse") is None:
-                stored["reuse"] = _insert_match(self.database, tx, monitor.id, monitor.account_id, monitor.name, match, now())
+                stored["reuse"] = insert_match(self.database, tx, monitor.id, monitor.account_id, monitor.name, match, now())
             elif match is not None:
-                tx.execute("UPDATE matches SET " + ", ".join(f"{c} = ?" for c in _MATCH_COLUMNS) + " WHERE id = ? AND scan_id = ?",
-                           (*(match[c] for c in _MATCH_COLUMNS), stored["reuse"], monitor.id))  # fmt: skip
+                tx.execute("UPDATE matches SET " + ", ".join(f"{c} = ?" for c in MATCH_COLUMNS) + " WHERE id = ? AND scan_id = ?",
+                           (*(match[c] for c in MATCH_COLUMNS), stored["reuse"], monitor.id))  # fmt: skip
             seq = self.database.insert(tx, "INSERT INTO monitor_events (monitor_id, event, created_at) VALUES (?, ?, ?)",
                                        (monitor.id, json.dumps(stored), now()), key="seq")  # fmt: skip
             tx.execute("DELETE FROM monitor_events WHERE monitor_id = ? AND seq <= (SELECT seq FROM monitor_events "

@@ -48,7 +48,7 @@ class MonitorConfig:
 
 
 def reuse_row(event: dict) -> dict:
-    """The match row of a reuse event (``db._MATCH_COLUMNS``): the stream is the query."""
+    """The match row of a reuse event (``rows.MATCH_COLUMNS``): the stream is the query."""
     return {"work_id": event["work_id"], "title": event["title"], "owner": event["owner"],
             "modality": event["modality"], "match_score": event["score"], "query_start": event["stream_start"],
             "query_end": event["stream_end"], "work_start": event["work_start"], "work_end": event["work_end"],

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..rights.claims import AWAITING_OWNER, EXPIRED, Change, next_state
 from ..rights.policy import Policy, Reuse
+from .rows import insert_match, select
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS policies (
@@ -203,7 +204,6 @@ class RightsTables:
         """One check, whole: its scan (a finished scan job with its match rows, as
         ``/api/scans`` shows it), its upload, its reuses and its new claims with their first
         history line; the claims' ids."""
-        from .db import _insert_match  # the match rows are the scans' own
 
         ids = []
         at = now()
@@ -213,7 +213,7 @@ class RightsTables:
                        (job_row["id"], job_row["account_id"], job_row["name"], job_row["status"], json.dumps(job_row["params"]),
                         json.dumps(job_row["result"]), job_row["created_at"], job_row["created_at"], at))  # fmt: skip
             for m in match_rows:
-                _insert_match(self.database, tx, job_row["id"], job_row["account_id"], job_row["name"], m, at)
+                insert_match(self.database, tx, job_row["id"], job_row["account_id"], job_row["name"], m, at)
             u = upload
             tx.execute("INSERT INTO uploads (scan_id, account_id, platform, upload_id, uploader, url, views, published_at, "
                        "checked_at, duration, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -249,13 +249,12 @@ class RightsTables:
                scanner_account_id: int | None = None, state: str | None = None, upload_id: str | None = None,
                scan_id: str | None = None, limit: int = 1000) -> list[Claim]:  # fmt: skip
         """Claims, newest first, with each filter given (``work_ids=[]`` matches nothing)."""
-        from .db import _select  # the service tables' one filter builder
 
         if work_ids is not None and not work_ids:
             return []
         equal = {"owner_account_id": owner_account_id, "scanner_account_id": scanner_account_id, "state": state,
                  "upload_id": upload_id, "scan_id": scan_id}  # fmt: skip
-        sql, args = _select("claims", equal, "seq DESC", limit, work_id=work_ids)
+        sql, args = select("claims", equal, "seq DESC", limit, work_id=work_ids)
         return [_claim(r) for r in self.database.execute(sql, args)]
 
     def history(self, claim_id: str) -> list[Change]:
