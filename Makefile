@@ -34,7 +34,8 @@ setup-scale: $(VENV)/.scale
 
 test-backends: setup-scale
 	$(BIN)/python -m pytest -q -m backend
-	REELTRACE_TEST_DATABASE=postgres $(BIN)/python -m pytest -q tests/test_rights_service.py tests/test_monitors.py
+	REELTRACE_TEST_DATABASE=postgres $(BIN)/python -m pytest -q tests/test_service.py tests/test_service_security.py \
+		tests/test_service_fuzz.py tests/test_rights_service.py tests/test_monitors.py
 
 wheel-check: setup
 	scripts/wheel_check.sh $(BIN)/python

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server for the tests marked ``backend``: Debian's ``postgresql``
+"""A throwaway PostgreSQL server for the tests marked ``backend`` and the service suites
+run with ``REELTRACE_TEST_DATABASE=postgres``: Debian's ``postgresql``
 package (``.ci/run`` installs it), ``initdb`` into a temporary folder, started with
 ``pg_ctl`` on a free port of 127.0.0.1, its socket in that folder, stopped and deleted at the
 end. Never a mock.
@@ -122,3 +123,14 @@ def pg_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def new_database(request):
+    """A maker of new databases for a service's tables: each call gives a new PostgreSQL
+    database's URL with ``REELTRACE_TEST_DATABASE=postgres`` (``make test-backends``), else
+    None (the server's default, the library's service.sqlite). The service suites run
+    both ways, with the same tests and the same answers."""
+    if os.environ.get("REELTRACE_TEST_DATABASE", "sqlite") == "postgres":
+        return request.getfixturevalue("pg_server").new_database
+    return lambda: None

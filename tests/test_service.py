@@ -2,6 +2,9 @@
 
 One server, one set of accounts and one registered work per module (module fixtures);
 the restart test runs its own server on its own library. Media is generated with PyAV.
+With ``REELTRACE_TEST_DATABASE=postgres`` every server here keeps its tables in a new
+PostgreSQL database (``make test-backends`` runs this file so too): the same tests, the
+same answers.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from PIL import Image
 
 import audiogen
 import mediagen
+from pgserver import new_database, pg_server  # noqa: F401  (fixtures: a server's tables in PostgreSQL with REELTRACE_TEST_DATABASE=postgres)
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
 from reeltrace.report import evidence
 from reeltrace.report.formats import result_public
@@ -46,10 +49,14 @@ class Server:
     """``python -m reeltrace.service`` in a subprocess."""
 
     def __init__(self, library: str, allow: list[str] | None = None, env: dict | None = None, log: str | None = None,
-                 args: list[str] | None = None):  # fmt: skip
+                 args: list[str] | None = None, database: str | None = None):  # fmt: skip
         self.library = library
         self.allow = allow or []
         self.args = args or []  # more command-line options (limits)
+        if database:
+            self.args += ["--database", database]
+        self.database = database or os.path.join(library, "service.sqlite")
+        """Where the server keeps its tables: ``--database``, else the library's file."""
         self.env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,6 +101,18 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(30)
         self._log.close()
+
+
+def stored(database: str, sql: str, parameters: tuple = ()) -> list:
+    """The rows of ``sql`` on a server's tables (``Server.database``), as an operator would
+    read them, in SQLite or PostgreSQL."""
+    from reeltrace.service.db import ServiceDB
+
+    db = ServiceDB(database)
+    try:
+        return [tuple(row) for row in db.database.execute(sql, parameters).fetchall()]
+    finally:
+        db.close()
 
 
 def auth(token: str) -> dict:
@@ -171,9 +190,10 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, media):
+def server(tmp_path_factory, media, new_database):
     lib = str(tmp_path_factory.mktemp("service") / "library")
-    srv = Server(lib, allow=[media["allowed"]], args=["--allow-source-network", "127.0.0.0/8"]).start()  # monitors on loopback
+    srv = Server(lib, allow=[media["allowed"]], args=["--allow-source-network", "127.0.0.0/8"],  # monitors on loopback
+                 database=new_database()).start()  # fmt: skip
     yield srv
     srv.stop()
 
@@ -394,10 +414,8 @@ def test_scan_keeps_its_lossless_record(world, server):
     JSON is ``result_public`` of that record, and the record itself is in no answer."""
     sid = world["scan_a"]["id"]
     c = world["c"]["platform-a"]
-    db = sqlite3.connect(os.path.join(server.library, "service.sqlite"))
-    (stored,) = db.execute("SELECT result FROM jobs WHERE id = ?", (sid,)).fetchone()
-    db.close()
-    record = ScanResult.from_dict(json.loads(stored)["record"])
+    ((kept,),) = stored(server.database, "SELECT result FROM jobs WHERE id = ?", (sid,))
+    record = ScanResult.from_dict(json.loads(kept)["record"])
     assert record.query == "repost clip.mp4" and record.trace is None
     (shown,) = c.get(f"/api/scans/{sid}/result").json()["results"]
     assert result_public(record) == shown
@@ -538,9 +556,7 @@ def test_accounts_and_tokens(world, server):
     assert r.status_code == 409
     assert admin.post("/api/accounts", json={"name": "x", "role": "king"}).status_code == 400
     # Stored hashed: the database holds sha256(token), never the token.
-    db = sqlite3.connect(os.path.join(server.library, "service.sqlite"))
-    rows = dict(db.execute("SELECT name, token_hash FROM accounts").fetchall())
-    db.close()
+    rows = dict(stored(server.database, "SELECT name, token_hash FROM accounts"))
     for name, token in world["tokens"].items():
         assert rows[name] == hashlib.sha256(token.encode()).hexdigest()
         assert token not in rows.values()
@@ -760,13 +776,16 @@ def test_scans_stored_before_records_still_render(world, server):
     c, sid, wid = world["c"]["admin"], world["scan_a"]["id"], world["work_a"]
     legacy = "s-legacy000001"
     columns = "kind, account_id, name, status, params, result, error, attempts, created_at, started_at, finished_at"
-    db = sqlite3.connect(os.path.join(server.library, "service.sqlite"), timeout=60)
-    row = list(db.execute(f"SELECT {columns} FROM jobs WHERE id = ?", (sid,)).fetchone())
+    (row,) = stored(server.database, f"SELECT {columns} FROM jobs WHERE id = ?", (sid,))
+    row = list(row)
     shown = json.loads(row[5])
     del shown["record"]
     row[1], row[5] = c.get("/api/me").json()["id"], json.dumps(shown)  # the admin's: no one else's lists change
-    with db:
-        db.execute(f"INSERT INTO jobs (id, {columns}) VALUES (?, {', '.join('?' * len(row))})", [legacy, *row])
+    from reeltrace.service.db import ServiceDB
+
+    db = ServiceDB(server.database)
+    with db.database.transaction() as tx:
+        tx.execute(f"INSERT INTO jobs (id, {columns}) VALUES (?, {', '.join('?' * len(row))})", [legacy, *row])
     db.close()
     assert c.get(f"/api/scans/{legacy}/result").json() == c.get(f"/api/scans/{sid}/result").json()
     old, new = (c.get(f"/api/scans/{s}/matches/{wid}").json() for s in (legacy, sid))
@@ -852,13 +871,17 @@ def test_audio_only_work_and_scan(world, server, tmp_path):
 # -- the job queue across a crash --------------------------------------------------------------
 
 
-def test_jobs_survive_kill_and_restart(tmp_path, media):
+def test_jobs_survive_kill_and_restart(tmp_path, media, new_database):
     """A running job (held by the test hook) and a queued one, then SIGKILL: after a
     restart both complete, the running one on its second attempt, each exactly once."""
     lib = str(tmp_path / "library")
     hold = tmp_path / "hold"
     hold.write_text("hold")
-    srv = Server(lib, env={"REELTRACE_SERVICE_HOLD_FILE": str(hold)}).start()
+    database = new_database()
+    # On a shared database a dead server's job is taken again when its lease runs out
+    # (on SQLite, at the next start): a short lease keeps the test short.
+    lease = ["--job-lease-s", "4"] if database else []
+    srv = Server(lib, env={"REELTRACE_SERVICE_HOLD_FILE": str(hold)}, database=database, args=list(lease)).start()
     try:
         c = client(srv, ADMIN_TOKEN)
         reg = upload(c, "/api/works", media["work_a"], title="Survivor").json()["job"]["id"]
@@ -870,11 +893,14 @@ def test_jobs_survive_kill_and_restart(tmp_path, media):
         assert c.get(f"/api/scans/{scan}").json()["status"] == "queued"
     finally:
         srv.kill()
-    db = sqlite3.connect(os.path.join(lib, "service.sqlite"))
-    assert dict(db.execute("SELECT id, status FROM jobs")) == {reg: "running", scan: "queued"}
-    db.close()
+    assert dict(stored(srv.database, "SELECT id, status FROM jobs")) == {reg: "running", scan: "queued"}
     hold.unlink()
-    srv = Server(lib).start()
+    if database:
+        # Started after the dead server's lease ran out, the new one queues its job again
+        # and takes the oldest first, as a start on SQLite does. (Within the lease, the
+        # scan queued behind it would run first, before the work it should find exists.)
+        time.sleep(float(lease[1]) + 1)
+    srv = Server(lib, database=database, args=list(lease)).start()
     try:
         c = client(srv, ADMIN_TOKEN)
         reg_job = wait_job(c, f"/api/jobs/{reg}")
@@ -890,9 +916,7 @@ def test_jobs_survive_kill_and_restart(tmp_path, media):
         assert len(c.get("/api/jobs").json()["jobs"]) == 2
     finally:
         srv.stop()
-    db = sqlite3.connect(os.path.join(lib, "service.sqlite"))
-    assert dict(db.execute("SELECT id, status FROM jobs")) == {reg: "done", scan: "done"}
-    db.close()
+    assert dict(stored(srv.database, "SELECT id, status FROM jobs")) == {reg: "done", scan: "done"}
 
 
 def test_bootstrap_admin(tmp_path, monkeypatch):

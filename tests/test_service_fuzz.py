@@ -14,7 +14,7 @@ import json
 import os
 
 import pytest
-
+from pgserver import new_database, pg_server  # noqa: F401  (fixtures: REELTRACE_TEST_DATABASE=postgres)
 from test_service import ADMIN_TOKEN, MAX_UPLOAD_MB, Server, client, make_media, upload, wait_job
 from test_service_security import MiB, request_head, send_chunked, upload_folders
 
@@ -32,10 +32,10 @@ JSON_BODIES = [b"", b"null", b"[]", b"1", b'"x"', b"{", b'{"name": null, "role":
 
 
 @pytest.fixture(scope="module")
-def fuzz(tmp_path_factory):
+def fuzz(tmp_path_factory, new_database):
     media = make_media(str(tmp_path_factory.mktemp("fuzz-media")))
     lib = str(tmp_path_factory.mktemp("fuzz") / "library")
-    srv = Server(lib, allow=[media["allowed"]]).start()
+    srv = Server(lib, allow=[media["allowed"]], database=new_database()).start()
     admin = client(srv, ADMIN_TOKEN)
     r = admin.post("/api/accounts", json={"name": "fuzz-owner", "role": "owner"})
     owner = r.json()["token"]

@@ -16,13 +16,16 @@ import json
 import os
 import select
 import socket
+import time
 
 import pytest
 
 import mediagen
 from helpers import run_cli
+from pgserver import new_database, pg_server  # noqa: F401  (fixtures: REELTRACE_TEST_DATABASE=postgres)
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
 from reeltrace.report.formats import scan_csv
+from reeltrace.service import state
 from test_service import (
     ADMIN_TOKEN,
     MAX_UPLOAD_MB,
@@ -149,7 +152,7 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sec(tmp_path_factory, media):
+def sec(tmp_path_factory, media, new_database):
     """A library where the CLI registered the allowed file (mountain-pass.mp4) before the
     server started, with orphaned upload folders and a symlink out of the allowed folder;
     the server, accounts (two owners, a scanner), owner-a's work ``film1`` (titled with a
@@ -166,11 +169,24 @@ def sec(tmp_path_factory, media):
         with open(os.path.join(folder, "half.mp4"), "wb") as fh:
             fh.write(b"\x00\x00\x00\x18ftypmp42 left by a crash")
         orphans.append(folder)
+    database = new_database()
+    receiving = None
+    if database:
+        # Servers that share a database may share the folder: an orphan goes only when
+        # nothing in it changed for an hour, and a fresh one may be another's upload.
+        hour_ago = time.time() - state.ORPHAN_AGE_S - 60
+        for folder in orphans:
+            for path in (os.path.join(folder, "half.mp4"), folder):
+                os.utime(path, (hour_ago, hour_ago))
+        receiving = os.path.join(lib, "service", "queries", "fedcba9876543210")
+        os.makedirs(receiving)
+        with open(os.path.join(receiving, "part.mp4"), "wb") as fh:
+            fh.write(b"\x00\x00\x00\x18ftypmp42 being received")
     link = os.path.join(media["allowed"], "outside.mp4")
     os.symlink(media["work_a"], link)
     tmp = str(base / "server-tmp")
     os.makedirs(tmp)
-    srv = Server(lib, allow=[media["allowed"]], env={"TMPDIR": tmp}).start()
+    srv = Server(lib, allow=[media["allowed"]], env={"TMPDIR": tmp}, database=database).start()
     try:
         admin = client(srv, ADMIN_TOKEN)
         tokens = {"admin": ADMIN_TOKEN}
@@ -188,7 +204,7 @@ def sec(tmp_path_factory, media):
         scan = wait_job(c["scanner"], f"/api/scans/{r.json()['scan']['id']}")
         assert [m["work_id"] for m in scan["result"]["matches"]] == ["film1"], scan
         yield {"server": srv, "c": c, "tokens": tokens, "cli_id": cli_id, "orphans": orphans, "link": link,
-               "tmp": tmp, "scan": scan, "reg": reg}  # fmt: skip
+               "tmp": tmp, "scan": scan, "reg": reg, "receiving": receiving}  # fmt: skip
     finally:
         srv.stop()
         os.unlink(link)
@@ -392,6 +408,8 @@ def test_orphaned_uploads_are_removed_on_start(sec):
     those of the registered work and the scan are kept."""
     for folder in sec["orphans"]:
         assert not os.path.exists(folder), folder
+    if sec["receiving"]:  # on a shared database: a fresh folder may be another server's upload
+        assert os.path.exists(sec["receiving"])
     scan = sec["c"]["admin"].get(f"/api/jobs/{sec['scan']['id']}").json()
     assert scan["status"] == "done"
     assert any(n.startswith("queries/") for n in upload_folders(sec["server"]))
@@ -408,10 +426,10 @@ def test_paths_do_not_list_symlinks_out_of_the_allowed_folders(sec, media):
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory, media):
+def limited(tmp_path_factory, media, new_database):
     """A server with small limits: 6 s of media, 20000 pixels, a microsecond of decoding per job."""
     lib = str(tmp_path_factory.mktemp("limited") / "library")
-    srv = Server(lib, allow=[media["allowed"]],
+    srv = Server(lib, allow=[media["allowed"]], database=new_database(),
                  args=["--max-duration-s", "6", "--max-pixels", "20000", "--max-job-s", "0.000001"]).start()  # fmt: skip
     yield srv
     srv.stop()
