@@ -24,7 +24,10 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 # The scale-out backends (docs/scale-out.md): their Python packages, then the tests that
-# start Milvus Lite, a local Ray cluster and a PostgreSQL server (Debian's) themselves.
+# start Milvus Lite, a local Ray cluster and a PostgreSQL server (Debian's) themselves; then
+# the service suites with their tables in PostgreSQL and their libraries' vectors in Milvus
+# Lite, and the library suites with the shared library's vectors in Milvus Lite: the same
+# tests, the same answers (SQLite and FAISS: make test).
 $(VENV)/.scale: pyproject.toml $(BIN)/reeltrace
 	@{ $(BIN)/pip install -e '.[test,scale]'; } >> $(VENV)/setup.log 2>&1 \
 		|| { tail -n 30 $(VENV)/setup.log; echo "setup failed: the whole log is $(VENV)/setup.log"; exit 1; }
@@ -34,8 +37,11 @@ setup-scale: $(VENV)/.scale
 
 test-backends: setup-scale
 	$(BIN)/python -m pytest -q -m backend
-	REELTRACE_TEST_DATABASE=postgres $(BIN)/python -m pytest -q tests/test_service.py tests/test_service_security.py \
-		tests/test_service_fuzz.py tests/test_rights_service.py tests/test_monitors.py
+	REELTRACE_TEST_DATABASE=postgres REELTRACE_TEST_VECTORS=milvus-lite $(BIN)/python -m pytest -q tests/test_service.py \
+		tests/test_service_security.py tests/test_service_fuzz.py tests/test_rights_service.py tests/test_monitors.py
+	REELTRACE_TEST_VECTORS=milvus-lite $(BIN)/python -m pytest -q tests/test_matching.py tests/test_reports.py \
+		tests/test_cli.py tests/test_inputs.py tests/test_features_files.py tests/test_processes.py \
+		tests/test_calibrate.py tests/test_live.py
 
 wheel-check: setup
 	scripts/wheel_check.sh $(BIN)/python

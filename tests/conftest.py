@@ -80,8 +80,14 @@ def source_files(work_files, distractor_file) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def library(tmp_path_factory, work_files, unrelated_file) -> str:
     """A library with works A, B and C registered through the CLI, with their metadata.
-    Read-only for the tests: copy it (``library_copy``) to change it."""
+    Read-only for the tests: copy it (``library_copy``) to change it. Its vectors are in
+    FAISS, or where ``REELTRACE_TEST_VECTORS`` says (``milvus-lite``: ``make
+    test-backends`` runs the library suites again so)."""
     folder = str(tmp_path_factory.mktemp("shared") / "library")
+    vectors = os.environ.get("REELTRACE_TEST_VECTORS")
+    if vectors:
+        res = run_cli("--library", folder, "init", "--vectors", vectors)
+        assert res.code == 0, res.err
     for key, spec in WORKS.items():
         res = run_cli(
             "--library", folder, "register", work_files[key],

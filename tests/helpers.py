@@ -13,8 +13,18 @@ import sys
 from dataclasses import dataclass
 
 import mediagen
+import pytest
 
 from reeltrace import cli
+
+SHARED_VECTORS = os.environ.get("REELTRACE_TEST_VECTORS") or "faiss"
+"""Where the shared library's vectors are (``conftest.library``): ``make test-backends``
+runs the library suites again with ``REELTRACE_TEST_VECTORS=milvus-lite``."""
+
+
+def only_with_faiss(reason: str) -> pytest.MarkDecorator:
+    """Skip a test of the shared library when its vectors are elsewhere, saying why."""
+    return pytest.mark.skipif(SHARED_VECTORS != "faiss", reason=reason)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from helpers import (
     build_planned,
     check_clip_found,
     check_nothing_else,
+    only_with_faiss,
     reeltrace_command,
     retarget,
     run_cli,
@@ -230,6 +231,7 @@ def _same_matches(a: dict, b: dict, seconds: float = 0.05, score: float = 0.01) 
             assert x["score"] == pytest.approx(y["score"], abs=score), (work_id, x, y)
 
 
+@only_with_faiss("Milvus Lite lets one process at a time open its folder (docs/scale-out.md); a Milvus server does not")
 def test_concurrent_scans_agree(library_copy, short_query, unrelated_file, short_report):
     """Two ``scan`` processes started together on one library, with no index cache so that
     both rebuild it at once, both succeed with the same report; a later lone scan (using the
@@ -255,6 +257,7 @@ def test_concurrent_scans_agree(library_copy, short_query, unrelated_file, short
     _same_matches(first["results"][0], short_report["results"][0])
 
 
+@only_with_faiss("FAISS' own index segments; a Milvus collection is rebuilt by test_vectors_milvus")
 def test_an_index_rebuilt_from_stored_files_finds_what_registration_indexed(library_copy):
     """The descriptor files a registration leaves are all a rebuild needs: after a rebuild
     (with an exact part small enough that these works need a trained segment) every work is

@@ -25,6 +25,7 @@ from PIL import Image
 
 import audiogen
 import mediagen
+from helpers import SHARED_VECTORS, run_cli
 from pgserver import new_database, pg_server  # noqa: F401  (fixtures: a server's tables in PostgreSQL with REELTRACE_TEST_DATABASE=postgres)
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
 from reeltrace.report import evidence
@@ -64,6 +65,10 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Server:
+        if SHARED_VECTORS != "faiss" and not os.path.exists(self.library):
+            # The library's vectors where the run says (``make test-backends``: Milvus Lite).
+            made = run_cli("--library", self.library, "init", "--vectors", SHARED_VECTORS)
+            assert made.code == 0, made.err
         cmd = [sys.executable, "-m", "reeltrace.service", "--library", self.library, "--host", "127.0.0.1",
                "--port", str(self.port), "--max-upload-mb", str(MAX_UPLOAD_MB), "--log-level", "warning"]  # fmt: skip
         for a in self.allow:
