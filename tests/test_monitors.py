@@ -20,7 +20,7 @@ import time
 import httpx
 import pytest
 from streams import BEFORE, EXCERPT, serve_folder, write_hls
-from pgserver import pg_server  # noqa: F401  (the session fixture, used with REELTRACE_TEST_DATABASE=postgres)
+from pgserver import new_database, pg_server  # noqa: F401  (fixtures: REELTRACE_TEST_DATABASE=postgres)
 from test_service import WAIT, Server, auth, client, make_accounts, upload, wait_job
 from test_console_browser import CHROMIUM, browser, screenshot, wait_for  # noqa: F401 (browser: a fixture)
 from test_service_security import MiB, request_head, send_chunked
@@ -35,7 +35,7 @@ ROLES = {"studio": "owner", "platform-a": "scanner", "platform-b": "scanner"}
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, work_a_file, stream_media, request):
+def live(tmp_path_factory, work_a_file, stream_media, new_database):
     """A server (keep-alives every second; 3 monitors at once, 2 per account), the accounts
     of ``ROLES``, work A registered by ``studio``, and the HLS stream served over HTTP. With
     ``REELTRACE_TEST_DATABASE=postgres`` the server's tables are in PostgreSQL (``make
@@ -45,9 +45,7 @@ def live(tmp_path_factory, work_a_file, stream_media, request):
     os.makedirs(allowed)
     args = ["--sse-keepalive-s", "1", "--max-monitors", "3", "--max-monitors-per-account", "2",
             "--allow-source-network", "127.0.0.0/8"]  # fmt: skip
-    if os.environ.get("REELTRACE_TEST_DATABASE") == "postgres":
-        args += ["--database", request.getfixturevalue("pg_server").new_database()]
-    srv = Server(str(base / "library"), allow=[allowed], args=args).start()
+    srv = Server(str(base / "library"), allow=[allowed], args=args, database=new_database()).start()
     hls_folder = write_hls(stream_media, str(base / "hls"))
     hls = serve_folder(hls_folder)
     try:

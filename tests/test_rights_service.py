@@ -16,17 +16,16 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import sqlite3
 import threading
 
 import pytest
 
 import audiogen
-from pgserver import pg_server  # noqa: F401  (the session fixture, used with REELTRACE_TEST_DATABASE=postgres)
+from pgserver import new_database, pg_server  # noqa: F401  (fixtures: REELTRACE_TEST_DATABASE=postgres)
+from reeltrace.service.db import ServiceDB
 from reeltrace.service.rights import sign
 from test_service import ADMIN_TOKEN, Server, client, make_accounts, make_media, upload, wait_job
 
-DATABASE = os.environ.get("REELTRACE_TEST_DATABASE", "sqlite")
 
 EVERY_METHOD_PATH = [
     ("PUT", "/api/works/{a}/policy"), ("GET", "/api/works/{a}/policy"), ("DELETE", "/api/works/{a}/policy"),
@@ -68,18 +67,15 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, request):
+def world(tmp_path_factory, new_database):
     media = make_media(str(tmp_path_factory.mktemp("rights-media")))
     song = audiogen.music(31, 30.0)
     media["song"] = audiogen.write(os.path.join(media["allowed"], "night-song.wav"), song)
     media["song_excerpt"] = audiogen.write(os.path.join(media["allowed"], "song excerpt.m4a"),
                                            song[int(8 * audiogen.RATE) : int(20 * audiogen.RATE)])  # fmt: skip
     library = str(tmp_path_factory.mktemp("rights") / "library")
-    args, database = ["--allow-source-network", "127.0.0.0/8"], os.path.join(library, "service.sqlite")
-    if DATABASE == "postgres":
-        database = request.getfixturevalue("pg_server").new_database()
-        args += ["--database", database]
-    server = Server(library, allow=[media["allowed"]], args=args).start()
+    server = Server(library, allow=[media["allowed"]], args=["--allow-source-network", "127.0.0.0/8"],
+                    database=new_database()).start()  # fmt: skip
     tokens = make_accounts(server, {"studio-a": "owner", "studio-b": "owner", "platform-a": "scanner",
                                     "platform-b": "scanner"})  # fmt: skip
     c = {name: client(server, tok) for name, tok in tokens.items()}
@@ -92,7 +88,7 @@ def world(tmp_path_factory, request):
         job = wait_job(c[who], f"/api/jobs/{r.json()['job']['id']}")
         assert job["status"] == "done", job
         works[key] = job["result"]["work"]["work_id"]
-    yield {"server": server, "c": c, "media": media, "works": works, "db": database, "library": library}
+    yield {"server": server, "c": c, "media": media, "works": works, "db": server.database, "library": library}
     server.stop()
 
 
@@ -250,14 +246,10 @@ def test_a_dispute_the_owner_leaves_unanswered_is_released_by_itself(world):
     assert r.json()["state"] == "disputed"
     # The response window runs out (its end is moved to the past in the database, as 30 days would).
     move = "UPDATE claims SET deadline = '2000-01-01T00:00:00+00:00' WHERE id = ?"
-    if DATABASE == "postgres":
-        import psycopg
-
-        with psycopg.connect(world["db"], autocommit=True) as db:
-            db.execute(move.replace("?", "%s"), (claim["id"],))
-    else:
-        with sqlite3.connect(world["db"]) as db:
-            db.execute(move, (claim["id"],))
+    db = ServiceDB(world["db"])
+    with db.database.transaction() as tx:
+        tx.execute(move, (claim["id"],))
+    db.close()
     shown = c["studio-a"].get(f"/api/claims/{claim['id']}").json()
     assert shown["state"] == "released"
     assert shown["history"][-1] | {"at": ""} == {"at": "", "actor": "reeltrace", "action": "expire", "from_state": "disputed",
