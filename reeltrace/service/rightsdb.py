@@ -204,7 +204,6 @@ class RightsTables:
         """One check, whole: its scan (a finished scan job with its match rows, as
         ``/api/scans`` shows it), its upload, its reuses and its new claims with their first
         history line; the claims' ids."""
-
         ids = []
         at = now()
         with self.database.transaction() as tx:
