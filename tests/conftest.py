@@ -22,6 +22,7 @@ from helpers import (  # noqa: E402
     COMPILATION_PLAN,
     DISTRACTOR,
     LONG,
+    SHARED_VECTORS,
     SHORT_PLAN,
     UNRELATED,
     VERTICAL_PLAN,
@@ -84,9 +85,8 @@ def library(tmp_path_factory, work_files, unrelated_file) -> str:
     FAISS, or where ``REELTRACE_TEST_VECTORS`` says (``milvus-lite``: ``make
     test-backends`` runs the library suites again so)."""
     folder = str(tmp_path_factory.mktemp("shared") / "library")
-    vectors = os.environ.get("REELTRACE_TEST_VECTORS")
-    if vectors:
-        res = run_cli("--library", folder, "init", "--vectors", vectors)
+    if SHARED_VECTORS != "faiss":
+        res = run_cli("--library", folder, "init", "--vectors", SHARED_VECTORS)
         assert res.code == 0, res.err
     for key, spec in WORKS.items():
         res = run_cli(

@@ -22,9 +22,8 @@ import pytest
 
 import audiogen
 from pgserver import new_database, pg_server  # noqa: F401  (fixtures: REELTRACE_TEST_DATABASE=postgres)
-from reeltrace.service.db import ServiceDB
 from reeltrace.service.rights import sign
-from test_service import ADMIN_TOKEN, Server, client, make_accounts, make_media, upload, wait_job
+from test_service import ADMIN_TOKEN, Server, change_stored, client, make_accounts, make_media, upload, wait_job
 
 
 EVERY_METHOD_PATH = [
@@ -246,10 +245,7 @@ def test_a_dispute_the_owner_leaves_unanswered_is_released_by_itself(world):
     assert r.json()["state"] == "disputed"
     # The response window runs out (its end is moved to the past in the database, as 30 days would).
     move = "UPDATE claims SET deadline = '2000-01-01T00:00:00+00:00' WHERE id = ?"
-    db = ServiceDB(world["db"])
-    with db.database.transaction() as tx:
-        tx.execute(move, (claim["id"],))
-    db.close()
+    change_stored(world["db"], move, (claim["id"],))
     shown = c["studio-a"].get(f"/api/claims/{claim['id']}").json()
     assert shown["state"] == "released"
     assert shown["history"][-1] | {"at": ""} == {"at": "", "actor": "reeltrace", "action": "expire", "from_state": "disputed",

@@ -30,6 +30,7 @@ from pgserver import new_database, pg_server  # noqa: F401  (fixtures: a server'
 from reeltrace.records import ScanResult, Segment, Work, WorkMatch
 from reeltrace.report import evidence
 from reeltrace.report.formats import result_public
+from reeltrace.service.db import ServiceDB
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_TOKEN = "rt_test-admin-token-0123456789abcdef"
@@ -53,7 +54,7 @@ class Server:
                  args: list[str] | None = None, database: str | None = None):  # fmt: skip
         self.library = library
         self.allow = allow or []
-        self.args = args or []  # more command-line options (limits)
+        self.args = list(args or [])  # more command-line options (limits); the caller's list stays as it was
         if database:
             self.args += ["--database", database]
         self.database = database or os.path.join(library, "service.sqlite")
@@ -108,14 +109,23 @@ class Server:
         self._log.close()
 
 
-def stored(database: str, sql: str, parameters: tuple = ()) -> list:
+def stored(database: str, sql: str, parameters: tuple | list = ()) -> list:
     """The rows of ``sql`` on a server's tables (``Server.database``), as an operator would
     read them, in SQLite or PostgreSQL."""
-    from reeltrace.service.db import ServiceDB
-
     db = ServiceDB(database)
     try:
         return [tuple(row) for row in db.database.execute(sql, parameters).fetchall()]
+    finally:
+        db.close()
+
+
+def change_stored(database: str, sql: str, parameters: tuple | list = ()) -> None:
+    """Run ``sql`` on a server's tables in one transaction, as an operator (or time) would
+    change them behind the server's back."""
+    db = ServiceDB(database)
+    try:
+        with db.database.transaction() as tx:
+            tx.execute(sql, parameters)
     finally:
         db.close()
 
@@ -786,12 +796,7 @@ def test_scans_stored_before_records_still_render(world, server):
     shown = json.loads(row[5])
     del shown["record"]
     row[1], row[5] = c.get("/api/me").json()["id"], json.dumps(shown)  # the admin's: no one else's lists change
-    from reeltrace.service.db import ServiceDB
-
-    db = ServiceDB(server.database)
-    with db.database.transaction() as tx:
-        tx.execute(f"INSERT INTO jobs (id, {columns}) VALUES (?, {', '.join('?' * len(row))})", [legacy, *row])
-    db.close()
+    change_stored(server.database, f"INSERT INTO jobs (id, {columns}) VALUES (?, {', '.join('?' * len(row))})", [legacy, *row])
     assert c.get(f"/api/scans/{legacy}/result").json() == c.get(f"/api/scans/{sid}/result").json()
     old, new = (c.get(f"/api/scans/{s}/matches/{wid}").json() for s in (legacy, sid))
     assert old["segments"] and len(old["segments"]) == len(new["segments"])
@@ -886,7 +891,7 @@ def test_jobs_survive_kill_and_restart(tmp_path, media, new_database):
     # On a shared database a dead server's job is taken again when its lease runs out
     # (on SQLite, at the next start): a short lease keeps the test short.
     lease = ["--job-lease-s", "4"] if database else []
-    srv = Server(lib, env={"REELTRACE_SERVICE_HOLD_FILE": str(hold)}, database=database, args=list(lease)).start()
+    srv = Server(lib, env={"REELTRACE_SERVICE_HOLD_FILE": str(hold)}, database=database, args=lease).start()
     try:
         c = client(srv, ADMIN_TOKEN)
         reg = upload(c, "/api/works", media["work_a"], title="Survivor").json()["job"]["id"]
@@ -905,7 +910,7 @@ def test_jobs_survive_kill_and_restart(tmp_path, media, new_database):
         # and takes the oldest first, as a start on SQLite does. (Within the lease, the
         # scan queued behind it would run first, before the work it should find exists.)
         time.sleep(float(lease[1]) + 1)
-    srv = Server(lib, database=database, args=list(lease)).start()
+    srv = Server(lib, database=database, args=lease).start()
     try:
         c = client(srv, ADMIN_TOKEN)
         reg_job = wait_job(c, f"/api/jobs/{reg}")
@@ -926,7 +931,6 @@ def test_jobs_survive_kill_and_restart(tmp_path, media, new_database):
 
 def test_bootstrap_admin(tmp_path, monkeypatch):
     from reeltrace.service import ADMIN_TOKEN_ENV, bootstrap_admin
-    from reeltrace.service.db import ServiceDB
 
     monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
     lib = str(tmp_path / "lib")
@@ -946,7 +950,6 @@ def test_job_progress_is_the_slower_chain(tmp_path):
     """A running job's progress is the share decoded by its slower stream; queued 0, done 1."""
     from dataclasses import replace
 
-    from reeltrace.service.db import ServiceDB
     from reeltrace.service.jobs import Workers
 
     db = ServiceDB(str(tmp_path / "service.db"))

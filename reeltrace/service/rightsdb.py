@@ -248,7 +248,6 @@ class RightsTables:
                scanner_account_id: int | None = None, state: str | None = None, upload_id: str | None = None,
                scan_id: str | None = None, limit: int = 1000) -> list[Claim]:  # fmt: skip
         """Claims, newest first, with each filter given (``work_ids=[]`` matches nothing)."""
-
         if work_ids is not None and not work_ids:
             return []
         equal = {"owner_account_id": owner_account_id, "scanner_account_id": scanner_account_id, "state": state,

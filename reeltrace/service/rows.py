@@ -6,7 +6,7 @@ other."""
 from __future__ import annotations
 
 MATCH_COLUMNS = ("work_id", "title", "owner", "modality", "match_score", "query_start", "query_end", "work_start",
-                  "work_end", "score")  # fmt: skip
+                 "work_end", "score")  # fmt: skip
 """What a match row says of the match itself (the rest says where it was found, and when)."""
 
 
