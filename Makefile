@@ -39,7 +39,7 @@ test-backends: setup-scale
 	$(BIN)/python -m pytest -q -m backend
 	REELTRACE_TEST_DATABASE=postgres REELTRACE_TEST_VECTORS=milvus-lite $(BIN)/python -m pytest -q tests/test_service.py \
 		tests/test_service_security.py tests/test_service_fuzz.py tests/test_rights_service.py tests/test_monitors.py
-	REELTRACE_TEST_VECTORS=milvus-lite $(BIN)/python -m pytest -q tests/test_matching.py tests/test_reports.py \
+	REELTRACE_TEST_CATALOGUE=postgres REELTRACE_TEST_VECTORS=milvus-lite $(BIN)/python -m pytest -q tests/test_matching.py tests/test_reports.py \
 		tests/test_cli.py tests/test_inputs.py tests/test_features_files.py tests/test_processes.py \
 		tests/test_calibrate.py tests/test_live.py
 

@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     _ray_arg(p, "extract the files")
 
     p = command("init", "create a library, or choose where it keeps its vectors (docs/scale-out.md)")
+    p.add_argument("--catalogue", metavar="URL",
+                   help="postgresql://USER@HOST:PORT/DATABASE: keep a new library's catalogue (works, fingerprints, "
+                   "which file holds what) in PostgreSQL instead of library.sqlite, so that several machines "
+                   "mounting the library folder share it; chosen when the library is made")  # fmt: skip
     p.add_argument("--vectors", metavar="URI",
                    help="faiss (the default: index files in the library folder), milvus-lite[:FILE.db] (Milvus Lite "
                    "in the library folder; one process at a time) or milvus://HOST:PORT/COLLECTION[?index=HNSW] "
@@ -397,7 +401,8 @@ def _init(lib: Library, args: argparse.Namespace) -> int:
             task = bar.add_task("", total=1)
             lib.set_vectors(args.vectors, lambda stage, done, total: bar.update(task, completed=done, total=total))
     info = lib.index_status()
-    print(f"{display(lib.folder)}\tvectors on {lib.vectors.text}\t{info['works']} works, {info['vectors']:,} vectors")
+    print(f"{display(lib.folder)}\tcatalogue in {lib.catalogue.text()}\tvectors on {lib.vectors.text}\t"
+          f"{info['works']} works, {info['vectors']:,} vectors")  # fmt: skip
     return EXIT_OK
 
 
@@ -551,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE if err.usage else EXIT_FAILED
         return EXIT_OK
     try:
-        with Library(folder, model=getattr(args, "model", None)) as lib:
+        with Library(folder, model=getattr(args, "model", None), catalogue=getattr(args, "catalogue", None)) as lib:
             if args.command == "register":
                 return _register(lib, args)
             if args.command == "scan":

@@ -3,6 +3,8 @@
 A library is one folder::
 
     library.sqlite        works, audio fingerprints, which file holds what (source of truth, WAL)
+    catalogue.json        instead of library.sqlite: the PostgreSQL database and schema that hold
+                          it, for a library folder shared by several machines (docs/scale-out.md)
     vectors/ab/*.rtv      each work's stored frame descriptors (storage.vectors), immutable
     index/codec-*.faiss   the trained index codec; index/base-*, delta-*: its segments (video.segments)
     index/audio-N.npz     audio fingerprint index cache for generation N
@@ -12,6 +14,7 @@ Everything the CLI and the service do goes through ``Library``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -36,8 +39,13 @@ from .media.container import MediaError, file_hash, probe, unexpected
 from .media.limits import NO_BUDGET, Budget, InputLimits, LimitExceeded
 from .media.sound import decode_audio
 from .records import CATEGORIES, MediaInfo, RegisterResult, ScanResult, ScanTrace, Segment, Work, WorkMatch, valid_work_id
+from .report.formats import display
 from .storage import vectors as vector_files
 from .storage.caches import save_cache
+from .storage.databases import is_database_url
+from .storage.databases import redact as redact_url
+from .storage.files import atomic_write_bytes
+from .storage.sqlite import DatabaseUnavailable
 from .storage.store import SameContentRegistered, Store, StoreError, VisualEntry
 from .storage.store import WorkIdTaken as StoreWorkIdTaken
 from .video import codes, milvus, segments
@@ -170,6 +178,56 @@ def describe_query(path: str, embedder: FrameEmbedder, video: VideoConfig, audio
 
 
 STORE_FILE = "library.sqlite"  # a library folder is a library when it holds this (``Library.exists``)
+CATALOGUE_FILE = "catalogue.json"  # or this: where on PostgreSQL its catalogue is
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Where a library's catalogue (``storage.store``) is: its SQLite file, or a schema of a
+    PostgreSQL database, named by the folder's ``catalogue.json`` so that every machine that
+    mounts the folder opens the same one."""
+
+    location: str  # a file path, or a postgresql:// URL
+    namespace: str | None = None  # the PostgreSQL schema holding its tables
+
+    @staticmethod
+    def of(folder: str, asked: str | None = None) -> Catalogue:
+        """The catalogue of ``folder``. ``asked``: a ``postgresql://`` URL for a new library
+        (``init --catalogue``); refused once the folder has a catalogue elsewhere, since
+        moving one between databases is not built."""
+        named = os.path.join(folder, CATALOGUE_FILE)
+        if os.path.isfile(named):
+            try:
+                with open(named, encoding="utf-8") as fh:
+                    data = json.load(fh)
+                found = Catalogue(str(data["url"]), str(data["schema"]))
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise LibraryError(f"{display(named)} is damaged: {err}") from None
+            if asked is not None and asked != found.location:
+                raise LibraryError(f"this library's catalogue is on {redact_url(found.location)} already; "
+                                   "it cannot move to another database")  # fmt: skip
+            return found
+        if asked is None:
+            return Catalogue(os.path.join(folder, STORE_FILE))
+        if not is_database_url(asked):
+            raise LibraryError("--catalogue: give a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE")
+        if os.path.isfile(os.path.join(folder, STORE_FILE)):
+            raise LibraryError(f"this library's catalogue is {STORE_FILE} already; give --catalogue when a "
+                               "library is made, in a new folder")  # fmt: skip
+        return Catalogue(asked, "library_" + secrets.token_hex(6))
+
+    def name(self, folder: str) -> None:
+        """Write ``catalogue.json`` (0600: the URL may hold a password), once its database has
+        been opened: a wrong URL leaves the folder as it was."""
+        if self.namespace is None or os.path.isfile(os.path.join(folder, CATALOGUE_FILE)):
+            return
+        text = json.dumps({"url": self.location, "schema": self.namespace}, indent=2) + "\n"
+        atomic_write_bytes(os.path.join(folder, CATALOGUE_FILE), text.encode("utf-8"), mode=0o600)
+
+    def text(self) -> str:
+        if self.namespace is None:
+            return display(self.location)
+        return f"{redact_url(self.location)} (schema {self.namespace})"
 
 
 def _unlink(path: str) -> None:
@@ -187,7 +245,7 @@ class WorkIdTaken(LibraryError):
     """The id asked for is held by another work."""
 
 
-LIBRARY_FAULTS = (LibraryError, StoreError, sqlite3.Error)
+LIBRARY_FAULTS = (LibraryError, StoreError, sqlite3.Error, DatabaseUnavailable)
 """Exceptions about the library itself (refused request, locked, incompatible or damaged
 database): they stop a command. Any other exception raised while one input is registered or
 scanned is that input's error (``input_error``), and the rest of a batch goes on."""
@@ -209,7 +267,7 @@ class Library:
     @staticmethod
     def exists(folder: str) -> bool:
         """Whether ``folder`` holds a library (``Library(folder)`` creates one where not)."""
-        return os.path.isfile(os.path.join(folder, STORE_FILE))
+        return any(os.path.isfile(os.path.join(folder, name)) for name in (STORE_FILE, CATALOGUE_FILE))
 
     def __init__(
         self,
@@ -218,10 +276,13 @@ class Library:
         video: VideoConfig | None = None,
         audio: AudioConfig | None = None,
         index: IndexParams | None = None,
+        catalogue: str | None = None,
     ):
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
-        self.store = Store(os.path.join(folder, STORE_FILE))
+        self.catalogue = Catalogue.of(folder, catalogue)
+        self.store = Store(self.catalogue.location, self.catalogue.namespace)
+        self.catalogue.name(folder)
         stored = self.store.model()
         if model is not None and stored is not None and stored != model:
             raise LibraryError(f"library was built with model {stored!r}, not {model!r}")

@@ -8,6 +8,7 @@ tests. Tests that change a library work on a copy (``library_copy``).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -22,6 +23,7 @@ from helpers import (  # noqa: E402
     COMPILATION_PLAN,
     DISTRACTOR,
     LONG,
+    SHARED_CATALOGUE,
     SHARED_VECTORS,
     SHORT_PLAN,
     UNRELATED,
@@ -31,6 +33,9 @@ from helpers import (  # noqa: E402
     build_planned,
     run_cli,
 )
+from pgserver import pg_server  # noqa: E402, F401  (fixture: the shared library's catalogue may be there)
+
+from reeltrace.library import CATALOGUE_FILE  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -79,12 +84,17 @@ def source_files(work_files, distractor_file) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def library(tmp_path_factory, work_files, unrelated_file) -> str:
+def library(request, tmp_path_factory, work_files, unrelated_file) -> str:
     """A library with works A, B and C registered through the CLI, with their metadata.
     Read-only for the tests: copy it (``library_copy``) to change it. Its vectors are in
-    FAISS, or where ``REELTRACE_TEST_VECTORS`` says (``milvus-lite``: ``make
-    test-backends`` runs the library suites again so)."""
+    FAISS, or where ``REELTRACE_TEST_VECTORS`` says, and its catalogue in ``library.sqlite``
+    or where ``REELTRACE_TEST_CATALOGUE`` says (``make test-backends`` runs the library
+    suites again with ``milvus-lite`` and ``postgres``)."""
     folder = str(tmp_path_factory.mktemp("shared") / "library")
+    if SHARED_CATALOGUE == "postgres":
+        url = request.getfixturevalue("pg_server").new_database("library")
+        res = run_cli("--library", folder, "init", "--catalogue", url)
+        assert res.code == 0, res.err
     if SHARED_VECTORS != "faiss":
         res = run_cli("--library", folder, "init", "--vectors", SHARED_VECTORS)
         assert res.code == 0, res.err
@@ -101,12 +111,29 @@ def library(tmp_path_factory, work_files, unrelated_file) -> str:
     return folder
 
 
+@pytest.fixture(scope="session")
+def copy_library(request):
+    """``copy_library(source, dest)``: copy a library folder, and its catalogue with it when
+    that is on PostgreSQL (a copied ``catalogue.json`` alone would name the same one)."""
+
+    def copy(source: str, dest: str) -> str:
+        shutil.copytree(source, dest)
+        named = os.path.join(dest, CATALOGUE_FILE)
+        if os.path.exists(named):
+            with open(named, encoding="utf-8") as fh:
+                catalogue = json.load(fh)
+            catalogue["url"] = request.getfixturevalue("pg_server").copy_database(catalogue["url"])
+            with open(named, "w", encoding="utf-8") as fh:
+                json.dump(catalogue, fh)
+        return dest
+
+    return copy
+
+
 @pytest.fixture
-def library_copy(library, tmp_path) -> str:
+def library_copy(copy_library, library, tmp_path) -> str:
     """A private copy of the shared library, for tests that change it."""
-    dest = str(tmp_path / "library")
-    shutil.copytree(library, dest)
-    return dest
+    return copy_library(library, str(tmp_path / "library"))
 
 
 @pytest.fixture(scope="session")

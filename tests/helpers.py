@@ -22,6 +22,11 @@ SHARED_VECTORS = os.environ.get("REELTRACE_TEST_VECTORS") or "faiss"
 runs the library suites again with ``REELTRACE_TEST_VECTORS=milvus-lite``."""
 
 
+SHARED_CATALOGUE = os.environ.get("REELTRACE_TEST_CATALOGUE") or "sqlite"
+"""Where the shared library's catalogue is: its folder's ``library.sqlite``, or (``postgres``,
+as ``make test-backends`` runs the library suites) a database of the tests' own PostgreSQL."""
+
+
 def only_with_faiss(reason: str) -> pytest.MarkDecorator:
     """Skip a test of the shared library when its vectors are elsewhere, saying why."""
     return pytest.mark.skipif(SHARED_VECTORS != "faiss", reason=reason)

@@ -17,6 +17,7 @@ import pytest
 from helpers import UNRELATED, WORKS, check_clip_found, run_cli, work_ids
 
 from reeltrace.bench.fuzz import break_sample_table, mp4_boxes
+from reeltrace.library import CATALOGUE_FILE
 
 WEIRD_NAME = "clip with spaces é 視頻\nsecond line.mp4"
 
@@ -114,11 +115,10 @@ REGISTER_BAD = [n for n in BAD_INPUTS if n != "text file"]  # that one: test_reg
 
 
 @pytest.fixture(scope="module")
-def register_batch(tmp_path_factory, library, bad_inputs, unrelated_file):
+def register_batch(tmp_path_factory, copy_library, library, bad_inputs, unrelated_file):
     """One ``register`` of the bad inputs and the unrelated video, into a copy of the
     shared library."""
-    lib = str(tmp_path_factory.mktemp("register batch") / "library")
-    shutil.copytree(library, lib)
+    lib = copy_library(library, str(tmp_path_factory.mktemp("register batch") / "library"))
     res = run_cli("--library", lib, "register", *(bad_inputs[n] for n in REGISTER_BAD), unrelated_file)
     return lib, res
 
@@ -333,29 +333,49 @@ def test_a_damaged_sample_table_does_not_stop_register(library_copy, broken_samp
     assert work_ids(library_copy) == [*(s.work_id for s in WORKS.values()), line.split("\t")[0]]
 
 
-def _newer_schema(library: str) -> None:
-    with sqlite3.connect(os.path.join(library, "library.sqlite")) as db:
-        db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+def _catalogue(library: str) -> dict | None:
+    """The shared library's PostgreSQL catalogue (``REELTRACE_TEST_CATALOGUE=postgres``), if so."""
+    named = os.path.join(library, CATALOGUE_FILE)
+    if not os.path.exists(named):
+        return None
+    with open(named, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
-def _not_a_database(library: str) -> None:
+def _newer_schema(library: str) -> str:
+    catalogue = _catalogue(library)
+    if catalogue is None:
+        with sqlite3.connect(os.path.join(library, "library.sqlite")) as db:
+            db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    else:
+        import psycopg
+
+        with psycopg.connect(catalogue["url"], autocommit=True) as db:
+            db.execute(f"UPDATE {catalogue['schema']}.meta SET value = '999' WHERE key = 'schema_version'")
+    return "library was written by a newer reeltrace (schema 999)"
+
+
+def _not_a_database(library: str) -> str:
+    minutes = b"these are the minutes of the rights meeting, not a database\n" * 100
+    if _catalogue(library) is not None:
+        with open(os.path.join(library, CATALOGUE_FILE), "wb") as fh:
+            fh.write(minutes)
+        return f"{os.path.join(library, CATALOGUE_FILE)} is damaged: Expecting value: line 1 column 1 (char 0)"
     with open(os.path.join(library, "library.sqlite"), "wb") as fh:
-        fh.write(b"these are the minutes of the rights meeting, not a database\n" * 100)
+        fh.write(minutes)
     for name in ("library.sqlite-wal", "library.sqlite-shm"):
         if os.path.exists(os.path.join(library, name)):
             os.remove(os.path.join(library, name))
+    return "file is not a database"
 
 
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [(_newer_schema, "library was written by a newer reeltrace (schema 999)"), (_not_a_database, "file is not a database")],
-    ids=["newer schema", "not a database"],
-)
-def test_a_library_fault_stops_the_command_with_one_line(library_copy, unrelated_file, damage, message):
+@pytest.mark.parametrize("damage", [_newer_schema, _not_a_database], ids=["newer schema", "not a database"])
+def test_a_library_fault_stops_the_command_with_one_line(library_copy, unrelated_file, damage):
     """Errors about the library itself are not an input's error: scan stops before any
     input, with one line and exit status 1 (a file that is not a database used to print
-    sqlite3's traceback)."""
-    damage(library_copy)
+    sqlite3's traceback). With the catalogue on PostgreSQL, the same for a newer schema
+    there and for a damaged ``catalogue.json``."""
+    message = damage(library_copy)
     res = run_cli("--library", library_copy, "scan", unrelated_file, "--format", "json")
     assert (res.code, res.out) == (1, "")
     assert _error_lines(res.err) == [f"reeltrace: {message}"]

@@ -23,6 +23,7 @@ import time
 
 import pytest
 
+from helpers import run_cli
 from pgserver import pg_server  # noqa: F401  (the session fixture)
 from test_service import ADMIN_TOKEN, WAIT, Server, client, make_accounts, make_media, upload, wait_job
 
@@ -366,9 +367,16 @@ def _wait(predicate, what: str, timeout: float = WAIT) -> None:
         time.sleep(0.1)
 
 
-def test_two_servers_share_one_queue_each_job_done_once(pg_server, media, tmp_path):
+@pytest.mark.parametrize("catalogue", ["sqlite", "postgresql"])
+def test_two_servers_share_one_queue_each_job_done_once(pg_server, media, tmp_path, catalogue):
+    """With the library's catalogue in its folder's SQLite file (one machine), or in the same
+    PostgreSQL database as the service's tables, in a schema of its own (machines that mount
+    the folder)."""
     url = pg_server.new_database()
     library = str(tmp_path / "library")
+    if catalogue == "postgresql":
+        made = run_cli("--library", library, "init", "--catalogue", url)
+        assert made.code == 0 and "catalogue in postgresql://" in made.out, made.err
     hold = tmp_path / "hold"
     first = _server(library, url, media, "first", env={"REELTRACE_SERVICE_HOLD_FILE": str(hold)}).start()
     second = None
@@ -398,6 +406,7 @@ def test_two_servers_share_one_queue_each_job_done_once(pg_server, media, tmp_pa
         assert set(by) == set(scans) and len(set(by.values())) == 2, by  # split between the two
         counts = dict(_rows(url, "SELECT scan_id, COUNT(*) FROM matches GROUP BY scan_id"))
         assert counts == {s: segments for s in scans}  # each result recorded once
+        assert os.path.exists(os.path.join(library, "library.sqlite")) == (catalogue == "sqlite")
     finally:
         if hold.exists():
             hold.unlink()

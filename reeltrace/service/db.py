@@ -40,7 +40,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..storage.sqlite import Database
+from ..storage import databases
+from ..storage.databases import is_database_url
+from ..storage.sqlite import DatabaseUnavailable
 from .rightsdb import SCHEMA as RIGHTS_SCHEMA
 from .rightsdb import RightsTables
 from .rows import MATCH_COLUMNS, insert_match, select
@@ -155,21 +157,14 @@ def _migrate(database) -> None:
                 database.execute(database.ddl(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
 
 
-def is_database_url(target: str | None) -> bool:
-    """Whether ``target`` names a PostgreSQL database (``postgresql://...``) rather than a file."""
-    return bool(target) and target.startswith(("postgresql://", "postgres://"))
-
-
 def open_database(target: str, schema: str, on_open=None):
-    """``target``'s database: a ``postgresql://`` URL (``storage.postgres``, needs the
-    ``scale`` extra), else the SQLite file at that path."""
-    if is_database_url(target):
-        try:
-            from ..storage.postgres import Database as PostgresDatabase
-        except ImportError as err:
-            raise ServiceError(f"a PostgreSQL database needs psycopg: pip install 'reeltrace[scale]' ({err})") from None
-        return PostgresDatabase(target, schema, on_open=on_open)
-    return Database(target, schema, on_open=on_open)
+    """``target``'s database (``storage.databases``); ServiceError without psycopg."""
+    try:
+        return databases.open_database(target, schema, on_open=on_open)
+    except DatabaseUnavailable as err:
+        if is_database_url(target) and "psycopg" in str(err):
+            raise ServiceError(str(err)) from None
+        raise
 
 
 def now() -> str:

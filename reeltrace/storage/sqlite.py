@@ -98,6 +98,9 @@ class Database:
     def columns(self, table: str) -> list[str]:
         return [r["name"] for r in self.execute(f"PRAGMA table_info({table})")]
 
+    def has_table(self, table: str) -> bool:
+        return bool(self.columns(table))
+
     @staticmethod
     def ddl(statement: str) -> str:
         """A schema statement as this database takes it (the schemas are written for SQLite)."""

@@ -1,4 +1,6 @@
-"""Metadata store: one SQLite database (WAL) in the library folder.
+"""Metadata store: the library's catalogue, one SQLite database (WAL) in the library folder,
+or a schema of a PostgreSQL database when the library is shared by several machines
+(``library.Catalogue``; the statements are the same, ``storage.postgres`` bridges them).
 
 The database is the source of truth. A work's row, the name and checksum of its descriptor
 file (``vectors``, written and flushed before) and its audio fingerprint are written in one
@@ -12,7 +14,6 @@ replacing them is one transaction too, so a reader sees the old index or the new
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ..audio.config import FINGERPRINT_VERSION
 from ..audio.records import AudioFingerprint
 from ..holds import hold_at
 from ..records import Work
-from .sqlite import Database
+from .databases import open_database
 
 SCHEMA_VERSION = 3  # 2: audio_features; 3: descriptors in files (visual_vectors), index segments
 
@@ -44,6 +45,14 @@ CREATE TABLE IF NOT EXISTS works (
     has_audio INTEGER NOT NULL,
     frames INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS index_segments (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,         -- 'base' (built by a rebuild) or 'delta' (works added since)
+    file TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    vectors INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS visual_vectors (
     work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
     model TEXT NOT NULL,
@@ -55,14 +64,6 @@ CREATE TABLE IF NOT EXISTS visual_vectors (
     file TEXT NOT NULL,         -- relative to the library folder
     checksum TEXT NOT NULL,     -- SHA-256 of the file
     segment TEXT REFERENCES index_segments(id)
-);
-CREATE TABLE IF NOT EXISTS index_segments (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,         -- 'base' (built by a rebuild) or 'delta' (works added since)
-    file TEXT NOT NULL,
-    codec TEXT NOT NULL,
-    vectors INTEGER NOT NULL,
-    created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audio_features (
     work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
@@ -124,7 +125,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _check_version(db: Database) -> None:
+def _check_version(db) -> None:
     version = db.meta("schema_version")
     if version is None:
         db.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -137,7 +138,7 @@ def _check_version(db: Database) -> None:
         db.set_meta("schema_version", str(SCHEMA_VERSION))
 
 
-def _work(row: sqlite3.Row) -> Work:
+def _work(row) -> Work:
     return Work(
         work_id=row["work_id"],
         title=row["title"],
@@ -155,13 +156,18 @@ def _work(row: sqlite3.Row) -> Work:
 
 
 class Store:
-    """Works and their descriptors. Safe to use from several processes at once."""
+    """Works and their descriptors. Safe to use from several processes at once (and, on
+    PostgreSQL, from several machines). ``location``: an SQLite file, or a ``postgresql://``
+    URL with the ``namespace`` (schema) that holds this library's tables. Every write
+    transaction holds the whole catalogue, on either."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self.database = Database(
-            path, _SCHEMA, on_open=_check_version, locked=lambda: StoreError("library is locked by another process")
-        )
+    def __init__(self, location: str, namespace: str | None = None):
+        self.path = location
+        self.database = open_database(
+            location, _SCHEMA, on_open=_check_version, namespace=namespace, serial=True,
+            locked=lambda: StoreError("library is locked by another process"),
+        )  # fmt: skip
+        self.path = self.database.path
 
     def close(self) -> None:
         self.database.close()
@@ -231,7 +237,8 @@ class Store:
                 raise SameContentRegistered("same content already registered")
             if self.work(work.work_id) is not None:
                 raise WorkIdTaken(f"work id {work.work_id!r} is already taken")
-            cursor = db.execute(
+            key = self.database.insert(
+                db,
                 "INSERT INTO works(work_id, title, owner, category, duration, content_hash, source_path,"
                 " registered_at, has_video, has_audio, frames) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -247,8 +254,8 @@ class Store:
                     int(work.has_audio),
                     0 if visual is None else visual.frames,
                 ),
+                key="key",
             )
-            key = int(cursor.lastrowid)
             if audio is not None:
                 self.database.set_meta("audio_version", str(FINGERPRINT_VERSION))
                 db.execute(
@@ -267,7 +274,7 @@ class Store:
         return self.work_by_key(key), generation
 
     @staticmethod
-    def _insert_visual(db: sqlite3.Connection, key: int, visual: VisualEntry) -> None:
+    def _insert_visual(db, key: int, visual: VisualEntry) -> None:
         db.execute(
             "INSERT INTO visual_vectors(work_key, model, sample_fps, dim, frames, vectors, code, file, checksum)"
             " VALUES(?,?,?,?,?,?,?,?,?)",
@@ -316,7 +323,7 @@ class Store:
         with self.database.snapshot() as db:
             return self._read_visual_state(db)
 
-    def _read_visual_state(self, db: sqlite3.Connection) -> VisualState:
+    def _read_visual_state(self, db) -> VisualState:
         rows = db.execute("SELECT * FROM visual_vectors ORDER BY work_key").fetchall()
         segments = db.execute("SELECT * FROM index_segments ORDER BY id").fetchall()
         return VisualState(
@@ -368,8 +375,7 @@ class Store:
                    np.frombuffer(row[4], np.float16).reshape(-1, row[2]).astype(np.float32))  # fmt: skip
 
     def has_legacy_table(self) -> bool:
-        row = self.database.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='visual_features'")
-        return row.fetchone() is not None
+        return self.database.has_table("visual_features")
 
     def finish_legacy_migration(self, entries: dict[int, VisualEntry]) -> None:
         """Name the moved works' files and drop the old table, in one transaction."""
@@ -381,7 +387,7 @@ class Store:
             self._bump_generation()
 
 
-def _entry(row: sqlite3.Row) -> VisualEntry:
+def _entry(row) -> VisualEntry:
     return VisualEntry(
         model=row["model"],
         sample_fps=row["sample_fps"],
@@ -399,7 +405,7 @@ def _entry(row: sqlite3.Row) -> VisualEntry:
 class IndexChange:
     """What ``Store.index_change`` lets a fold or a rebuild write (inside its transaction)."""
 
-    def __init__(self, store: Store, db: sqlite3.Connection):
+    def __init__(self, store: Store, db):
         self._store = store
         self._db = db
 
@@ -429,7 +435,8 @@ class IndexChange:
         segment yet); returns those moved: works removed meanwhile are skipped. The segment's
         count becomes that of its works. For a segment that grows in place (``video.milvus``)."""
         self._db.execute(
-            "INSERT OR IGNORE INTO index_segments(id, kind, file, codec, vectors, created) VALUES(?,?,?,?,?,?)",
+            "INSERT INTO index_segments(id, kind, file, codec, vectors, created) VALUES(?,?,?,?,?,?)"
+            " ON CONFLICT(id) DO NOTHING",
             (segment.id, segment.kind, segment.file, segment.codec, segment.vectors, _now()),
         )
         moved = []

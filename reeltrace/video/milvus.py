@@ -423,7 +423,7 @@ def intend(store: Store, keys) -> str:
     token = secrets.token_hex(8)
     now = time.time()
     with store.database.transaction() as db:
-        db.execute(_INTENTS)
+        db.execute(store.database.ddl(_INTENTS))
         db.executemany("INSERT INTO vector_intents(work_key, token, created) VALUES(?,?,?)",
                        [(int(k), token, now) for k in keys])  # fmt: skip
     return token
@@ -431,14 +431,13 @@ def intend(store: Store, keys) -> str:
 
 def done(store: Store, token: str) -> None:
     with store.database.transaction() as db:
-        db.execute(_INTENTS)
+        db.execute(store.database.ddl(_INTENTS))
         db.execute("DELETE FROM vector_intents WHERE token=?", (token,))
 
 
 def pending(store: Store) -> list[tuple[int, str, float]]:
     """The intents not cleared: (work key, token, unix time recorded)."""
-    row = store.database.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='vector_intents'")
-    if row.fetchone() is None:
+    if not store.database.has_table("vector_intents"):
         return []
     return [tuple(r) for r in store.database.execute("SELECT work_key, token, created FROM vector_intents")]
 
