@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +46,6 @@ from .storage import vectors as vector_files
 from .storage.caches import save_cache
 from .storage.databases import is_database_url
 from .storage.databases import redact as redact_url
-from .storage.files import atomic_write_bytes
 from .storage.sqlite import DatabaseUnavailable
 from .storage.store import SameContentRegistered, Store, StoreError, VisualEntry
 from .storage.store import WorkIdTaken as StoreWorkIdTaken
@@ -197,12 +198,10 @@ class Catalogue:
         moving one between databases is not built."""
         named = os.path.join(folder, CATALOGUE_FILE)
         if os.path.isfile(named):
-            try:
-                with open(named, encoding="utf-8") as fh:
-                    data = json.load(fh)
-                found = Catalogue(str(data["url"]), str(data["schema"]))
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise LibraryError(f"{display(named)} is damaged: {err}") from None
+            if os.path.isfile(os.path.join(folder, STORE_FILE)):
+                raise LibraryError(f"{display(folder)} holds both {STORE_FILE} and {CATALOGUE_FILE}: a library has "
+                                   "one catalogue; move the one that is not this library's away")  # fmt: skip
+            found = Catalogue.read(named)
             if asked is not None and asked != found.location:
                 raise LibraryError(f"this library's catalogue is on {redact_url(found.location)} already; "
                                    "it cannot move to another database")  # fmt: skip
@@ -216,13 +215,45 @@ class Catalogue:
                                "library is made, in a new folder")  # fmt: skip
         return Catalogue(asked, "library_" + secrets.token_hex(6))
 
-    def name(self, folder: str) -> None:
+    @staticmethod
+    def read(named: str) -> Catalogue:
+        try:
+            with open(named, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except PermissionError:
+            raise LibraryError(f"{display(named)} cannot be read by this user (it is the owner's alone: it "
+                               "may hold the database's password)") from None  # fmt: skip
+        except (OSError, ValueError) as err:
+            raise LibraryError(f"{display(named)} is damaged: {err}") from None
+        url = data.get("url") if isinstance(data, dict) else None
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if not isinstance(url, str) or not is_database_url(url) or not isinstance(schema, str) \
+                or not re.fullmatch(r"library_[0-9a-f]{12}", schema):  # fmt: skip
+            raise LibraryError(f"{display(named)} is damaged: it names no PostgreSQL URL and library schema")
+        return Catalogue(url, schema)
+
+    def name(self, folder: str) -> Catalogue:
         """Write ``catalogue.json`` (0600: the URL may hold a password), once its database has
-        been opened: a wrong URL leaves the folder as it was."""
-        if self.namespace is None or os.path.isfile(os.path.join(folder, CATALOGUE_FILE)):
-            return
+        been opened: a wrong URL leaves the folder as it was. Published with a link, which
+        fails where the file exists: of two processes making one library at once, both go on
+        with the catalogue the first named (the other's schema stays empty). Returns the
+        catalogue named."""
+        named = os.path.join(folder, CATALOGUE_FILE)
+        if self.namespace is None or os.path.isfile(named):
+            return self if self.namespace is None else Catalogue.read(named)
         text = json.dumps({"url": self.location, "schema": self.namespace}, indent=2) + "\n"
-        atomic_write_bytes(os.path.join(folder, CATALOGUE_FILE), text.encode("utf-8"), mode=0o600)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reeltrace-", suffix=".tmp")  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, named)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        return Catalogue.read(named)
 
     def text(self) -> str:
         if self.namespace is None:
@@ -282,7 +313,10 @@ class Library:
         os.makedirs(folder, exist_ok=True)
         self.catalogue = Catalogue.of(folder, catalogue)
         self.store = Store(self.catalogue.location, self.catalogue.namespace)
-        self.catalogue.name(folder)
+        named = self.catalogue.name(folder)
+        if named != self.catalogue:  # another process named the folder's catalogue first
+            self.store.close()
+            self.catalogue, self.store = named, Store(named.location, named.namespace)
         stored = self.store.model()
         if model is not None and stored is not None and stored != model:
             raise LibraryError(f"library was built with model {stored!r}, not {model!r}")

@@ -39,8 +39,14 @@ def main() -> None:
         truth = json.load(fh)
     rng = random.Random(args.seed)
     videos, music, speech, _ = discover(args.media or default_media())
-    registered = {w["path"] for w in truth["works"]} | {p for w in truth["works"] for p in w.get("parts", ())}
-    registered_families = {v.family for v in videos if v.path in registered}
+    # By real path: the bench may have named its media relative to where it ran, and the
+    # default media folders are absolute; a registered work taken for "other" footage would
+    # put its own content into negatives.
+    registered = {os.path.realpath(p) for w in truth["works"] for p in (w["path"], *w.get("parts", ()))}
+    registered_families = {v.family for v in videos if os.path.realpath(v.path) in registered}
+    if not registered_families:
+        raise SystemExit(f"error: none of the bench's works is among the videos of {', '.join(args.media or default_media())}"
+                         ": give the bench's media with --media")
     others = [v for v in videos if half_of(v.family) == TUNE and v.family not in registered_families]
     works = [w for w in truth["works"] if w["half"] == TUNE]
     if not works or len(others) < 2:

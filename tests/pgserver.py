@@ -93,12 +93,12 @@ class PostgresServer:
 
         name = f"copy_{secrets.token_hex(4)}"
         with psycopg.connect(self.url, autocommit=True) as conn:
-            for attempt in range(50):
+            for attempt in range(300):
                 try:
                     conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
                     break
                 except psycopg.errors.ObjectInUse:
-                    if attempt == 49:
+                    if attempt == 299:
                         raise
                     time.sleep(0.1)
         return self.url.rsplit("/", 1)[0] + "/" + name

@@ -97,26 +97,64 @@ def test_edits_removals_and_a_rebuild_on_postgres(tmp_path, pg_server, work_file
     assert work_ids(folder) == ["work-a"]
 
 
-def test_processes_sharing_the_folder_register_at_once(tmp_path, pg_server, work_files, short_query):  # noqa: F811
-    """Three registers started together, two of them the same file under different ids: A and
-    B are registered once each, the repeat is told the content is there, and the catalogue's
-    generation counts exactly the two works (every write transaction holds the catalogue)."""
+def _held_register(folder: str, path: str, work_id: str, hold_file: str) -> subprocess.Popen:
+    """``register path --id work_id`` in a child, held (``holds``) after its rows are inserted,
+    inside its transaction, until ``hold_file`` is removed."""
+    open(hold_file, "w").close()
+    env = subprocess_env() | {holds.HOLD_AT_ENV: "register:before-commit", holds.HOLD_FILE_ENV: hold_file}
+    proc = subprocess.Popen(reeltrace_command("--library", folder, "register", path, "--id", work_id),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    _wait(lambda: os.path.exists(holds.reached_marker(hold_file)) or proc.poll() is not None, "the hold")
+    assert proc.poll() is None, proc.communicate()
+    return proc
+
+
+def _wait(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _waiting_on_a_lock(url: str) -> int:
+    """Sessions of the database at ``url`` waiting for an advisory lock."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        return db.execute("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                          "WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()"
+                          ).fetchone()[0]  # fmt: skip
+
+
+@pytest.mark.parametrize("second", ["same content", "another work"])
+def test_a_register_waits_for_another_machine_s_transaction(tmp_path, pg_server, work_files, second):  # noqa: F811
+    """A register held inside its transaction (its work inserted, not committed) holds the
+    catalogue: another process's register of the same file under another id, or of another
+    work, waits for it on the catalogue's lock, and when the first commits, the same content
+    is told it is there and another work is registered after it. Without the lock, the
+    same content's "is it here?" would not see the uncommitted row, and its insert would
+    fail on the unique hash (a traceback), or two works would hold one content."""
+    url = pg_server.new_database()
     folder = str(tmp_path / "library")
-    _init(folder, pg_server.new_database())
-    jobs = [("A", "work-a"), ("B", "work-b"), ("A", "work-a-again")]
-    procs = [subprocess.Popen(reeltrace_command("--library", folder, "register", work_files[key], "--id", work_id),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
-             for key, work_id in jobs]  # fmt: skip
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], outs
-    lines = sorted(out.split("\t")[:2] for out, _ in outs)
-    a = [line for line in lines if line[0] in ("work-a", "work-a-again")]
-    assert sorted(status for _, status in a) == ["already registered", "registered"], lines
-    assert ["work-b", "registered"] in lines
-    assert sorted(work_ids(folder)) == sorted(["work-b", next(i for i, s in a if s == "registered")])
-    assert _generation(folder) == 2
-    found = _scan(folder, short_query[0])["results"][0]["matches"]
-    assert len(found) == 2
+    _init(folder, url)
+    first = _held_register(folder, work_files["A"], "work-a", str(tmp_path / "hold"))
+    path, work_id = (work_files["A"], "work-a-again") if second == "same content" else (work_files["B"], "work-b")
+    other = subprocess.Popen(reeltrace_command("--library", folder, "register", path, "--id", work_id),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())  # fmt: skip
+    try:
+        _wait(lambda: _waiting_on_a_lock(url) == 1 or other.poll() is not None, "the second register to wait")
+        assert other.poll() is None, other.communicate()  # waiting, not done, while the first holds
+    finally:
+        os.unlink(str(tmp_path / "hold"))
+    out_first, err_first = first.communicate(timeout=300)
+    out_other, err_other = other.communicate(timeout=300)
+    assert first.returncode == 0 and out_first.startswith("work-a\tregistered"), err_first
+    if second == "same content":
+        assert other.returncode == 0 and out_other.startswith("work-a\talready registered"), (out_other, err_other)
+        assert work_ids(folder) == ["work-a"] and _generation(folder) == 1
+    else:
+        assert other.returncode == 0 and out_other.startswith("work-b\tregistered"), err_other
+        assert work_ids(folder) == ["work-a", "work-b"] and _generation(folder) == 2
 
 
 def test_a_register_killed_inside_its_transaction_leaves_nothing(tmp_path, pg_server, work_files):  # noqa: F811
@@ -126,15 +164,7 @@ def test_a_register_killed_inside_its_transaction_leaves_nothing(tmp_path, pg_se
     folder = str(tmp_path / "library")
     _init(folder, pg_server.new_database())
     _register(folder, work_files, "A")
-    hold_file = str(tmp_path / "hold")
-    open(hold_file, "w").close()
-    env = subprocess_env() | {holds.HOLD_AT_ENV: "register:before-commit", holds.HOLD_FILE_ENV: hold_file}
-    proc = subprocess.Popen(reeltrace_command("--library", folder, "register", work_files["B"], "--id", "work-b"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)  # fmt: skip
-    deadline = time.monotonic() + 300
-    while not os.path.exists(holds.reached_marker(hold_file)) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, proc.communicate()
+    proc = _held_register(folder, work_files["B"], "work-b", str(tmp_path / "hold"))
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
 
@@ -150,6 +180,7 @@ def test_a_catalogue_that_cannot_be_had_is_one_line(tmp_path, pg_server, library
         (library_copy, url, f"catalogue is {STORE_FILE} already"),  # SQLite's already
         (str(tmp_path / "a"), "http://127.0.0.1/x", "give a PostgreSQL URL"),
         (str(tmp_path / "b"), "postgresql://someone:s3cret@127.0.0.1:1/x", "cannot connect to"),  # nothing listens
+        (str(tmp_path / "b"), "postgresql://someone@127.0.0.1:1/x?password=s3cret", "cannot connect to"),
     ]
     for folder, target, said in cases:
         res = run_cli("--library", folder, "init", "--catalogue", target)
@@ -163,7 +194,16 @@ def test_a_catalogue_that_cannot_be_had_is_one_line(tmp_path, pg_server, library
     _init(folder, url)  # the same place again: nothing to do
     res = run_cli("--library", folder, "init", "--catalogue", pg_server.new_database())
     assert res.code == 1 and "cannot move to another database" in res.err, res.err
-    with open(os.path.join(folder, CATALOGUE_FILE), "w") as fh:
-        fh.write("{not json")
+    named = os.path.join(folder, CATALOGUE_FILE)
+    good = open(named).read()
+    for damaged in ("{not json", '{"url": "' + url + '", "schema": null}', '{"url": "/tmp/x.sqlite", "schema": '
+                    '"library_0123456789ab"}', "[]"):  # fmt: skip
+        with open(named, "w") as fh:
+            fh.write(damaged)
+        res = run_cli("--library", folder, "works")
+        assert res.code == 1 and "is damaged" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    with open(named, "w") as fh:
+        fh.write(good)
+    open(os.path.join(folder, STORE_FILE), "w").close()  # a second catalogue beside the first
     res = run_cli("--library", folder, "works")
-    assert res.code == 1 and "is damaged" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    assert res.code == 1 and "holds both" in res.err and len(res.err.strip().splitlines()) == 1, res.err

@@ -15,13 +15,20 @@ def is_database_url(target: str | None) -> bool:
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
+    """``url`` without its password (``user:PASSWORD@`` or ``?password=``), for messages and logs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{netloc[-1]}")
+    if parts.query:
+        query = [p if p.split("=", 1)[0].lower() not in SECRET_PARAMETERS else p.split("=", 1)[0] + "=***"
+                 for p in parts.query.split("&")]  # fmt: skip
+        parts = parts._replace(query="&".join(query))
+    return urlunsplit(parts)
+
+
+SECRET_PARAMETERS = ("password", "passfile", "sslpassword")
+"""Connection parameters of a URL's query that ``redact`` hides."""
 
 
 def open_database(
@@ -32,14 +39,17 @@ def open_database(
     locked: Callable[[], Exception] | None = None,
     namespace: str | None = None,
     serial: bool = False,
+    pool: tuple[int, int, float] | None = None,
 ):
     """``target``'s database with ``schema`` applied. ``locked`` (SQLite: the error when the
-    write lock stays taken) and ``namespace``/``serial`` (PostgreSQL: see ``storage.postgres``)
-    apply to the one kind they name. DatabaseUnavailable when psycopg is not installed."""
+    write lock stays taken) and ``namespace``, ``serial`` and ``pool`` (PostgreSQL: see
+    ``storage.postgres``; ``pool`` is (pool_size, keep, idle_s)) apply to the one kind they
+    name. DatabaseUnavailable when psycopg is not installed."""
     if not is_database_url(target):
         return Database(target, schema, on_open=on_open, locked=locked)
     try:
         from .postgres import Database as PostgresDatabase
     except ImportError as err:
         raise DatabaseUnavailable(f"a PostgreSQL database needs psycopg: pip install 'reeltrace[scale]' ({err})") from None
-    return PostgresDatabase(target, schema, on_open=on_open, namespace=namespace, serial=serial)
+    sizes = dict(zip(("pool_size", "keep", "idle_s"), pool, strict=True)) if pool else {}
+    return PostgresDatabase(target, schema, on_open=on_open, namespace=namespace, serial=serial, **sizes)

@@ -204,7 +204,10 @@ class Database:
     IntegrityError = psycopg.IntegrityError
 
     def __init__(self, url: str, schema: str, *, on_open: Callable[[Database], None] | None = None,
-                 pool_size: int = POOL_SIZE, namespace: str | None = None, serial: bool = False):  # fmt: skip
+                 pool_size: int = POOL_SIZE, keep: int = 1, idle_s: float = 600.0, namespace: str | None = None,
+                 serial: bool = False):  # fmt: skip
+        """``pool_size``: connections at most; ``keep`` of them stay open, the others close
+        after ``idle_s`` unused (a library opened by each of a server's threads keeps none)."""
         self.url = url
         self.path = redact(url) + (f" (schema {namespace})" if namespace else "")
         self._local = threading.local()
@@ -215,17 +218,27 @@ class Database:
         kwargs = {"autocommit": True, "row_factory": _rows}
         if namespace is not None:
             kwargs["options"] = f"-c search_path={namespace}"
-        self._pool = ConnectionPool(url, min_size=1, max_size=max(1, pool_size), timeout=CONNECT_S, open=False,
-                                    kwargs=kwargs, check=ConnectionPool.check_connection, name="reeltrace")  # fmt: skip
-        self._pool.open(wait=True, timeout=CONNECT_S)
-        with self.transaction(exclusive="schema") as db:
-            if namespace is not None:
-                db.execute(f"CREATE SCHEMA IF NOT EXISTS {namespace}")
-            for statement in schema.split(";"):
-                if statement.strip():
-                    db.execute(ddl(statement))
-            if on_open is not None:
-                on_open(self)
+        self._pool = ConnectionPool(url, min_size=max(0, keep), max_size=max(1, pool_size), timeout=CONNECT_S,
+                                    max_idle=idle_s, open=False, kwargs=kwargs, check=ConnectionPool.check_connection,
+                                    name="reeltrace", num_workers=1)  # fmt: skip
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_S)
+            with self.transaction(exclusive="schema") as db:
+                # CREATE SCHEMA IF NOT EXISTS needs the right to create even when the schema is
+                # there: a role that may only use it opens it all the same.
+                if namespace is not None and db.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?",
+                                                        (namespace,)).fetchone() is None:  # fmt: skip
+                    db.execute(f"CREATE SCHEMA {namespace}")
+                for statement in schema.split(";"):
+                    if statement.strip():
+                        db.execute(ddl(statement))
+                if on_open is not None:
+                    on_open(self)
+        except BaseException as err:
+            self._pool.close()
+            if isinstance(err, psycopg.Error):
+                raise DatabaseUnavailable(f"{self.path}: {' '.join(str(err).split())}") from None
+            raise
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -254,11 +267,15 @@ class Database:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
+        """A connection of the pool for the ``with`` block; a server that fails it (at a
+        transaction's COMMIT too, which runs as the block ends) is ``DatabaseUnavailable``."""
         try:
             with self._pool.connection() as connection:
                 yield connection
         except PoolTimeout:
             raise DatabaseUnavailable(f"no connection to {self.path} within {CONNECT_S:.0f} s") from None
+        except psycopg.OperationalError as err:
+            raise _lost(err) from None
 
     @contextmanager
     def transaction(self, exclusive: str | None = None) -> Iterator[Transaction]:
