@@ -7,6 +7,7 @@ that cannot be had is one line, leaving the folder as it was. ``make test-backen
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -14,8 +15,9 @@ import subprocess
 import time
 
 import pytest
-from helpers import WORKS, reeltrace_command, run_cli, subprocess_env, work_ids
+from helpers import WORKS, reeltrace_command, run_cli, run_subprocess, subprocess_env, work_ids
 from pgserver import pg_server  # noqa: F401  (fixture)
+from test_service import free_port
 
 from reeltrace import holds
 from reeltrace.library import CATALOGUE_FILE, STORE_FILE, Library
@@ -207,3 +209,13 @@ def test_a_catalogue_that_cannot_be_had_is_one_line(tmp_path, pg_server, library
     open(os.path.join(folder, STORE_FILE), "w").close()  # a second catalogue beside the first
     res = run_cli("--library", folder, "works")
     assert res.code == 1 and "holds both" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+
+    # A library whose catalogue's server is down: every command, the service too, is one line.
+    down = str(tmp_path / "down")
+    os.makedirs(down)
+    with open(os.path.join(down, CATALOGUE_FILE), "w") as fh:
+        json.dump({"url": "postgresql://someone:s3cret@127.0.0.1:1/x", "schema": "library_0123456789ab"}, fh)
+    for argv in (["works"], ["serve", "--port", str(free_port())]):
+        done = run_subprocess("--library", down, *argv, timeout=120)
+        assert done.returncode == 1 and "cannot connect to" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "s3cret" not in done.stderr, done.stderr

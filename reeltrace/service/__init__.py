@@ -154,6 +154,12 @@ def serve(
     from ..storage.sqlite import DatabaseUnavailable
 
     check_start(host, port, allowed_paths or [], database)
+    from ..library import LIBRARY_FAULTS, Library
+
+    try:  # a library that cannot be opened (its catalogue's database down, say) is one line, not a traceback
+        Library(library_folder, model=model).close()
+    except LIBRARY_FAULTS as err:
+        raise ServeError(f"--library: {' '.join(str(err).split())}") from None
     try:
         token = bootstrap_admin(library_folder, admin_token, database=database)
     except DatabaseUnavailable as err:
