@@ -102,6 +102,33 @@ def test_a_reuse_first_put_at_a_look_alike_place_is_moved_to_the_better_line():
     assert t.see(wrong, 541.0, 556.0) == []  # the weaker line again: nothing
 
 
+def test_a_start_guessed_at_a_window_s_end_is_moved_by_a_window_that_sees_before_it():
+    """A reuse coming on air at 8 s, seen by the window 0-9 s over its last second: that
+    segment's start (6.3 s) is a guess (``TrackerParams.settle``). The window 0-12 s holds
+    the guess and what came before it, and sees the reuse over 4 s from 7.8 s: the start
+    moves there, and that window's update says so. A start seen over ``settle`` seconds, a
+    window that does not hold the start with ``context`` before it, or one that also sees the
+    reuse at the earlier start, leave it."""
+    t = ReuseTracker("live")
+    assert [(e.event, e.stream_start) for e in t.see(_window("w1", (6.3, 8.8, 104.5)), 0.0, 9.0)] == [("start", 6.3)]
+    events = t.see(_window("w1", (7.8, 11.8, 106.0)), 0.0, 12.0)
+    assert [(e.event, e.stream_start, e.work_start, e.stream_end) for e in events] == [("update", 7.8, 106.0, 11.8)]
+    assert t.see(_window("w1", (4.8, 11.8, 106.0)), 3.0, 15.0)[0].stream_start == 7.8  # seen over 4 s: it stands
+
+    long_seen = ReuseTracker("live")
+    long_seen.see(_window("w1", (3.0, 8.8, 101.0)), 0.0, 9.0)  # seen over 5.8 s
+    long_seen.see(_window("w1", (5.0, 11.8, 103.0)), 0.0, 12.0)
+    assert long_seen.open[0].stream_start == 3.0
+    no_context = ReuseTracker("live")
+    no_context.see(_window("w1", (6.3, 8.8, 104.5)), 0.0, 9.0)
+    no_context.see(_window("w1", (2.6, 8.8, 106.0)), 6.0, 15.0)  # the window starts 0.3 s before the guess
+    assert no_context.open[0].stream_start == 6.3
+    both = ReuseTracker("live")
+    both.see(_window("w1", (6.3, 8.8, 104.5)), 0.0, 9.0)
+    both.see(_window("w1", (6.3, 7.0, 104.5), (7.8, 11.8, 106.0)), 0.0, 12.0)  # the early piece seen again
+    assert both.open[0].stream_start == 6.3
+
+
 def test_an_event_line_holds_the_contract_fields():
     t = ReuseTracker("rtmp://example/live")
     (event,) = t.see(_window("w1", (1.0, 9.0, 30.0)), 100.0, 110.0)
@@ -217,8 +244,9 @@ def test_a_stream_with_sound_alone_or_picture_alone_is_watched(library, work_fil
     else:
         fmt = "aformat=sample_rates=48000:channel_layouts=stereo"
         # Seeded noise: unseeded, FFmpeg draws new noise each run, and on 1 of 16 draws tried
-        # (seeds 1-16) the sound's reuse began 1.7 s early, in the noise: a test on one
-        # fixed input, and a known imprecision of the sound chain's start in noise.
+        # (seeds 1-16) the sound's reuse began 1.7 s early, in the noise (1.25 s at most since
+        # ``TrackerParams.settle``): a test on one fixed input, and a known imprecision of the
+        # sound chain's start in quiet noise.
         command = ["-f", "lavfi", "-i", f"anoisesrc=a=0.01:d={BEFORE}:seed=1", "-ss", str(EXCERPT[0]), "-t",
                    str(EXCERPT[1] - EXCERPT[0]), "-i", work_files["A"], "-f", "lavfi", "-i", f"anoisesrc=a=0.01:d={AFTER}:seed=101",
                    "-filter_complex", f"[0:a]{fmt}[a];[1:a]{fmt}[b];[2:a]{fmt}[c];[a][b][c]concat=n=3:v=0:a=1",

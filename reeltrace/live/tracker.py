@@ -39,6 +39,14 @@ class TrackerParams:
     end_after: float = 4.0
     min_growth: float = 1.0  # an "update" only when the reuse grew by this many seconds
     overlap: float = 1.0  # seconds a segment may share with an open reuse of its work on another line (a cut)
+    settle: float = 4.0
+    """Seconds of stream a segment must span for its start to stand. A reuse that comes on air
+    near a window's end is seen over a second or two, and its segment's start is a guess: the
+    sound chain's peaks in quiet noise before the onset stretched it 0.2-1.7 s early on 16 of
+    16 seeded streams (tests/test_live.py), where a whole-file scan is right. A later window
+    that holds that start and ``context`` seconds before it, and sees the reuse over this many
+    seconds from a later start, moves the start there."""
+    context: float = 1.0
 
 
 @dataclass
@@ -84,6 +92,7 @@ class Reuse:
     work_start: float
     work_end: float
     reported_end: float = 0.0  # stream_end when last reported
+    start_seen: float = 0.0  # seconds of stream the segment that set stream_start spanned (``TrackerParams.settle``)
 
     @property
     def offset(self) -> float:
@@ -111,6 +120,7 @@ class ReuseTracker:
         ``window_end``."""
         events = []
         self.now = max(self.now, window_end)
+        seen: dict[int, tuple[Reuse, list[tuple[float, float, float]]]] = {}  # each continued reuse's segments here
         for match in matches:
             for seg in match.segments:
                 start, end = window_start + seg.query_start, window_start + seg.query_end
@@ -126,14 +136,16 @@ class ReuseTracker:
                         continue  # the weaker line: an ended airing's better one starts anew
                 if reuse is None:
                     self.started += 1
-                    reuse = Reuse(self.started, match.work, seg.modality, seg.score, start, end, seg.work_start, seg.work_end)
+                    reuse = Reuse(self.started, match.work, seg.modality, seg.score, start, end, seg.work_start, seg.work_end,
+                                  start_seen=end - start)  # fmt: skip
                     self.open.append(reuse)
                     reuse.reported_end = end
                     events.append(self._event("start", reuse))
                     continue
                 grew = end > reuse.stream_end
+                seen.setdefault(id(reuse), (reuse, []))[1].append((start, end, seg.work_start))
                 if start < reuse.stream_start:
-                    reuse.stream_start, reuse.work_start = start, seg.work_start
+                    reuse.stream_start, reuse.work_start, reuse.start_seen = start, seg.work_start, end - start
                 if grew:
                     reuse.stream_end, reuse.work_end = end, seg.work_end
                 reuse.score = max(reuse.score, seg.score)
@@ -142,12 +154,30 @@ class ReuseTracker:
                 if reuse.stream_end - reuse.reported_end >= self.params.min_growth:
                     reuse.reported_end = reuse.stream_end
                     events.append(self._event("update", reuse))
+        for reuse, pieces in seen.values():
+            if self._settle(reuse, pieces, window_start):
+                events = [e for e in events if not (e.event == "update" and e.reuse == reuse.number)]
+                reuse.reported_end = reuse.stream_end
+                events.append(self._event("update", reuse))
         for reuse in [r for r in self.open if window_end - r.stream_end >= self.params.end_after]:
             self.open.remove(reuse)
             self.ended.append(reuse)
             events.append(self._event("end", reuse))
         events.sort(key=lambda e: e.event != "end")  # what went off air before what came on
         return events
+
+    def _settle(self, reuse: Reuse, pieces: list[tuple[float, float, float]], window_start: float) -> bool:
+        """A guessed start (``TrackerParams.settle``), looked at again by a window that holds
+        it and ``context`` before it: the window's own start for the reuse stands, when the
+        window saw the reuse over ``settle`` seconds and saw none of it before that start.
+        Whether it moved the start."""
+        start, _, work_start = min(pieces)
+        span = max(e - s for s, e, _ in pieces)
+        if not (reuse.start_seen < self.params.settle <= span and start > reuse.stream_start
+                and window_start <= reuse.stream_start - self.params.context):  # fmt: skip
+            return False
+        reuse.stream_start, reuse.work_start, reuse.start_seen = start, work_start, span
+        return True
 
     def close(self) -> list[LiveEvent]:
         """Every open reuse ends (the source is over, or was away too long to tell)."""
@@ -183,6 +213,7 @@ class ReuseTracker:
         reuse.work_start = seg.work_start + speed * (reuse.stream_start - start)
         reuse.work_end = seg.work_start + speed * (reuse.stream_end - start)
         reuse.reported_end = -1.0  # the next event says the new line
+        reuse.start_seen = max(reuse.start_seen, end - start)
 
     def _continued(self, reuses: list[Reuse], work_id: str, start: float, end: float, offset: float) -> Reuse | None:
         for reuse in reuses:
