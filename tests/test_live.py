@@ -127,6 +127,15 @@ def test_a_start_guessed_at_a_window_s_end_is_moved_by_a_window_that_sees_before
     both.see(_window("w1", (6.3, 8.8, 104.5)), 0.0, 9.0)
     both.see(_window("w1", (6.3, 7.0, 104.5), (7.8, 11.8, 106.0)), 0.0, 12.0)  # the early piece seen again
     assert both.open[0].stream_start == 6.3
+    relined = ReuseTracker("live")  # moved to a better line in the window: its start and end on that one line
+    relined.see(_window("w1", (6.3, 8.8, 104.5)), 0.0, 9.0)
+    better = WorkMatch(_work("w1"), "video", 0.98, [Segment(7.8, 10.8, 150.0, 153.0, 0.98)])
+    relined.see(_window("w1", (6.6, 11.0, 104.8)) + [better], 0.0, 12.0)
+    (reuse,) = relined.open
+    assert reuse.work_start - reuse.stream_start == pytest.approx(142.2) and reuse.work_end - reuse.stream_end == pytest.approx(142.2)
+    one_window = ReuseTracker("live")  # the window that starts the reuse saw its start: it is not moved there
+    events = one_window.see(_window("w1", (6.3, 7.0, 104.5), (7.8, 11.8, 106.0)), 0.0, 12.0)
+    assert [(e.event, e.stream_start) for e in events] == [("start", 6.3), ("update", 6.3)]
 
 
 def test_an_event_line_holds_the_contract_fields():

@@ -132,6 +132,7 @@ class ReuseTracker:
                     if airing is not None and seg.score > airing.score and airing in self.open:
                         self._reline(airing, seg, start, end)
                         reuse = airing  # reported below, on its better line
+                        seen[id(reuse)] = (reuse, [])  # what this window saw on the old line is not its start
                     elif airing is not None and seg.score <= airing.score:
                         continue  # the weaker line: an ended airing's better one starts anew
                 if reuse is None:
@@ -141,6 +142,7 @@ class ReuseTracker:
                     self.open.append(reuse)
                     reuse.reported_end = end
                     events.append(self._event("start", reuse))
+                    seen[id(reuse)] = (reuse, [(start, end, seg.work_start)])
                     continue
                 grew = end > reuse.stream_end
                 seen.setdefault(id(reuse), (reuse, []))[1].append((start, end, seg.work_start))
@@ -162,6 +164,8 @@ class ReuseTracker:
         for reuse in [r for r in self.open if window_end - r.stream_end >= self.params.end_after]:
             self.open.remove(reuse)
             self.ended.append(reuse)
+            # Its end says where it stands: an update of it in the same window would come after it.
+            events = [e for e in events if not (e.event == "update" and e.reuse == reuse.number)]
             events.append(self._event("end", reuse))
         events.sort(key=lambda e: e.event != "end")  # what went off air before what came on
         return events
