@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -969,3 +970,26 @@ def test_job_progress_is_the_slower_chain(tmp_path):
         assert workers.progress(replace(job, status="done")) == 1.0
     finally:
         db.close()
+
+
+def test_the_libraries_of_request_threads_that_ended_are_closed(tmp_path):
+    """Each request thread opens its own Library; the server's threads come and go, and the
+    connections of those that ended are closed when a new thread opens one (they piled up
+    for as long as the server ran: on PostgreSQL, a connection each)."""
+    from reeltrace.service.state import Service, ServiceConfig
+
+    service = Service(ServiceConfig(library_folder=str(tmp_path / "library")))
+    made = []
+    try:
+        for _ in range(6):
+            thread = threading.Thread(target=lambda: made.append(service.lib) or service.lib.works())
+            thread.start()
+            thread.join()
+        assert len({id(lib) for lib in made}) == 6
+        # The sixth thread's library closed the five before it; it stays listed beside this
+        # thread's (opened when the service started) until another thread opens one.
+        assert [t for t, _ in service._libs][0] is threading.current_thread() and len(service._libs) == 2
+        assert all(lib.store.database._connections == [] for lib in made[:5])
+        assert made[5].store.database._connections != []
+    finally:
+        service.close()

@@ -85,6 +85,14 @@ class FoundMatch:
         return self.job.result["matches"][self.index]
 
 
+def _close_quietly(lib: Library) -> None:
+    """Close a library's database connections; one that fails to close is past caring."""
+    try:
+        lib.store.close()
+    except Exception:
+        pass
+
+
 def match_row(row: dict) -> dict:
     """A stored match row (``ServiceDB.matches``) as the API shows it."""
     return {name: row["query_name" if name == "query" else name] for name in MATCH_FIELDS}
@@ -109,7 +117,7 @@ class Service:
         self.monitors = Monitors(self.folder, self.db, config.monitors, config.model)
         self.rights = Rights(self.db, config.rights, config.limits, lambda: self.lib)
         self._local = threading.local()
-        self._libs: list[Library] = []
+        self._libs: list[tuple[threading.Thread, Library]] = []  # each thread's, while it lives
         self._lock = threading.Lock()
         self.drop_orphan_uploads()
 
@@ -140,8 +148,15 @@ class Service:
         if lib is None:
             lib = Library(self.folder, model=self.config.model)
             self._local.lib = lib
+            # The server's request threads come and go (anyio ends one idle for 10 s): the
+            # libraries of those that ended are closed here, or their database connections
+            # would pile up for as long as the server runs.
             with self._lock:
-                self._libs.append(lib)
+                ended = [old for thread, old in self._libs if not thread.is_alive()]
+                self._libs = [(thread, old) for thread, old in self._libs if thread.is_alive()]
+                self._libs.append((threading.current_thread(), lib))
+            for old in ended:
+                _close_quietly(old)
         return lib
 
     def close(self) -> None:
@@ -149,11 +164,8 @@ class Service:
         self.monitors.close()
         self.workers.stop()
         with self._lock:
-            for lib in self._libs:
-                try:
-                    lib.store.close()
-                except Exception:
-                    pass
+            for _, lib in self._libs:
+                _close_quietly(lib)
             self._libs.clear()
         self.db.close()
 
