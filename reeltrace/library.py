@@ -238,9 +238,11 @@ class Catalogue:
         fails where the file exists: of two processes making one library at once, both go on
         with the catalogue the first named (the other's schema stays empty). Returns the
         catalogue named."""
+        if self.namespace is None:
+            return self
         named = os.path.join(folder, CATALOGUE_FILE)
-        if self.namespace is None or os.path.isfile(named):
-            return self if self.namespace is None else Catalogue.read(named)
+        if os.path.isfile(named):
+            return Catalogue.read(named)
         text = json.dumps({"url": self.location, "schema": self.namespace}, indent=2) + "\n"
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".reeltrace-", suffix=".tmp")  # 0600
         try:

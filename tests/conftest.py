@@ -8,7 +8,6 @@ tests. Tests that change a library work on a copy (``library_copy``).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -35,7 +34,7 @@ from helpers import (  # noqa: E402
 )
 from pgserver import pg_server  # noqa: E402, F401  (fixture: the shared library's catalogue may be there)
 
-from reeltrace.library import CATALOGUE_FILE  # noqa: E402
+from reeltrace.library import CATALOGUE_FILE, Catalogue  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -120,11 +119,9 @@ def copy_library(request):
         shutil.copytree(source, dest)
         named = os.path.join(dest, CATALOGUE_FILE)
         if os.path.exists(named):
-            with open(named, encoding="utf-8") as fh:
-                catalogue = json.load(fh)
-            catalogue["url"] = request.getfixturevalue("pg_server").copy_database(catalogue["url"])
-            with open(named, "w", encoding="utf-8") as fh:
-                json.dump(catalogue, fh)
+            catalogue = Catalogue.read(named)
+            os.unlink(named)
+            Catalogue(request.getfixturevalue("pg_server").copy_database(catalogue.location), catalogue.namespace).name(dest)
         return dest
 
     return copy

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import mediagen
@@ -162,6 +163,15 @@ def run_subprocess(*argv: str, cwd: str | None = None, env: dict | None = None, 
         env=env if env is not None else subprocess_env(),
         timeout=timeout,
     )
+
+
+def wait_until(predicate, what: str, timeout: float) -> None:
+    """Poll ``predicate`` until it holds; AssertionError naming ``what`` after ``timeout`` s
+    (a bound for a hung test, never a measurement)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def work_ids(library: str) -> list[str]:

@@ -12,10 +12,9 @@ import os
 import signal
 import stat
 import subprocess
-import time
 
 import pytest
-from helpers import WORKS, reeltrace_command, run_cli, run_subprocess, subprocess_env, work_ids
+from helpers import WORKS, reeltrace_command, run_cli, run_subprocess, subprocess_env, wait_until, work_ids
 from pgserver import pg_server  # noqa: F401  (fixture)
 from test_service import free_port
 
@@ -106,16 +105,9 @@ def _held_register(folder: str, path: str, work_id: str, hold_file: str) -> subp
     env = subprocess_env() | {holds.HOLD_AT_ENV: "register:before-commit", holds.HOLD_FILE_ENV: hold_file}
     proc = subprocess.Popen(reeltrace_command("--library", folder, "register", path, "--id", work_id),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    _wait(lambda: os.path.exists(holds.reached_marker(hold_file)) or proc.poll() is not None, "the hold")
+    wait_until(lambda: os.path.exists(holds.reached_marker(hold_file)) or proc.poll() is not None, "the hold", 300)
     assert proc.poll() is None, proc.communicate()
     return proc
-
-
-def _wait(condition, what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _waiting_on_a_lock(url: str) -> int:
@@ -144,7 +136,7 @@ def test_a_register_waits_for_another_machine_s_transaction(tmp_path, pg_server,
     other = subprocess.Popen(reeltrace_command("--library", folder, "register", path, "--id", work_id),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())  # fmt: skip
     try:
-        _wait(lambda: _waiting_on_a_lock(url) == 1 or other.poll() is not None, "the second register to wait")
+        wait_until(lambda: _waiting_on_a_lock(url) == 1 or other.poll() is not None, "the second register to wait", 300)
         assert other.poll() is None, other.communicate()  # waiting, not done, while the first holds
     finally:
         os.unlink(str(tmp_path / "hold"))

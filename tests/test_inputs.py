@@ -17,7 +17,7 @@ import pytest
 from helpers import UNRELATED, WORKS, check_clip_found, run_cli, work_ids
 
 from reeltrace.bench.fuzz import break_sample_table, mp4_boxes
-from reeltrace.library import CATALOGUE_FILE
+from reeltrace.library import CATALOGUE_FILE, Catalogue
 
 WEIRD_NAME = "clip with spaces é 視頻\nsecond line.mp4"
 
@@ -333,13 +333,10 @@ def test_a_damaged_sample_table_does_not_stop_register(library_copy, broken_samp
     assert work_ids(library_copy) == [*(s.work_id for s in WORKS.values()), line.split("\t")[0]]
 
 
-def _catalogue(library: str) -> dict | None:
+def _catalogue(library: str) -> Catalogue | None:
     """The shared library's PostgreSQL catalogue (``REELTRACE_TEST_CATALOGUE=postgres``), if so."""
     named = os.path.join(library, CATALOGUE_FILE)
-    if not os.path.exists(named):
-        return None
-    with open(named, encoding="utf-8") as fh:
-        return json.load(fh)
+    return Catalogue.read(named) if os.path.exists(named) else None
 
 
 def _newer_schema(library: str) -> str:
@@ -350,8 +347,8 @@ def _newer_schema(library: str) -> str:
     else:
         import psycopg
 
-        with psycopg.connect(catalogue["url"], autocommit=True) as db:
-            db.execute(f"UPDATE {catalogue['schema']}.meta SET value = '999' WHERE key = 'schema_version'")
+        with psycopg.connect(catalogue.location, autocommit=True) as db:
+            db.execute(f"UPDATE {catalogue.namespace}.meta SET value = '999' WHERE key = 'schema_version'")
     return "library was written by a newer reeltrace (schema 999)"
 
 

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, wait_until
 from pgserver import pg_server  # noqa: F401  (the session fixture)
 from test_service import ADMIN_TOKEN, WAIT, Server, client, make_accounts, make_media, upload, wait_job
 
@@ -359,14 +359,6 @@ def test_one_server_on_postgres_registers_scans_isolates_and_claims(pg_server, m
     assert _rows(url, "SELECT state FROM claims") == [("upheld",)]
 
 
-def _wait(predicate, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("catalogue", ["sqlite", "postgresql"])
 def test_two_servers_share_one_queue_each_job_done_once(pg_server, media, tmp_path, catalogue):
     """With the library's catalogue in its folder's SQLite file (one machine), or in the same
@@ -392,7 +384,7 @@ def test_two_servers_share_one_queue_each_job_done_once(pg_server, media, tmp_pa
             assert r.status_code == 202, r.text
             scans.append(r.json()["scan"]["id"])
         running = lambda: _rows(url, "SELECT id, claimed_by FROM jobs WHERE status = 'running'")  # noqa: E731
-        _wait(lambda: len(running()) == 2, "each server to hold a job")
+        wait_until(lambda: len(running()) == 2, "each server to hold a job", WAIT)
         holders = {by for _, by in running()}
         assert len(holders) == 2 and {h.split(":")[1] for h in holders} == {str(first.proc.pid), str(second.proc.pid)}
         hold.unlink()
@@ -427,7 +419,8 @@ def test_a_killed_server_s_job_is_taken_by_the_other_after_its_lease(pg_server, 
         _register(c, media)
         hold.write_text("hold")
         first = upload(c, "/api/scans", media["query"]).json()["scan"]["id"]
-        _wait(lambda: c.get(f"/api/scans/{first}").json()["status"] == "running", "the doomed server to take the job")
+        wait_until(lambda: c.get(f"/api/scans/{first}").json()["status"] == "running", "the doomed server to take the job",
+                   WAIT)  # fmt: skip
         second = upload(c, "/api/scans", media["query"]).json()["scan"]["id"]  # queued behind it
         survivor = _server(library, url, media, "survivor", lease_s=lease).start()
         s = client(survivor, ADMIN_TOKEN)

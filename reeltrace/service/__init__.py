@@ -14,7 +14,8 @@ import os
 import sys
 
 from ..media.limits import InputLimits
-from .db import ServiceDB, ServiceError, is_database_url
+from ..storage.databases import is_database_url
+from .db import ServiceDB, ServiceError
 
 ADMIN_TOKEN_ENV = "REELTRACE_ADMIN_TOKEN"
 

@@ -41,8 +41,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..storage import databases
-from ..storage.databases import is_database_url
-from ..storage.sqlite import DatabaseUnavailable
 from .rightsdb import SCHEMA as RIGHTS_SCHEMA
 from .rightsdb import RightsTables
 from .rows import MATCH_COLUMNS, insert_match, select
@@ -161,10 +159,8 @@ def open_database(target: str, schema: str, on_open=None):
     """``target``'s database (``storage.databases``); ServiceError without psycopg."""
     try:
         return databases.open_database(target, schema, on_open=on_open)
-    except DatabaseUnavailable as err:
-        if is_database_url(target) and "psycopg" in str(err):
-            raise ServiceError(str(err)) from None
-        raise
+    except databases.MissingExtra as err:
+        raise ServiceError(str(err)) from None
 
 
 def now() -> str:

@@ -3,10 +3,14 @@ extra) or an SQLite file (``storage.sqlite``), opened behind the one interface b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from .sqlite import Database, DatabaseUnavailable
+
+
+class MissingExtra(DatabaseUnavailable):
+    """A PostgreSQL URL was given, and psycopg (the ``scale`` extra) is not installed."""
 
 
 def is_database_url(target: str | None) -> bool:
@@ -39,17 +43,16 @@ def open_database(
     locked: Callable[[], Exception] | None = None,
     namespace: str | None = None,
     serial: bool = False,
-    pool: tuple[int, int, float] | None = None,
+    pool: Mapping[str, float] | None = None,
 ):
     """``target``'s database with ``schema`` applied. ``locked`` (SQLite: the error when the
     write lock stays taken) and ``namespace``, ``serial`` and ``pool`` (PostgreSQL: see
-    ``storage.postgres``; ``pool`` is (pool_size, keep, idle_s)) apply to the one kind they
-    name. DatabaseUnavailable when psycopg is not installed."""
+    ``storage.postgres``; ``pool`` holds its ``pool_size``, ``keep``, ``idle_s``) apply to
+    the one kind they name. MissingExtra when psycopg is not installed."""
     if not is_database_url(target):
         return Database(target, schema, on_open=on_open, locked=locked)
     try:
         from .postgres import Database as PostgresDatabase
     except ImportError as err:
-        raise DatabaseUnavailable(f"a PostgreSQL database needs psycopg: pip install 'reeltrace[scale]' ({err})") from None
-    sizes = dict(zip(("pool_size", "keep", "idle_s"), pool, strict=True)) if pool else {}
-    return PostgresDatabase(target, schema, on_open=on_open, namespace=namespace, serial=serial, **sizes)
+        raise MissingExtra(f"a PostgreSQL database needs psycopg: pip install 'reeltrace[scale]' ({err})") from None
+    return PostgresDatabase(target, schema, on_open=on_open, namespace=namespace, serial=serial, **(pool or {}))

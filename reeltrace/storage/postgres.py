@@ -158,19 +158,13 @@ class Transaction:
         self.connection = connection
 
     def execute(self, sql: str, parameters: tuple | list = ()) -> Result:
-        try:
-            cur = self.connection.execute(placeholders(sql), tuple(parameters))
-            rows = cur.fetchall() if cur.description is not None else []
-        except psycopg.OperationalError as err:
-            raise _lost(err) from None
+        cur = self.connection.execute(placeholders(sql), tuple(parameters))
+        rows = cur.fetchall() if cur.description is not None else []
         return Result(rows, cur.rowcount)
 
     def executemany(self, sql: str, rows) -> None:
-        try:
-            with self.connection.cursor() as cur:
-                cur.executemany(placeholders(sql), [tuple(r) for r in rows])
-        except psycopg.OperationalError as err:
-            raise _lost(err) from None
+        with self.connection.cursor() as cur:
+            cur.executemany(placeholders(sql), [tuple(r) for r in rows])
 
 
 def _lost(err: psycopg.OperationalError) -> DatabaseUnavailable:

@@ -27,7 +27,7 @@ from ..holds import hold_at
 from ..records import Work
 from .databases import open_database
 
-CATALOGUE_POOL = (2, 0, 30.0)
+CATALOGUE_POOL = {"pool_size": 2, "keep": 0, "idle_s": 30.0}
 """PostgreSQL connections of one Store: at most 2, none kept once 30 s idle. The service opens
 a Library (so a Store) on each thread that reads the catalogue, and the server's threads come
 and go: each keeping a connection would use up the server's (100 by default)."""
@@ -166,7 +166,6 @@ class Store:
     transaction holds the whole catalogue, on either."""
 
     def __init__(self, location: str, namespace: str | None = None):
-        self.path = location
         self.database = open_database(
             location, _SCHEMA, on_open=_check_version, namespace=namespace, serial=True, pool=CATALOGUE_POOL,
             locked=lambda: StoreError("library is locked by another process"),
