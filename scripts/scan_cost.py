@@ -7,7 +7,8 @@ Each ``--variant`` is a ``;``-separated list of ``NAME=VALUE`` fields of ``Video
 (or of ``AudioConfig`` with ``--chain audio``; ``reeltrace.settings``, as in
 ``scripts/scan_variant.py``; empty: the default). Every file is scanned twice by
 every variant in turn, from a copy of the library, after one warm-up scan each. Prints the
-median seconds per scan and the median and largest ratio to the first variant: ratios
+median seconds per scan, the median and largest ratio to the first variant, and each
+file's median ratio: ratios
 taken in the same minute hold on a machine that other jobs share, seconds do not.
 """
 
@@ -57,6 +58,10 @@ def main() -> None:
     for variant, mine in zip(args.variant, seconds, strict=True):
         ratios = [a / b for a, b in zip(mine, seconds[0], strict=True)]
         print(f"{variant or 'default'}: median {statistics.median(mine):.2f} s, ratio median {statistics.median(ratios):.2f}, max {max(ratios):.2f}")
+        if variant != args.variant[0]:
+            r = args.repeats
+            for i, path in enumerate(args.files):
+                print(f"  {path}: {statistics.median(ratios[i * r : (i + 1) * r]):.2f}x")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Each NAME=VALUE sets a field of ``VideoConfig``, dotted for nested fields
 which a Python expression over ``q`` (a ground-truth query) is true. The library is scanned
 from a copy, so a scan's history never lands in it. Writes ``DATASET/eval-NAME.json`` (the
 bench's metrics, both halves) and ``DATASET/preds-NAME.json``, and prints the summary and the
-queries found below 0.9 of their ground truth.
+queries found below 0.9 of their ground truth. With ``--register`` the data set's works are
+registered afresh with the variant into a new library (for a change to what a work stores),
+and LIBRARY is not read.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("settings", nargs="*", metavar="NAME=VALUE")
     parser.add_argument("--only", default="True")
+    parser.add_argument("--register", action="store_true", help="register the works again with the variant")
     args = parser.parse_args()
     try:
         config = with_settings(VideoConfig(), args.settings)
@@ -44,8 +47,14 @@ def main() -> None:
     truth["queries"] = [q for q in truth["queries"] if eval(args.only, {}, {"q": q})]
     run = SystemRun(args.name)
     with tempfile.TemporaryDirectory() as copy:
-        shutil.copytree(args.library, copy, dirs_exist_ok=True)
+        if not args.register:
+            shutil.copytree(args.library, copy, dirs_exist_ok=True)
         with Library(copy, video=config) as lib:
+            if args.register:
+                for work in track(truth["works"], description="registering"):
+                    done = lib.register(work["path"], title=work["title"], category=work["category"], work_id=work["id"])
+                    if done.error:
+                        raise SystemExit(f"error: {work['id']}: {done.error}")
             lib.index()
             for query in track(truth["queries"], description="scanning"):
                 result = lib.scan(query["path"])

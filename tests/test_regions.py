@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reeltrace.video.regions import Box, RegionParams, WindowParams, detect_content_box, detect_windows
+from reeltrace.video.regions import Box, RegionParams, WindowParams, detect_content_box, detect_windows, detect_work_boxes
 
 PARAMS = RegionParams()
 
@@ -43,6 +43,42 @@ def test_region_parameters_are_read_from_the_params():
     """No trimming allowed (``max_trim=0``): the letterboxed window keeps its bars."""
     box = detect_content_box(_framed(0), RegionParams(max_trim=0.0), bands_only=True)
     assert (box.top, box.bottom, box.left, box.right) == (0, 240, 0, 320)
+
+
+def _cut_to_pillarbox(full: int, n: int = 24, size: tuple[int, int] = (180, 320), bar: int = 60) -> np.ndarray:
+    """``full`` frames of moving noise over the whole frame, then a cut to moving noise
+    between black pillar bars ``bar`` columns wide."""
+    frames = np.random.default_rng(5).integers(0, 256, (n, *size, 3), dtype=np.uint8)
+    frames[full:, :, :bar] = 0
+    frames[full:, :, size[1] - bar :] = 0
+    return frames
+
+
+def test_a_work_shot_cut_to_inside_a_window_is_stored_without_its_bars():
+    # The window as a whole has no bar that stays dark: only the run after the cut has.
+    frames = _cut_to_pillarbox(full=10)
+    assert detect_content_box(frames, PARAMS, bands_only=True) == Box(0, 180, 0, 320)
+    boxes = detect_work_boxes(frames, PARAMS, min_run=4)
+    assert all(b == Box(0, 180, 0, 320) for b in boxes[:10])
+    assert all(b.left == pytest.approx(60, abs=4) and b.right == pytest.approx(260, abs=4) for b in boxes[10:])
+    assert len({b for b in boxes[10:]}) == 1
+
+
+@pytest.mark.parametrize("full", [0, 24, 21])
+def test_a_work_window_of_one_layout_or_a_short_run_keeps_the_window_s_box(full):
+    # All pillarboxed, all full frame, or a run of 3 frames (under min_run): the window's box.
+    frames = _cut_to_pillarbox(full=full)
+    whole = detect_content_box(frames, PARAMS, bands_only=True)
+    assert detect_work_boxes(frames, PARAMS, min_run=4) == [whole] * 24
+
+
+def test_dark_moving_content_at_an_edge_is_not_taken_for_bars():
+    # A run is judged whole, with the detail and motion tests: dark footage with detail
+    # at an edge (a night street) is picture, not a bar.
+    frames = _cut_to_pillarbox(full=24)
+    rng = np.random.default_rng(9)
+    frames[10:, :, :60] = rng.integers(0, 30, (14, 180, 60, 3), dtype=np.uint8)
+    assert detect_work_boxes(frames, PARAMS, min_run=4) == [Box(0, 180, 0, 320)] * 24
 
 
 def _picture_in_picture(n: int = 8, size: tuple[int, int] = (240, 320)) -> np.ndarray:

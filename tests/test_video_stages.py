@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 import mediagen
 
@@ -203,6 +203,38 @@ def test_describe_video_reads_its_parameters_from_the_config(unrelated_file):
         mirrored = int((query.views == int(View.FULL_MIRROR)).sum())
         assert instants == 40 and mirrored == -(-instants // every), (every, instants, mirrored)
 
+
+
+def test_a_query_is_also_cut_to_the_bars_a_work_would_be_cut_to(tmp_path):
+    """A pillarboxed work of two panels, one a blurred still picture: the work is stored
+    cut to its bars, while a query's own region also trims the blurred panel (and the
+    full frame keeps the bars). The band-trimmed view (``ViewParams.band_region``) is the
+    only one that shows a mirrored copy as the work was stored."""
+    size = (320, 180)
+    still = Image.fromarray(mediagen.fit(next(mediagen.work_frames(77, 1.0, "noise")), (100, 180)))
+    still = np.asarray(still.filter(ImageFilter.GaussianBlur(12)))
+    frames = []
+    for picture in mediagen.work_frames(12, 12.0, "leaves"):
+        canvas = np.zeros((180, 320, 3), np.uint8)
+        canvas[:, 50:150] = still
+        canvas[:, 170:270] = mediagen.fit(picture, (100, 180))
+        frames.append(canvas)
+    work = mediagen.write_video(str(tmp_path / "work.mp4"), frames)
+    query = mediagen.write_video(str(tmp_path / "query.mp4"), [mediagen.mirror(f, size) for f in frames])
+    embedder = FrameEmbedder()
+    config = VideoConfig()
+    stored = describe_video(work, embedder, config, 12.0, query=False)
+
+    def best_view_similarity(views) -> float:
+        described = describe_video(query, embedder, replace(config, views=views), 12.0, query=True)
+        instants = np.round(described.timestamps * 2)  # both sampled at 2 a second
+        best = [max(described.embeddings[instants == round(t * 2)] @ vector, default=0.0)
+                for t, vector in zip(stored.timestamps, stored.embeddings, strict=True)]  # fmt: skip
+        return float(np.median(best))
+
+    assert config.views.band_region
+    assert best_view_similarity(config.views) >= 0.85
+    assert best_view_similarity(replace(config.views, band_region=False)) < 0.75
 
 
 @pytest.mark.parametrize("model", ["sscd_distilled", "sscd"])

@@ -7,8 +7,9 @@ onnxruntime; nothing is downloaded at run time.
 
 Each sampled frame is cut to its content region (``regions``), scaled to a square of
 ``INPUT_SIZE`` and embedded. Works store one descriptor per frame (the content region).
-Queries store several *views* per frame: the full frame, the content region and any
-picture-in-picture window, each also mirrored (at every other instant,
+Queries store several *views* per frame: the full frame, the content region (and, where it
+differs, the region a work would be cut to), any picture-in-picture window and layout part,
+each also mirrored (at every other instant,
 ``ViewParams.mirror_every``), because we cannot tell in advance whether
 an upload was flipped, or whether a detected region is right; the matcher keeps, per work
 frame, the best view.
@@ -34,7 +35,7 @@ from ..media.limits import NO_BUDGET, Budget
 from .layouts import detect_parts, overlap
 from .model_graph import transpose_first
 from .records import VideoFeatures
-from .regions import Box, detect_content_box, detect_windows, is_informative
+from .regions import Box, detect_content_box, detect_windows, detect_work_boxes, is_informative
 
 if TYPE_CHECKING:
     from .config import VideoConfig
@@ -66,6 +67,21 @@ class ViewParams:
     still gives a flipped copy's chain its points (quick set: mirror recall 0.996 either
     way, segment uAP 0.981 at 1 and 2). The mirrors were half of a query's embeddings and
     lookups; at 2 a 60 s scan is 0.2 s shorter (BENCHMARKS.md)."""
+    work_box_runs: int = 4
+    """A work's frames take the bars of a run of at least this many frames (2 s) that has
+    bars the whole window has not (``regions.detect_work_boxes``); 0: the window's only.
+    Full bench: a drama episode that cuts to a pillarboxed shot stored that shot's first
+    seconds with their bars, and queries of the shot (mirrored, at another frame rate, in a
+    grid, a player, a small picture-in-picture) aligned to those seconds: 6 queries found
+    at 0-0.77 of their segments, all at 0.97 or more with runs; nothing else moved
+    (BENCHMARKS.md, stop 23). 4 is the one value tried."""
+    band_region: bool = True
+    """A query also gets the region a work would be cut to (dark bars only) where that
+    differs from its own region, which also trims blurred and still bands: of a
+    pillarboxed picture of two panels, one blurred, it kept one panel, and the full frame
+    keeps the bars (best view of a mirrored copy 0.68 of the stored frame, 0.91 with this
+    view; ``tests/test_video_stages.py``). Full bench, tune half: two bordered copies
+    0.89-0.90 -> 0.94-0.99 of their segments."""
 
 
 class View(enum.IntEnum):
@@ -229,20 +245,30 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
     stack = np.stack([f.rgb for f in seen])
     box = detect_content_box(stack, config.regions, bands_only=not query)
     use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
+    boxes = [box] * len(seen)
+    if not query and p.work_box_runs > 0:
+        boxes = detect_work_boxes(stack, config.regions, p.work_box_runs)
+    box_of = {id(f): b for f, b in zip(seen, boxes, strict=True)}
+    band_boxes = []
+    if query and p.band_region:
+        band_box = detect_content_box(stack, config.regions, bands_only=True)
+        if band_box.area_fraction(h, w) < 1.0 - p.region_min_change and overlap(band_box, box) <= 0.9:
+            band_boxes = [band_box]
     windows = detect_windows(stack, config.windows) if query else []
     parts = _parts(stack, box, windows, config) if query else []
     batch: list[np.ndarray] = []
     batch_views: list[int] = []
     batch_times: list[float] = []
     for f in frames:
-        region = to_model_input(f.rgb, box)
+        region = to_model_input(f.rgb, box_of[id(f)])
         if query:
             mirror = round(f.time * fps) % p.mirror_every == 0
             full = to_model_input(f.rgb) if use_region else region
             candidates = [(View.FULL, full)] + ([(View.FULL_MIRROR, full[:, ::-1])] if mirror else [])
             if use_region:
                 candidates += [(View.REGION, region)] + ([(View.REGION_MIRROR, region[:, ::-1])] if mirror else [])
-            for view, mirrored, boxes in ((View.WINDOW, View.WINDOW_MIRROR, windows), (View.PART, View.PART_MIRROR, parts)):
+            for view, mirrored, boxes in ((View.REGION, View.REGION_MIRROR, band_boxes), (View.WINDOW, View.WINDOW_MIRROR, windows),
+                                          (View.PART, View.PART_MIRROR, parts)):
                 for inner_box in boxes:
                     inner = to_model_input(f.rgb, inner_box)
                     candidates += [(view, inner)] + ([(mirrored, inner[:, ::-1])] if mirror else [])

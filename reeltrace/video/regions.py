@@ -153,6 +153,41 @@ def detect_content_box(frames: np.ndarray, params: RegionParams, bands_only: boo
     return Box(2 * top, h if bottom_trim == 0 else 2 * bottom, 2 * left, w if right_trim == 0 else 2 * right)
 
 
+def detect_work_boxes(frames: np.ndarray, params: RegionParams, min_run: int) -> list[Box]:
+    """A registered work's content box for each frame of a window ``(n, h, w, 3)``: the
+    window's bars (``detect_content_box`` with ``bands_only``), except for a stretch of at
+    least ``min_run`` frames that has bars of its own which the window as a whole has not.
+
+    A window that spans a cut from full-frame footage to a pillarboxed shot has no bar
+    that stays dark throughout, so that shot's first seconds were stored with their bars
+    while the rest of the shot was stored cut to its picture. Those few frames, alone in
+    the work in looking like a query that shows the bars (a mirrored copy, a grid cell, a
+    player in a page), then outbid the shot's true frames for every such query instant.
+    Stretches are runs of frames whose single-frame bars agree; a run is judged again
+    whole, with the motion test, so a dark still shot is trimmed no more than before."""
+    n = len(frames)
+    whole = detect_content_box(frames, params, bands_only=True)
+    boxes = [whole] * n
+    if n < 2 * min_run:
+        return boxes
+    single = [detect_content_box(frames[i : i + 1], params, bands_only=True) for i in range(n)]
+    start = 0
+    for i in range(1, n + 1):
+        if i < n and _same_box(single[i], single[start]):
+            continue
+        if i - start >= min_run and i - start < n:
+            run = detect_content_box(frames[start:i], params, bands_only=True)
+            if run.intersection(whole) == run.height * run.width and run.height * run.width < 0.95 * whole.height * whole.width:
+                boxes[start:i] = [run] * (i - start)
+        start = i
+    return boxes
+
+
+def _same_box(a: Box, b: Box) -> bool:
+    inter = a.intersection(b)
+    return inter >= 0.9 * (a.height * a.width + b.height * b.width - inter)
+
+
 def is_informative(rgb: np.ndarray, min_std: float) -> bool:
     """False for near-uniform frames (black, fades, flat colour): their descriptors all look
     alike, so matching them would link any two videos that fade to black. The bar
