@@ -245,10 +245,10 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
     stack = np.stack([f.rgb for f in seen])
     box = detect_content_box(stack, config.regions, bands_only=not query)
     use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
-    boxes = [box] * len(seen)
+    frame_boxes = [box] * len(seen)
     if not query and p.work_box_runs > 0:
-        boxes = detect_work_boxes(stack, config.regions, p.work_box_runs)
-    box_of = {id(f): b for f, b in zip(seen, boxes, strict=True)}
+        frame_boxes = detect_work_boxes(stack, config.regions, p.work_box_runs)
+    box_of = {id(f): b for f, b in zip(seen, frame_boxes, strict=True)}
     band_boxes = []
     if query and p.band_region:
         band_box = detect_content_box(stack, config.regions, bands_only=True)
