@@ -104,7 +104,9 @@ def test_audfprint_log_is_read_as_work_times_and_labelled_like_our_matches():
 
 def test_a_positive_query_claiming_another_work_is_listed_with_its_catalogue():
     """A claim against another registered track counts whether or not it ranks first, and
-    says whether the two tracks are of one catalogue (issue 16's hard negatives)."""
+    says whether the two tracks are of one catalogue (issue 16's hard negatives). It is
+    wrong unless the scan said the two share the recording and the two works' own audio
+    confirms it."""
     from reeltrace.bench.audio.dataset import Query
     from reeltrace.bench.audio.run import markdown, table, wrong_work_claims
 
@@ -113,15 +115,44 @@ def test_a_positive_query_claiming_another_work_is_listed_with_its_catalogue():
         q.result = {"top1": True, "segment": True, "wrong": False, "fp": False, "other_works": other}
         return q
 
-    queries = [query("a", "/m/album/t1.ogg", [["/m/album/t2.ogg", 0.93]]),
-               query("b", "/m/album/t2.ogg", [["/m/other/x.ogg", 0.61]]),
-               query("c", "/m/other/x.ogg", [])]  # fmt: skip
+    confirmed = {"at_claim": 0.63, "elsewhere": 0.03, "confirmed": True}
+    refuted = {"at_claim": 0.13, "elsewhere": 0.04, "confirmed": False}
+    queries = [query("a", "/m/album/t1.ogg", [["/m/album/t2.ogg", 0.93]]),  # a result of before the check
+               query("b", "/m/album/t2.ogg", [["/m/other/x.ogg", 0.61, False, None]]),
+               query("c", "/m/other/x.ogg", []),
+               query("d", "/m/album/t1.ogg", [["/m/album/t2.ogg", 1.0, True, confirmed]]),
+               query("e", "/m/album/t1.ogg", [["/m/album/t2.ogg", 1.0, True, refuted]])]  # fmt: skip
     groups = {"/m/album/t1.ogg": "album", "/m/album/t2.ogg": "album", "/m/other/x.ogg": "other"}
     claims = wrong_work_claims(queries, groups)
-    assert [(c["query"], c["same_catalogue"]) for c in claims] == [("a.wav", True), ("b.wav", False)]
-    summary = {"works": 3, "registered_hours": 0.1, "negative_hours": 0.0, "queries": 3, "table": table(queries),
+    assert [(c["query"], c["same_catalogue"], c["wrong"]) for c in claims] == [
+        ("a.wav", True, True), ("b.wav", False, True), ("d.wav", True, False), ("e.wav", True, True)]  # fmt: skip
+    summary = {"works": 3, "registered_hours": 0.1, "negative_hours": 0.0, "queries": 5, "table": table(queries),
                "wrong_work_claims": claims, "ingest_x_realtime": 300, "index_mb_per_hour": 1.0,
                "latency_60s_median": 0.2, "latency_60s_max": 0.3}  # fmt: skip
     text = markdown(summary)
-    assert "2 (1 within the query's own catalogue), from 2 of 3 positive queries" in text
-    assert "a.wav (none, 5 s) claims t2.ogg at 0.93 (same catalogue)" in text
+    assert "4 (3 within the query's own catalogue), from 4 of 5 positive queries; **wrong: 3**" in text
+    assert "a.wav (none, 5 s) claims t2.ogg at 0.93 (same catalogue); its work is t1.ogg\n" in text
+    assert "d.wav (none, 5 s) claims t2.ogg at 1.00 (same catalogue); its work is t1.ogg; said shared, waveforms 0.63 against 0.03 elsewhere: confirmed" in text
+    assert "e.wav (none, 5 s) claims t2.ogg at 1.00 (same catalogue); its work is t1.ogg; said shared, waveforms 0.13 against 0.04 elsewhere: not confirmed" in text
+
+
+def test_a_recording_two_works_hold_is_confirmed_on_their_own_audio_and_a_motif_played_again_is_not(tmp_path):
+    """``bench.audio.shared``: work B holds 5 s of work A's recording (3 dB under its own
+    music); work C plays A's notes at the same instants with another timbre, as a
+    second recording of one motif would. Only B is confirmed, and only at the right lag."""
+    import audiogen
+
+    from reeltrace.bench.audio.shared import shared_recording
+
+    rate = audiogen.RATE
+    a = audiogen.music(31, 12.0)
+    b = audiogen.music(32, 12.0)
+    b[6 * rate : 11 * rate] = audiogen.mix(a[3 * rate : 8 * rate], b[6 * rate : 11 * rate], 3.0)  # its own music 3 dB above
+    c = audiogen.music(31, 12.0, timbre=77)
+    paths = {name: audiogen.write(str(tmp_path / f"{name}.wav"), y) for name, y in (("a", a), ("b", b), ("c", c))}
+    held = shared_recording(paths["a"], 3.0, paths["b"], 6.0, 5.0, reach=5.0)
+    assert held.confirmed, held
+    off = shared_recording(paths["a"], 3.0, paths["b"], 5.5, 5.0, reach=5.0)  # half a second early
+    assert not off.confirmed and off.at_claim > 0.0, off
+    motif = shared_recording(paths["a"], 3.0, paths["c"], 3.0, 5.0, reach=5.0)
+    assert not motif.confirmed and motif.at_claim < held.at_claim / 2, (motif, held)

@@ -15,7 +15,9 @@ Metrics per edit and length:
   start and end within 0.5 s of the true work times of its query start and end, and it
   covers at least half of the excerpt;
 * FP: queries cut from never-registered audio with any match (any work, any score
-  at or above the threshold); "wrong": positive queries whose best match is another work.
+  at or above the threshold); "wrong": positive queries whose best match is another work;
+  every claim of a positive query on another work is listed, and is wrong unless the scan
+  said the two works share the recording and their own audio confirms it (``shared``).
 
 Plus ingest speed (register, x realtime, one process), index size per hour of audio, and
 ``scan`` time for 60 s clips against the whole library. The unthresholded audio segments
@@ -26,6 +28,7 @@ queries of a finished run, as clearly separate baselines (``baselines``); ``--le
 breaks a finished run's mixed edits down by overlay level (``levels``).
 
 Modules: ``dataset`` (sources, split, edits, query rendering), ``run`` (the run, its
-table), ``calibration`` (labelled segments, the score's fit), ``baselines``
-(Chromaprint, audfprint), ``levels`` (overlay levels), ``cli`` (the command).
+table), ``shared`` (a shared recording checked on the two works), ``calibration``
+(labelled segments, the score's fit), ``baselines`` (Chromaprint, audfprint), ``levels``
+(overlay levels), ``cli`` (the command).
 """

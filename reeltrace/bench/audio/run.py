@@ -14,6 +14,7 @@ import numpy as np
 
 from .calibration import calibration_rows
 from .dataset import LENGTHS, Edit, Plan, Query, build_queries, choose, make_query, seeded_fraction, segment_ok, select
+from .shared import shared_recording
 
 
 def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = False, log=print) -> dict:
@@ -68,9 +69,11 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
                 "fp": bool(q.truth is None and res.matches),
                 "wrong": bool(q.truth and best is not None and path_of.get(best.work.key) != q.truth),
                 # Every other registered work a positive query claims, best first: a claim
-                # against another rights holder's track (issue 16), whether ranked first or not.
-                "other_works": [[path_of.get(m.work.key), round(m.score, 4)] for m in res.matches
-                                if q.truth and path_of.get(m.work.key) != q.truth],  # fmt: skip
+                # against another rights holder's track (issue 16), whether ranked first or
+                # not, with whether the scan said it shares the recording with the query's
+                # work and whether the two works' own audio confirms that (``shared``).
+                "other_works": [[path_of.get(m.work.key), round(m.score, 4), *shared_claim(m, right, path_of)]
+                                for m in res.matches if q.truth and path_of.get(m.work.key) != q.truth],  # fmt: skip
                 "best_score": round(best.score, 4) if best else 0.0,
                 "elapsed": round(res.elapsed, 4),
                 "error": res.error,
@@ -107,6 +110,28 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
     return summary
 
 
+def shared_claim(other, right: list, path_of: dict) -> list:
+    """``[said, check]`` for a claim on another work: ``said``, the scan reported a segment
+    of it as sharing the recording with the query's own work; ``check``, where it did, the
+    two works' waveforms along the alignment the two segments imply (``shared``), or None."""
+    if not right:
+        return [False, None]
+    own = right[0]
+    for seg in other.segments:
+        if seg.shares_audio_with != own.work.work_id:
+            continue
+        for mine in own.segments:
+            q0, q1 = max(seg.query_start, mine.query_start), min(seg.query_end, mine.query_end)
+            if q1 - q0 < 1.0 or abs(np.log(seg.speed / mine.speed)) > 0.03:
+                continue
+            start_own = mine.work_start + (q0 - mine.query_start) * mine.speed
+            start_other = seg.work_start + (q0 - seg.query_start) * seg.speed
+            check = shared_recording(path_of[own.work.key], start_own, path_of[other.work.key], start_other, (q1 - q0) * mine.speed)
+            return [True, {"at_claim": check.at_claim, "elsewhere": check.elsewhere, "confirmed": check.confirmed}]
+        return [True, None]
+    return [False, None]
+
+
 def table(queries: list[Query]) -> list[dict]:
     rows = []
     for edit in dict.fromkeys(q.edit for q in queries):
@@ -135,10 +160,15 @@ def wrong_work_claims(queries: list[Query], group_of: dict[str, str]) -> list[di
     game's soundtrack), where a shared loop or timbre is likeliest to pass for a copy."""
     claims = []
     for q in queries:
-        for work, score in q.result.get("other_works", []):
+        for work, score, *shared in q.result.get("other_works", []):
+            said, check = shared if shared else (False, None)
             claims.append({"query": os.path.basename(q.path), "edit": q.edit, "length": q.length, "truth": q.truth,
                            "claimed": work, "score": score,
-                           "same_catalogue": group_of.get(work) is not None and group_of.get(work) == group_of.get(q.truth)})  # fmt: skip
+                           "same_catalogue": group_of.get(work) is not None and group_of.get(work) == group_of.get(q.truth),
+                           "said_shared": bool(said), "shared_check": check,
+                           # A claim said as a shared recording, which the two works' own
+                           # audio confirms, is right (issue 16: report both and say so).
+                           "wrong": not (said and check is not None and check["confirmed"])})  # fmt: skip
     return claims
 
 
@@ -174,12 +204,17 @@ def markdown(summary: dict) -> str:
     )
     claims = summary.get("wrong_work_claims", [])
     positives = sum(row[f"{L:g}s"]["n"] for row in summary["table"] for L in LENGTHS)
+    wrong = [c for c in claims if c.get("wrong", True)]
     lines += ["", f"Claims on another registered work by positive queries: {len(claims)} "
               f"({sum(c['same_catalogue'] for c in claims)} within the query's own catalogue), "
-              f"from {sum(row[f'{L:g}s'].get('other', 0) for row in summary['table'] for L in LENGTHS)} of {positives} positive queries."]  # fmt: skip
+              f"from {sum(row[f'{L:g}s'].get('other', 0) for row in summary['table'] for L in LENGTHS)} of {positives} positive queries; "
+              f"**wrong: {len(wrong)}**, the others said as a recording both works hold and confirmed on the two works' audio."]  # fmt: skip
     for c in claims[:20]:
+        check = c.get("shared_check")
+        said = (f"; said shared, waveforms {check['at_claim']:.2f} against {check['elsewhere']:.2f} elsewhere: "
+                f"{'confirmed' if check['confirmed'] else 'not confirmed'}" if check else "; said shared" if c.get("said_shared") else "")  # fmt: skip
         lines.append(f"- {c['query']} ({c['edit']}, {c['length']:g} s) claims {os.path.basename(c['claimed'] or '?')} at {c['score']:.2f}"
-                     f"{' (same catalogue)' if c['same_catalogue'] else ''}; its work is {os.path.basename(c['truth'])}")  # fmt: skip
+                     f"{' (same catalogue)' if c['same_catalogue'] else ''}; its work is {os.path.basename(c['truth'])}{said}")  # fmt: skip
     lines += [
         "",
         f"Ingest (register, one process): {summary['ingest_x_realtime']}x realtime; index "
