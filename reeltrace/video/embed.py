@@ -32,10 +32,10 @@ from PIL import Image
 
 from ..media.frames import SampledFrame, sample_frames
 from ..media.limits import NO_BUDGET, Budget
-from .layouts import detect_parts, overlap
+from .layouts import detect_parts
 from .model_graph import transpose_first
 from .records import VideoFeatures
-from .regions import Box, detect_content_box, detect_windows, detect_work_boxes, is_informative
+from .regions import Box, detect_content_box, detect_windows, detect_work_boxes, is_informative, overlap
 
 if TYPE_CHECKING:
     from .config import VideoConfig
@@ -247,7 +247,7 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
     use_region = box.area_fraction(h, w) < 1.0 - p.region_min_change
     frame_boxes = [box] * len(seen)
     if not query and p.work_box_runs > 0:
-        frame_boxes = detect_work_boxes(stack, config.regions, p.work_box_runs)
+        frame_boxes = detect_work_boxes(stack, config.regions, p.work_box_runs, window_box=box)
     box_of = {id(f): b for f, b in zip(seen, frame_boxes, strict=True)}
     band_boxes = []
     if query and p.band_region:

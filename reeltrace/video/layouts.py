@@ -41,7 +41,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from .regions import Box
+from .regions import Box, overlap
 
 
 @dataclass(frozen=True)
@@ -470,8 +470,3 @@ def _steps(still: np.ndarray) -> np.ndarray:
     padded = np.pad(across, ((3, 3), (0, 0)), mode="edge")
     return across - np.maximum(padded[:-6], padded[6:])
 
-
-def overlap(a: Box, b: Box) -> float:
-    """Intersection over union."""
-    inter = a.intersection(b)
-    return inter / float(a.height * a.width + b.height * b.width - inter)

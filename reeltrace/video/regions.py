@@ -76,6 +76,12 @@ class Box:
         return dy * dx if dy > 0 and dx > 0 else 0
 
 
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over union."""
+    inter = a.intersection(b)
+    return inter / float(a.height * a.width + b.height * b.width - inter)
+
+
 def _close_gaps(band: np.ndarray, gap: int) -> np.ndarray:
     """Treat runs of up to ``gap`` non-band rows between band rows as band: the one-row
     edge where a title box meets a blurred band must not stop the trimming."""
@@ -153,7 +159,7 @@ def detect_content_box(frames: np.ndarray, params: RegionParams, bands_only: boo
     return Box(2 * top, h if bottom_trim == 0 else 2 * bottom, 2 * left, w if right_trim == 0 else 2 * right)
 
 
-def detect_work_boxes(frames: np.ndarray, params: RegionParams, min_run: int) -> list[Box]:
+def detect_work_boxes(frames: np.ndarray, params: RegionParams, min_run: int, window_box: Box | None = None) -> list[Box]:
     """A registered work's content box for each frame of a window ``(n, h, w, 3)``: the
     window's bars (``detect_content_box`` with ``bands_only``), except for a stretch of at
     least ``min_run`` frames that has bars of its own which the window as a whole has not.
@@ -164,16 +170,17 @@ def detect_work_boxes(frames: np.ndarray, params: RegionParams, min_run: int) ->
     the work in looking like a query that shows the bars (a mirrored copy, a grid cell, a
     player in a page), then outbid the shot's true frames for every such query instant.
     Stretches are runs of frames whose single-frame bars agree; a run is judged again
-    whole, with the motion test, so a dark still shot is trimmed no more than before."""
+    whole, with the motion test, so a dark still shot is trimmed no more than before.
+    ``window_box``: the window's box where the caller has it already."""
     n = len(frames)
-    whole = detect_content_box(frames, params, bands_only=True)
+    whole = window_box if window_box is not None else detect_content_box(frames, params, bands_only=True)
     boxes = [whole] * n
     if n < 2 * min_run:
         return boxes
     single = [detect_content_box(frames[i : i + 1], params, bands_only=True) for i in range(n)]
     start = 0
     for i in range(1, n + 1):
-        if i < n and _same_box(single[i], single[start]):
+        if i < n and overlap(single[i], single[start]) >= 0.9:
             continue
         if i - start >= min_run and i - start < n:
             run = detect_content_box(frames[start:i], params, bands_only=True)
@@ -182,10 +189,6 @@ def detect_work_boxes(frames: np.ndarray, params: RegionParams, min_run: int) ->
         start = i
     return boxes
 
-
-def _same_box(a: Box, b: Box) -> bool:
-    inter = a.intersection(b)
-    return inter >= 0.9 * (a.height * a.width + b.height * b.width - inter)
 
 
 def is_informative(rgb: np.ndarray, min_std: float) -> bool:
