@@ -1,14 +1,19 @@
-"""A tune-half study set of picture-in-picture layouts over a finished full bench's works.
+"""A study set of layouts over a finished full bench's works, from one half of its footage.
 
-    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701]
+    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701] [--set pip|layouts] [--half tune|report]
 
-The full bench holds 2-8 queries of each layout per half: too few to see why one fails. This
-set renders, from the tune half's registered works only and over the tune half's unregistered
-footage, 16 ``pip_styled``, 12 ``pip_work_small``, 12 ``web_player``, 6 mirrored
-``pip_styled`` and 4 sped-up ``pip_work_small`` queries, and 14 negatives of the same layouts
-over unregistered footage, with the bench's own edits (``bench.video.edits``). Each query's
-ground truth also keeps the edits' notes (size, style, corner). Scan it over the full bench's
-library with ``scripts/scan_variant.py``. The report half is never used here.
+The full bench holds 2-8 queries of each layout per half: too few to see why one fails, or
+to say whether a layout's recall is above a target. The set is rendered from one half's
+registered works only and over the same half's unregistered footage, with the bench's own
+edits (``bench.video.edits``); each query's ground truth also keeps the edits' notes (size,
+style, corner). Scan it over the full bench's library with ``scripts/scan_variant.py``.
+
+- ``--set pip`` (the default): 16 ``pip_styled``, 12 ``pip_work_small``, 12 ``web_player``,
+  6 mirrored ``pip_styled`` and 4 sped-up ``pip_work_small`` queries, and 14 negatives of
+  the same layouts. For study: use the tune half.
+- ``--set layouts``: every layout of ``edits.LAYOUTS``, 8 alone, 2 mirrored and 2 sped up
+  each, and 3 negatives of each. With ``--half report`` and a seed never used before, it is a
+  larger sample of the report half to measure (never to tune) on.
 """
 
 from __future__ import annotations
@@ -20,12 +25,18 @@ import random
 from dataclasses import asdict
 
 from reeltrace.bench.media import default_media
-from reeltrace.bench.video.dataset import TUNE, QueryEntry, Truth, discover, duration_of, half_of, probe, render
-from reeltrace.bench.video.edits import EDITS, Context
+from reeltrace.bench.video.dataset import REPORT, TUNE, QueryEntry, Truth, discover, duration_of, half_of, probe, render
+from reeltrace.bench.video.edits import EDITS, LAYOUTS, Context
 
 POSITIVES = [["pip_styled"]] * 16 + [["pip_work_small"]] * 12 + [["web_player"]] * 12 + [["mirror", "pip_styled"]] * 6 \
     + [["speed", "pip_work_small"]] * 4  # fmt: skip
 NEGATIVES = [["pip_styled"]] * 6 + [["web_player"]] * 4 + [["pip_work_small"]] * 4
+SETS = {
+    "pip": (POSITIVES, NEGATIVES),
+    "layouts": ([[layout] for layout in LAYOUTS for _ in range(8)] + [[first, layout] for layout in LAYOUTS
+                for first in ("mirror", "mirror", "speed", "speed")],  # fmt: skip
+                [[layout] for layout in LAYOUTS for _ in range(3)]),
+}
 
 
 def main() -> None:
@@ -34,6 +45,8 @@ def main() -> None:
     parser.add_argument("out", help="folder for the study set")
     parser.add_argument("--seed", type=int, default=1701)
     parser.add_argument("--media", action="append", help="media folders (default: the bench's)")
+    parser.add_argument("--set", choices=sorted(SETS), default="pip", help="which queries (see above)")
+    parser.add_argument("--half", choices=[TUNE, REPORT], default=TUNE, help="whose works and footage")
     args = parser.parse_args()
     with open(os.path.join(args.bench, "ground_truth.json"), encoding="utf-8") as fh:
         truth = json.load(fh)
@@ -47,10 +60,12 @@ def main() -> None:
     if not registered_families:
         raise SystemExit(f"error: none of the bench's works is among the videos of {', '.join(args.media or default_media())}"
                          ": give the bench's media with --media")
-    others = [v for v in videos if half_of(v.family) == TUNE and v.family not in registered_families]
-    works = [w for w in truth["works"] if w["half"] == TUNE]
+    half = args.half
+    positives, negatives = SETS[args.set]
+    others = [v for v in videos if half_of(v.family) == half and v.family not in registered_families]
+    works = [w for w in truth["works"] if w["half"] == half]
     if not works or len(others) < 2:
-        raise SystemExit(f"error: {len(works)} tune-half works in {args.bench} and {len(others)} unregistered tune-half videos "
+        raise SystemExit(f"error: {len(works)} {half}-half works in {args.bench} and {len(others)} unregistered {half}-half videos "
                          f"in {', '.join(args.media or default_media())}: need 1 and 2 (give the bench's media with --media)")
     os.makedirs(os.path.join(args.out, "queries"), exist_ok=True)
     queries = []
@@ -59,7 +74,7 @@ def main() -> None:
         return Context(other_video=rng.choice([o for o in others if o.path != avoid]).path,
                        music=rng.choice(music) if music else None, speech=rng.choice(speech) if speech else None)  # fmt: skip
 
-    for n, names in enumerate(POSITIVES):
+    for n, names in enumerate(positives):
         work = rng.choice(works)
         ctx = context()
         length = min(rng.uniform(8, 40), work["duration"] - 0.5)
@@ -69,8 +84,8 @@ def main() -> None:
         speed = render(work["path"], start, length, edits, path, probe(work["path"]).has_audio, ctx, reuse=True)
         qdur = duration_of(path)
         seg = Truth(work["id"], 0.0, min(qdur, length / speed), start, start + min(length, qdur * speed))
-        queries.append(asdict(QueryEntry(f"p{n:03d}", path, "single", names, [seg], qdur, TUNE)) | {"notes": [e.notes for e in edits]})
-    for n, names in enumerate(NEGATIVES):
+        queries.append(asdict(QueryEntry(f"p{n:03d}", path, "single", names, [seg], qdur, half)) | {"notes": [e.notes for e in edits]})
+    for n, names in enumerate(negatives):
         src = rng.choice(others)
         ctx = context(avoid=src.path)
         length = min(rng.uniform(8, 40), src.duration - 0.5)
@@ -78,7 +93,7 @@ def main() -> None:
         path = os.path.join(args.out, "queries", f"n{n:03d}.mp4")
         edits = [EDITS[e](rng, ctx) for e in names]
         render(src.path, start, length, edits, path, src.has_audio, ctx, reuse=True)
-        queries.append(asdict(QueryEntry(f"n{n:03d}", path, "negative", names, [], duration_of(path), TUNE)) | {"notes": [e.notes for e in edits]})
+        queries.append(asdict(QueryEntry(f"n{n:03d}", path, "negative", names, [], duration_of(path), half)) | {"notes": [e.notes for e in edits]})
     with open(os.path.join(args.out, "ground_truth.json"), "w", encoding="utf-8") as fh:
         json.dump({**truth, "queries": queries}, fh, indent=1)
     print(f"{len(queries)} queries in {args.out}")

@@ -244,6 +244,40 @@ def test_codec_holes_do_not_make_peaks():
 
 
 
+def test_hit_table_bins_and_neighbourhoods_are_those_of_a_plain_count():
+    """``match.HitTable``: its vote bins are the (work, pass, offset bin) counts on both grids
+    (fullest first, ties in grid then key order, as a stable sort of every bin gives), and
+    ``near`` returns exactly the hits of the work and passes in the offset range, ordered by
+    (offset, index): what sorting every hit by (work, offset) gave before it. Hand-made hits
+    with many ties on bin edges and negative offsets."""
+    from reeltrace.audio.config import MatchParams
+    from reeltrace.audio.match import HitTable
+
+    rng = np.random.default_rng(11)
+    n = 4000
+    k = rng.integers(0, 5, n)
+    work = rng.integers(0, 4, n) * 1000 + 7
+    offset = np.round(rng.normal(0, 3, n), 2)  # on a 0.01 s grid: many ties and edge values
+    offset[:600], work[:600], k[:600] = 12.34, 7, 1  # one full line
+    params = MatchParams(max_candidates=10_000)
+    table = HitTable.of(k, work, offset, params)
+    got = [(b.votes, b.work_key, b.pass_index, sorted(b.hits.tolist())) for b in table.fullest(params)]
+    want = []
+    for shift in (0.0, 0.5):
+        cell = np.floor(np.floor(offset / 0.05) / 2 + shift).astype(np.int64)
+        for key in sorted(set(zip(work.tolist(), k.tolist(), cell.tolist()))):
+            hits = np.nonzero((work == key[0]) & (k == key[1]) & (cell == key[2]))[0]
+            if len(hits) >= params.min_hits:
+                want.append((len(hits), key[0], key[1], hits.tolist()))
+    want = sorted(want, key=lambda b: -b[0])  # stable: grid, then key order
+    assert got == want and got[0][:3] == (got[0][0], 7, 1) and got[0][0] >= 600
+    for wk, passes, centre, reach in [(7, [0, 1], 12.34, 0.3), (3007, [4], -1.0, 2.5), (2007, [0, 1, 2, 3, 4], 0.0, 0.05), (5, [0], 0.0, 9.0)]:
+        near = table.near(wk, np.array(passes), offset, centre, reach)
+        inside = np.nonzero((work == wk) & np.isin(k, passes) & (offset >= centre - reach) & (offset < centre + reach))[0]
+        assert near.tolist() == inside[np.lexsort((inside, offset[inside]))].tolist()
+        assert sorted(table.near(wk, np.array(passes), offset, centre, reach, ordered=False).tolist()) == inside.tolist()
+
+
 @pytest.mark.parametrize("shape", [(300, 257), (7, 3), (1, 1), (2, 40)])
 def test_running_max_is_the_max_over_each_window(shape):
     """``spectrum.running``'s doubling max equals the plain max over every window, edges

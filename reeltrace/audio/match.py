@@ -54,6 +54,67 @@ class VoteBin:
 
 
 @dataclass(frozen=True)
+class HitTable:
+    """A query's hits sorted once by (work, pass, half a vote bin of offset).
+
+    A vote bin is one run of this order, and the hits of one work and pass within an
+    offset range are one run too, found by bisection: a line's neighbourhood costs a few
+    ``searchsorted`` calls instead of a second sort of every hit by (work, offset), which
+    took 0.26 s of a 60 s query's 1 s against the full audio bench's library (5 h, ~1M hits).
+    """
+
+    order: np.ndarray  # hit indices, in key order
+    key: np.ndarray  # (work << 40) | (pass << 32) | (half bin + 2**31), sorted; work keys < 2**23
+    half_width: float  # seconds of offset per half bin
+
+    @classmethod
+    def of(cls, k: np.ndarray, work: np.ndarray, offset: np.ndarray, params: MatchParams) -> HitTable:
+        half_width = params.bin_width / 2
+        half = np.floor(offset / half_width).astype(np.int64)
+        key = (((work.astype(np.int64) << 8) | k.astype(np.int64)) << 32) | (half + (1 << 31))
+        # Not stable, and 4x faster (numpy's SIMD sort): nothing downstream depends on the
+        # order of hits within one half bin (a bin's hits are a set; ``near`` sorts its own).
+        order = np.argsort(key)
+        return cls(order, key[order], half_width)
+
+    def fullest(self, params: MatchParams) -> list[VoteBin]:
+        """Vote bins with at least ``min_hits`` votes, fullest first (at most ``max_candidates``).
+
+        Both grids come from the one order: a bin of either grid is two neighbouring half
+        bins (floor(x) and floor(x + 1/2) are floor(h / 2) and floor((h + 1) / 2) of
+        h = floor(2x)), so it is one run of the sorted keys, and its runs are where
+        ``key >> 1`` (``(key + 1) >> 1``) changes: the work and pass bits sit above the
+        half bin's 32, so they shift along without mixing."""
+        runs = []
+        for grid in (self.key >> 1, (self.key + 1) >> 1):
+            starts = np.flatnonzero(np.r_[True, grid[1:] != grid[:-1]])
+            counts = np.diff(np.r_[starts, len(grid)])
+            full = counts >= params.min_hits
+            runs.append((counts[full], starts[full]))
+        counts, starts = (np.concatenate(parts) for parts in zip(*runs))
+        keys = self.key[starts]
+        # Stable: ties keep grid order, then key order.
+        top = np.argsort(-counts, kind="stable")[: params.max_candidates]
+        return [VoteBin(int(counts[i]), int(keys[i] >> 40), int((keys[i] >> 32) & 0xFF), self.order[starts[i] : starts[i] + counts[i]])
+                for i in top]  # fmt: skip
+
+    def near(self, work_key: int, passes: np.ndarray, offset: np.ndarray, centre: float, reach: float,
+             ordered: bool = True) -> np.ndarray:  # fmt: skip
+        """Hits of ``work_key`` found by ``passes`` whose offset lies in ``[centre - reach,
+        centre + reach)``, ordered by (offset, hit index) (a line fitted to them sums in
+        that order) unless ``ordered`` is False."""
+        lo_half, hi_half = np.floor(np.array([centre - reach, centre + reach]) / self.half_width).astype(np.int64)
+        base = ((np.int64(work_key) << 8) | passes.astype(np.int64)) << 32
+        lo = np.searchsorted(self.key, base | (lo_half + (1 << 31)), "left")
+        hi = np.searchsorted(self.key, base | (hi_half + (1 << 31)), "right")
+        idx = np.concatenate([self.order[a:b] for a, b in zip(lo, hi)]) if len(lo) else np.zeros(0, np.int64)
+        o = offset[idx]
+        keep = (o >= centre - reach) & (o < centre + reach)
+        idx, o = idx[keep], o[keep]
+        return idx[np.lexsort((idx, o))] if ordered else idx
+
+
+@dataclass(frozen=True)
 class Line:
     """``w = speed * q + offset`` fitted through a vote bin's hits, and the hits on it."""
 
@@ -91,13 +152,10 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
     pitch = np.array([p.freq_scale for p in passes])
     offset = w - scale[k] * q
 
-    candidates = _candidates(k, work, offset, params)
+    table = HitTable.of(k, work, offset, params)
+    candidates = table.fullest(params)
     alive = np.ones(len(q), bool)
-    # Each work's hits sorted by offset: a line's neighbourhood is one slice.
-    order = np.lexsort((offset, work))
-    bounds = np.searchsorted(work[order], [c.work_key for c in candidates] + [c.work_key + 1 for c in candidates])
-    by_work = {c.work_key: order[bounds[i] : bounds[i + len(candidates)]] for i, c in enumerate(candidates)}
-    sorted_offset = {wk: offset[idx] for wk, idx in by_work.items()}
+    every_pass = np.arange(len(passes))
     anchors = np.unique(np.rint(passes[0].times / frame_seconds).astype(np.int64)) * frame_seconds
     out: dict[int, list[AudioSegment]] = {}
     for candidate in candidates:
@@ -109,8 +167,8 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
         # Hits of this line found by passes within 4% of this time scale have offsets
         # within 4% of the query length of o0.
         reach = 0.04 * passes[0].duration + params.wide
-        pool = _window(by_work[wk], sorted_offset[wk], o0, reach)
-        pool = pool[alive[pool] & (np.abs(np.log(scale[k[pool]] / scale[kk])) <= 0.04)]
+        pool = table.near(wk, np.nonzero(np.abs(np.log(scale / scale[kk])) <= 0.04)[0], offset, o0, reach)
+        pool = pool[alive[pool]]
         line = _fit_line(q[pool], w[pool], float(scale[kk]), o0, params)
         if line is None:
             alive[members] = False
@@ -121,7 +179,7 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
         if len(on):
             # Retire this work's hits on the line within its query span, whichever pass
             # found them: neighbouring passes see the same landmarks.
-            near = _window(by_work[wk], sorted_offset[wk], o0, 0.15 * passes[0].duration + params.wide)
+            near = table.near(wk, every_pass, offset, o0, 0.15 * passes[0].duration + params.wide, ordered=False)
             qs, qe = q[on].min() - params.max_gap, q[on].max() + params.max_gap
             dist = np.abs(w[near] - (a * q[near] + o))
             alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
@@ -275,33 +333,6 @@ def search(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConf
     matched = match(index, query, config)
     kept = {key: [s for s in segs if s.score >= config.threshold] for key, segs in matched.items()}
     return {key: segs for key, segs in kept.items() if segs}
-
-
-def _candidates(k, work, offset, params: MatchParams) -> list[VoteBin]:
-    """Vote bins with at least ``min_hits`` votes, fullest first."""
-    found: list[VoteBin] = []
-    # One sort serves both grids: by (work, pass, half bin), each grid's bins of a (work,
-    # pass) follow in order (floor(x) and floor(x + 1/2) are floor(h / 2) and
-    # floor((h + 1) / 2) of h = floor(2x)). One int64 key: 1-D sorting is much faster
-    # than np.unique(axis=1).
-    half = np.floor(offset / (params.bin_width / 2)).astype(np.int64)
-    pair = (work.astype(np.int64) << 8) | k.astype(np.int64)
-    order = np.argsort((pair << 32) | (half + (1 << 31)), kind="stable")
-    pair, half = pair[order], half[order]
-    for bins in (half >> 1, (half + 1) >> 1):
-        sk = (pair << 32) | (bins + (1 << 31))
-        starts = np.r_[0, np.nonzero(np.diff(sk))[0] + 1]
-        counts = np.diff(np.r_[starts, len(sk)])
-        for c in np.nonzero(counts >= params.min_hits)[0]:
-            lo = starts[c]
-            found.append(VoteBin(int(counts[c]), int(sk[lo] >> 40), int((sk[lo] >> 32) & 0xFF), order[lo : lo + counts[c]]))
-    found.sort(key=lambda b: -b.votes)
-    return found[: params.max_candidates]
-
-
-def _window(idx: np.ndarray, offsets: np.ndarray, centre: float, reach: float) -> np.ndarray:
-    lo, hi = np.searchsorted(offsets, [centre - reach, centre + reach])
-    return idx[lo:hi]
 
 
 def _distinct(segs: list[AudioSegment]) -> list[AudioSegment]:
