@@ -42,6 +42,22 @@ def test_a_stitch_is_cut_between_its_top_and_bottom():
     assert any(abs(p.bottom - 224) <= 12 and p.top == 0 for p in parts), parts
 
 
+def test_a_portrait_frame_always_has_its_halves_as_parts():
+    """``portrait_halves``: a 9:16 frame whose halves move as one (no seam for a test to
+    find, as where a handheld work sits above a dancing creator) still gets its top and
+    bottom halves; a landscape frame does not, nor does the portrait frame with the rule off."""
+    tall = _footage(31, 448, 252)
+    halves = [(0, 224, 0, 252), (224, 448, 0, 252)]
+
+    def boxes(frames, params):
+        return [(p.top, p.bottom, p.left, p.right) for p in detect_parts(frames, params)]
+
+    assert boxes(tall, LayoutParams())[:2] == halves
+    assert not set(halves) & set(boxes(tall, LayoutParams(portrait_halves=0.0)))
+    wide = boxes(_footage(31, 252, 448), LayoutParams())
+    assert (0, 126, 0, 448) not in wide and (126, 252, 0, 448) not in wide
+
+
 def test_a_player_in_a_still_page_is_the_moving_region():
     page = np.full((FRAMES, 252, 448, 3), 240, np.uint8)
     page[:, 20:30, 220:420] = 60  # lines of text: detail that never moves

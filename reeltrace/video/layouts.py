@@ -25,6 +25,8 @@ frames ``(n, h, w, 3)`` (``ViewParams.window``):
   most of their length is a part.
 * **Grids.** A seam cell too long for one video is cut into 16:9 cells, and cells that
   repeat one another make a grid of parts (``_video_shaped``, ``_tiles``).
+* **Portrait halves.** A frame at least 1.5 times taller than wide always has its top
+  and bottom halves as parts, seam or not: no cue at all, the fixed crop of a stitch.
 * **The border around what moves.** A picture that mostly holds still (a talking head,
   a slide) moves only in part of its player or screen: the moving region grows out to the
   nearest straight steps of the window's mean picture, the player's or screen's edges.
@@ -121,6 +123,18 @@ class LayoutParams:
     (tune half 0.948 -> 0.956, reporting half 0.887 -> 0.898), 0 / 99 false works; the two
     other study sets (seeds 2026, 2028) the same either way. Cost 1.05x at the median,
     1.32x at most (BENCHMARKS.md, "A frame edge for a side")."""
+    portrait_halves: float = 1.5
+    """A frame at least this much taller than wide (height / width; 0: never) always has
+    its top and bottom halves as parts, seam or not (the fixed crops of the VSC22 winners,
+    where a vertical upload is concerned): a 9:16 stitch puts the work in one half, and
+    where the two halves move together (a handheld work above a dancing creator) no seam
+    test finds the line. A tune-half layout set (``scripts/pip_study.py --set layouts
+    --half tune --seed 3032``, 108 queries, 27 negatives): stitch 0.82 -> 0.96, two queries
+    0 -> 1.00, nothing else moved, 0 / 27 false works either way. The full bench: no query
+    moved by more than 0.02 (uAP 0.960, 0 / 99). The fresh report-half sample (seed 3031):
+    stitch 0.93 -> 0.99. Cost 1.03x at the median of a scan, 1.13x at most (portrait
+    uploads; landscape ones get no view). 1.5 is the one value tried: it takes 9:16 and
+    2:3 frames, not 4:5."""
     max_aspect: float = 2.5
     """A seam cell longer than this (width to height or height to width) is cut into 16:9
     pieces (``_video_shaped``): no video is that shape, a row of a grid is."""
@@ -393,6 +407,8 @@ def detect_parts(frames: np.ndarray, params: LayoutParams) -> list[Box]:
     hh, ww = grey.shape[1:]
     diff = np.diff(grey, axis=0)
     parts: list[Box] = []
+    if params.portrait_halves and h >= params.portrait_halves * w:
+        parts += [Box(0, h // 2, 0, w), Box(h // 2, h, 0, w)]
     k = _tiles(grey, params)
     for row in range(k):
         for col in range(k):
