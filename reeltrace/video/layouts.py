@@ -141,17 +141,6 @@ class LayoutParams:
     tile_copy: float = 0.9
     """Cells whose block means correlate this much over the window are copies of one video
     (``_tiles``): copies in a grid correlate at 0.99; cells of one picture seldom reach 0.5."""
-    tile_without_gradient: bool = True
-    """Cells are compared less each frame's best plane over the cell (their detail is
-    judged before): a smooth gradient across the whole frame (end credits over a sky-blue
-    ramp, the film's last minute) is the same ramp in every cell, and made a 3x3 grid of
-    copies of one picture: nine parts, and that 60 s scan 1.52x its cost at the issue's
-    filing (three runs); 1.45x without (the scrolling text column still gives seams and
-    windows). Real grids keep their cells: of 57 tune-half grid queries' windows
-    (the full bench's and the seed-3032 layout set's), 5 lose the copies test and seams
-    find their cells; no grid query's recall moved. Full bench: uAP 0.960 either way,
-    0 / 99 false works, one query moved (a vertical repost of a sky, 0.99 -> 0.95); the
-    tune-half layout set: no query moved."""
     tile_detail: float = 8.0
     """Grey levels of spread a cell's block means need before they count as a copy: flat
     cells (sky, a wall, black) correlate by chance."""
@@ -270,12 +259,6 @@ def _tiles(grey: np.ndarray, p: LayoutParams) -> int:
         # every cell of one picture together, and must not make them copies.
         cell_frames = cell_frames - cell_frames.mean(axis=2, keepdims=True)
         detailed = cell_frames.std(axis=2).mean(axis=1) >= p.tile_detail
-        if p.tile_without_gradient:
-            # Less each frame's best plane over the cell (least squares on the 8 x 8 block
-            # grid; the mean went above): a smooth gradient is the same in every cell.
-            yy, xx = np.mgrid[0:8, 0:8]
-            plane = np.stack([(yy - 3.5).ravel(), (xx - 3.5).ravel()], axis=1) / np.sqrt(((np.arange(8) - 3.5) ** 2).sum() * 8)
-            cell_frames = cell_frames - (cell_frames @ plane) @ plane.T
         signature = cell_frames.reshape(k * k, -1)
         signature /= np.linalg.norm(signature, axis=1, keepdims=True) + 1e-6
         corr = signature @ signature.T
