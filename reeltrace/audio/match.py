@@ -156,6 +156,8 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
     candidates = table.fullest(params)
     alive = np.ones(len(q), bool)
     every_pass = np.arange(len(passes))
+    # Per pass, the passes within 4% of its time scale: they see the same line's landmarks.
+    neighbours = [np.nonzero(np.abs(np.log(scale / a)) <= 0.04)[0] for a in scale]
     anchors = np.unique(np.rint(passes[0].times / frame_seconds).astype(np.int64)) * frame_seconds
     out: dict[int, list[AudioSegment]] = {}
     for candidate in candidates:
@@ -167,7 +169,7 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
         # Hits of this line found by passes within 4% of this time scale have offsets
         # within 4% of the query length of o0.
         reach = 0.04 * passes[0].duration + params.wide
-        pool = table.near(wk, np.nonzero(np.abs(np.log(scale / scale[kk])) <= 0.04)[0], offset, o0, reach)
+        pool = table.near(wk, neighbours[kk], offset, o0, reach)
         pool = pool[alive[pool]]
         line = _fit_line(q[pool], w[pool], float(scale[kk]), o0, params)
         if line is None:

@@ -190,7 +190,6 @@ def detect_work_boxes(frames: np.ndarray, params: RegionParams, min_run: int, wi
     return boxes
 
 
-
 def is_informative(rgb: np.ndarray, min_std: float) -> bool:
     """False for near-uniform frames (black, fades, flat colour): their descriptors all look
     alike, so matching them would link any two videos that fade to black. The bar
