@@ -20,8 +20,13 @@ $(BIN)/reeltrace: pyproject.toml
 
 setup: $(BIN)/reeltrace
 
+# Two pytest workers (pytest-xdist), one test file each at a time: the live-stream tests
+# send their streams in real time and the browser tests wait on Chromium, so a second
+# worker fills those waits. Measured on 2 cores: 447 tests in 5 min 17 s, against 7 min
+# 37 s - 9 min 20 s in one process. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The scale-out backends (docs/scale-out.md): their Python packages, then the tests that
 # start Milvus Lite, a local Ray cluster and a PostgreSQL server (Debian's) themselves; then
