@@ -106,6 +106,31 @@ def test_a_grid_of_copies_of_one_video_is_cut_into_its_cells():
                for p in parts), parts  # fmt: skip
 
 
+def test_one_smooth_gradient_across_the_frame_is_no_grid_of_copies():
+    """End credits scrolling over a sky-blue gradient (the film's last minute): every cell
+    holds the same smooth ramp, so their block patterns correlated as copies and the frame
+    was taken for a 3x3 grid (nine parts, 1.5 times the scan). Copies must also keep a
+    texture beyond a plane, or change together; a ramp does neither, the grid of copies
+    above does both."""
+    rng = np.random.default_rng(40)
+    h, w = 252, 448
+    ramp = np.linspace(40, 150, h)[:, None] + np.linspace(0, 20, w)[None, :]
+    frames = np.repeat(np.repeat(ramp[None, :, :, None], FRAMES, 0), 3, 3) + rng.normal(0, 3, (FRAMES, h, w, 1))
+    for t in range(FRAMES):
+        for line in range(6):
+            y = 200 - 6 * t + 30 * line
+            if 0 <= y < h - 4:
+                frames[t, y : y + 4, 180:270] = 230
+    frames = np.clip(frames, 0, 255).astype(np.uint8)
+    cells = {(r * h // 3, (r + 1) * h // 3, c * w // 3, (c + 1) * w // 3) for r in range(3) for c in range(3)}
+
+    def boxes(params):
+        return {(p.top, p.bottom, p.left, p.right) for p in detect_parts(frames, params)}
+
+    assert cells <= boxes(LayoutParams(tile_texture=0.0))  # the fault, as it was
+    assert not cells & boxes(LayoutParams())
+
+
 def test_a_row_too_long_for_one_video_is_cut_into_16_9_cells():
     from reeltrace.video.layouts import _video_shaped
     from reeltrace.video.regions import Box

@@ -24,7 +24,8 @@ frames ``(n, h, w, 3)`` (``ViewParams.window``):
   it: a window's side spans only part of the frame), the rectangle whose sides cut along
   most of their length is a part.
 * **Grids.** A seam cell too long for one video is cut into 16:9 cells, and cells that
-  repeat one another make a grid of parts (``_video_shaped``, ``_tiles``).
+  repeat one another make a grid of parts (``_video_shaped``, ``_tiles``): copies share a
+  texture beyond a smooth ramp, or their changes.
 * **Portrait halves.** A frame at least 1.5 times taller than wide always has its top
   and bottom halves as parts, seam or not: no cue at all, the fixed crop of a stitch.
 * **The border around what moves.** A picture that mostly holds still (a talking head,
@@ -144,6 +145,17 @@ class LayoutParams:
     tile_detail: float = 8.0
     """Grey levels of spread a cell's block means need before they count as a copy: flat
     cells (sky, a wall, black) correlate by chance."""
+    tile_texture: float = 4.0
+    """... and either both cells keep this much spread once each frame's best plane over
+    the cell is taken out (``_tiles``), or their changes correlate at ``tile_motion``: a
+    smooth ramp (a sky, the gradient behind a film's end credits) is the same pattern in
+    every cell of one picture, so it correlates as copies do without being one. The
+    credits' false 3x3 grid kept planes of 1.3-2.1 grey levels and changes correlated at
+    0.0; the copies of every grid of the bench and the study sets kept 4 or more, or
+    moved together. Taking the plane out of the signature itself (stop 24) also lost a
+    sky's grid of blurred copies."""
+    tile_motion: float = 0.5
+    """Correlation of two cells' frame-to-frame changes above which they move as one video."""
     border_step: float = 8.0
     """Grey levels by which a border's step exceeds the change beside it (``_steps``)."""
     border_length: float = 0.25
@@ -259,14 +271,33 @@ def _tiles(grey: np.ndarray, p: LayoutParams) -> int:
         # every cell of one picture together, and must not make them copies.
         cell_frames = cell_frames - cell_frames.mean(axis=2, keepdims=True)
         detailed = cell_frames.std(axis=2).mean(axis=1) >= p.tile_detail
-        signature = cell_frames.reshape(k * k, -1)
-        signature /= np.linalg.norm(signature, axis=1, keepdims=True) + 1e-6
-        corr = signature @ signature.T
-        np.fill_diagonal(corr, 0.0)
-        copies = ((corr >= p.tile_copy) & detailed[:, None] & detailed[None, :]).any(axis=1)
+        textured = _less_plane(cell_frames).std(axis=2).mean(axis=1) >= p.tile_texture
+        corr = _unit_correlation(cell_frames.reshape(k * k, -1))
+        moving_together = _unit_correlation(np.diff(cell_frames, axis=1).reshape(k * k, -1)) >= p.tile_motion
+        alike = (textured[:, None] & textured[None, :]) | moving_together
+        copies = ((corr >= p.tile_copy) & detailed[:, None] & detailed[None, :] & alike).any(axis=1)
         if copies.sum() >= max(2, k * k // 2):
             return k
     return 0
+
+
+def _unit_correlation(rows: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every pair of rows, 0 on the diagonal and for a row of zeros."""
+    unit = rows / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-6)
+    corr = unit @ unit.T
+    np.fill_diagonal(corr, 0.0)
+    return corr
+
+
+def _less_plane(patterns: np.ndarray) -> np.ndarray:
+    """``(..., 64)`` patterns of 8 x 8 block means, each less its mean, less their best
+    plane ``a x + b y`` (least squares: x and y are orthogonal over the centred grid)."""
+    y, x = np.mgrid[0:8, 0:8]
+    out = patterns
+    for axis in (x.ravel() - 3.5, y.ravel() - 3.5):
+        unit = axis / np.linalg.norm(axis)
+        out = out - (out @ unit)[..., None] * unit
+    return out
 
 
 def _moving_box(grey: np.ndarray, p: LayoutParams) -> Box | None:
