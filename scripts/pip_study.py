@@ -1,6 +1,6 @@
 """A study set of layouts over a finished full bench's works, from one half of its footage.
 
-    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701] [--set pip|layouts] [--half tune|report]
+    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701] [--set pip|layouts|cells] [--half tune|report]
 
 The full bench holds 2-8 queries of each layout per half: too few to see why one fails, or
 to say whether a layout's recall is above a target. The set is rendered from one half's
@@ -11,6 +11,8 @@ style, corner). Scan it over the full bench's library with ``scripts/scan_varian
 - ``--set pip`` (the default): 16 ``pip_styled``, 12 ``pip_work_small``, 12 ``web_player``,
   6 mirrored ``pip_styled`` and 4 sped-up ``pip_work_small`` queries, and 14 negatives of
   the same layouts. For study: use the tune half.
+- ``--set cells``: the 3x3 grid and the filmed screen, 16 each alone, 1 mirrored and 1
+  sped up, 4 negatives each.
 - ``--set layouts``: every layout of ``edits.LAYOUTS``, 8 alone, 2 mirrored and 2 sped up
   each, and 3 negatives of each. With ``--half report`` and a seed never used before, it is a
   larger sample of the report half to measure (never to tune) on.
@@ -36,6 +38,10 @@ SETS = {
     "layouts": ([[layout] for layout in LAYOUTS for _ in range(8)] + [[first, layout] for layout in LAYOUTS
                 for first in ("mirror", "mirror", "speed", "speed")],  # fmt: skip
                 [[layout] for layout in LAYOUTS for _ in range(3)]),
+    # The two layouts that shrink or degrade the work most, in numbers a 0.9 can be read on.
+    "cells": ([["grid3"]] * 16 + [["filmed_screen"]] * 16 + [[first, layout] for layout in ("grid3", "filmed_screen")
+              for first in ("mirror", "speed")],  # fmt: skip
+              [[layout] for layout in ("grid3", "filmed_screen") for _ in range(4)]),
 }
 
 
