@@ -156,3 +156,32 @@ def test_a_recording_two_works_hold_is_confirmed_on_their_own_audio_and_a_motif_
     assert not off.confirmed and off.at_claim > 0.0, off
     motif = shared_recording(paths["a"], 3.0, paths["c"], 3.0, 5.0, reach=5.0)
     assert not motif.confirmed and motif.at_claim < held.at_claim / 2, (motif, held)
+
+
+def test_a_claim_said_shared_is_checked_on_every_said_segment(tmp_path):
+    """``bench.audio.run.shared_claim``: a claim on work B with two segments said to share
+    work A's recording, the first where the query's own match has no segment: it is the
+    second, which overlaps one, that is checked on the two works' audio (and confirmed)."""
+    import audiogen
+
+    from reeltrace.bench.audio.run import shared_claim
+    from dataclasses import replace
+
+    from reeltrace.records import Segment, Work, WorkMatch
+
+    rate = audiogen.RATE
+    a = audiogen.music(31, 30.0)
+    b = audiogen.music(32, 30.0)
+    b[16 * rate : 21 * rate] = audiogen.mix(a[13 * rate : 18 * rate], b[16 * rate : 21 * rate], 3.0)
+    paths = {1: audiogen.write(str(tmp_path / "a.wav"), a), 2: audiogen.write(str(tmp_path / "b.wav"), b)}
+
+    def work(key: int, work_id: str) -> Work:
+        return Work(work_id, work_id, "", "music", 30.0, "", paths[key], "", False, True, key=key)
+
+    own = WorkMatch(work(1, "A"), "audio", 1.0, [Segment(0.0, 5.0, 13.0, 18.0, 1.0, modality="audio")])
+    said = [Segment(20.0, 25.0, 2.0, 7.0, 0.9, modality="audio", shares_audio_with="A"),  # the query's own has none here
+            Segment(0.0, 5.0, 16.0, 21.0, 0.9, modality="audio", shares_audio_with="A")]  # fmt: skip
+    verdict = shared_claim(WorkMatch(work(2, "B"), "audio", 0.9, said), [own], paths)
+    assert verdict[0] is True and verdict[1] is not None and verdict[1]["confirmed"], verdict
+    unsaid = shared_claim(WorkMatch(work(2, "B"), "audio", 0.9, [replace(s, shares_audio_with="") for s in said]), [own], paths)
+    assert unsaid == [False, None]

@@ -113,13 +113,17 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
 def shared_claim(other, right: list, path_of: dict) -> list:
     """``[said, check]`` for a claim on another work: ``said``, the scan reported a segment
     of it as sharing the recording with the query's own work; ``check``, where it did, the
-    two works' waveforms along the alignment the two segments imply (``shared``), or None."""
+    two works' waveforms along the alignment that a said segment and an overlapping segment
+    of the query's own work imply (``shared``): the first that confirms it, else the first
+    checked, or None where no said segment overlaps one of the own work's."""
     if not right:
         return [False, None]
     own = right[0]
+    said, first = False, None
     for seg in other.segments:
         if seg.shares_audio_with != own.work.work_id:
             continue
+        said = True
         for mine in own.segments:
             q0, q1 = max(seg.query_start, mine.query_start), min(seg.query_end, mine.query_end)
             if q1 - q0 < 1.0 or abs(np.log(seg.speed / mine.speed)) > 0.03:
@@ -127,9 +131,11 @@ def shared_claim(other, right: list, path_of: dict) -> list:
             start_own = mine.work_start + (q0 - mine.query_start) * mine.speed
             start_other = seg.work_start + (q0 - seg.query_start) * seg.speed
             check = shared_recording(path_of[own.work.key], start_own, path_of[other.work.key], start_other, (q1 - q0) * mine.speed)
-            return [True, {"at_claim": check.at_claim, "elsewhere": check.elsewhere, "confirmed": check.confirmed}]
-        return [True, None]
-    return [False, None]
+            found = {"at_claim": check.at_claim, "elsewhere": check.elsewhere, "confirmed": check.confirmed}
+            if check.confirmed:
+                return [True, found]
+            first = first or found
+    return [said, first]
 
 
 def table(queries: list[Query]) -> list[dict]:
