@@ -3,6 +3,8 @@ that hold on the half of the data a fit never saw."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from reeltrace.bench.audio.calibration import cross_validated_fit, fit_calibration
@@ -165,8 +167,6 @@ def test_a_claim_said_shared_is_checked_on_every_said_segment(tmp_path):
     import audiogen
 
     from reeltrace.bench.audio.run import shared_claim
-    from dataclasses import replace
-
     from reeltrace.records import Segment, Work, WorkMatch
 
     rate = audiogen.RATE
