@@ -214,3 +214,51 @@ def test_a_window_cut_off_by_the_frame_s_edge_is_found_by_its_three_sides():
             found[edge_sides] += any(abs(p.top - top) <= 4 and abs(p.bottom - bottom) <= 4 and abs(p.left - left) <= 4
                                      and abs(p.right - right) <= 4 for p in parts)  # fmt: skip
     assert found[False] == 0 and found[True] >= 10, found
+
+
+
+def test_a_line_that_passes_in_different_ways_along_it_is_a_seam():
+    """Beside a pillarboxed work's cell a grid's line runs past still bars: there it is
+    one-sided (one side moves), and along the other cells it decorrelates. Neither test
+    alone covered the line; counted together (``seam_mixed``) they do."""
+    from reeltrace.video.layouts import _Across, _seams
+
+    rng = np.random.default_rng(60)
+    n, length, side = 24, 126, 224
+    corr = np.full((length, side - 2), 0.9)
+    moving = np.ones((length, side - 2), bool)
+    one_sided = np.zeros((length, side - 2), bool)
+    at = 75  # a third of the side
+    corr[: length // 2, at] = 0.0  # the other cells: both sides move, independently
+    moving[length // 2 :, at] = False  # the work's bars: one side holds still
+    one_sided[length // 2 :, at] = True
+    across = _Across(corr, moving, 0.9, one_sided)
+    diff = rng.normal(size=(n - 1, length, side)).astype(np.float32)  # strips that change independently
+    grey = np.zeros((n, length, side), np.float32)  # no edge anywhere
+    assert _seams(diff, grey, across, LayoutParams()) == [at + 1]  # a seam lies between the pixels compared
+    assert not _seams(diff, grey, across, LayoutParams(seam_mixed=False))
+
+
+def test_a_line_independent_along_one_third_is_a_seam_beside_a_grid_s_other_line():
+    """A grid whose other cells show one video at other instants: the strips either side of
+    a line share that video's pace along two thirds of it and differ only beside the work's
+    cell (``seam_thirds``). Such a line counts where the axis has a line independent whole
+    (the grid's other line); alone, it is no seam: in one video, that is a person moving on
+    one side of the frame's half."""
+    from reeltrace.video.layouts import _Across, _seams
+
+    rng = np.random.default_rng(61)
+    n, length, side = 24, 126, 224
+    corr = np.full((length, side - 2), 0.9)
+    corr[:, [74, 149]] = 0.0  # two lines across which the pixels' changes decorrelate
+    across = _Across(corr, np.ones((length, side - 2), bool), 0.9, np.zeros((length, side - 2), bool))
+    grey = np.zeros((n, length, side), np.float32)  # no edge anywhere
+    pace, work, other = (rng.uniform(1, 10, n - 1) for _ in range(3))
+    diff = np.ones((n - 1, length, side), np.float32) * pace[:, None, None]
+    third = 150  # the line near two thirds: independent beside the work's cell only
+    diff[:, 2 * length // 3 :, third:] = work[:, None, None]
+    assert _seams(diff, grey, across, LayoutParams(seam_positions=(2 / 3,))) == []
+    diff[:, :, :75] = other[:, None, None]  # a line near a third, independent whole
+    found = _seams(diff, grey, across, LayoutParams(seam_positions=(1 / 3, 2 / 3)))
+    assert found == [75, third], found
+    assert len(_seams(diff, grey, across, LayoutParams(seam_positions=(1 / 3, 2 / 3), seam_thirds=False))) == 1

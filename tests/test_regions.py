@@ -99,3 +99,60 @@ def test_a_pasted_window_is_found_within_its_size_limits():
     assert detect_windows(frames, WindowParams()) == [Box(60, 180, 80, 240)]
     # A quarter of the frame is above a 20% size limit: not a window then.
     assert detect_windows(frames, WindowParams(area=(0.06, 0.2))) == []
+
+
+def _portrait_pillarboxed(n: int = 8, size: tuple[int, int] = (84, 148), picture: int = 48) -> np.ndarray:
+    """A portrait picture ``picture`` columns wide in the middle of black bars that take
+    two thirds of the width: a 9:16 video in a landscape grid's cell."""
+    rng = np.random.default_rng(5)
+    frames = np.zeros((n, *size, 3), np.uint8)
+    left = (size[1] - picture) // 2
+    frames[:, :, left : left + picture] = rng.integers(0, 256, (n, size[0], picture, 3), dtype=np.uint8)
+    return frames
+
+
+def test_bars_wider_than_the_picture_are_trimmed_whole():
+    """Judged row by row first, every row of a pillarboxed portrait picture is mostly bar,
+    so its median pixel is bar, and a grid cell's rows were cut to a strip before the
+    columns were looked at (one order, as it was); a part tried both ways keeps the picture."""
+    frames = _portrait_pillarboxed()
+    box = detect_content_box(frames, PARAMS, bands_only=True, part=True)
+    assert (box.top, box.bottom) == (0, 84) and box.left == pytest.approx(50, abs=2) and box.right == pytest.approx(98, abs=2)
+    strip = detect_content_box(frames, RegionParams(part_both_orders=False), bands_only=True, part=True)
+    assert strip.height < 60
+
+
+def test_a_part_s_bars_are_found_behind_a_gap_at_its_edge():
+    """A grid cell cut where the grid's thirds are holds a line of the white gap between
+    cells at its edge: it stops a trim from the edge, and the cell kept its bars. A part's
+    bars may start a few lines in; a work's are judged from its edge (``part`` off)."""
+    frames = _portrait_pillarboxed()
+    frames[:, :, :2] = 255
+    frames[:, :2, :] = 255
+    part = detect_content_box(frames, PARAMS, bands_only=True, part=True)
+    assert part.left == pytest.approx(50, abs=2) and part.right == pytest.approx(98, abs=2) and part.bottom == 84
+    whole = detect_content_box(frames, PARAMS, bands_only=True)
+    assert whole.left == 0
+
+
+def test_a_filmed_screen_s_window_also_gets_a_view_less_its_grainy_bars():
+    """A TV filmed with a phone shows a portrait work pillarboxed on its screen: grain and
+    flicker make the bars neither still nor flat, so no dark-bar trim takes them, and the
+    window's view is two thirds bar. The window also gets a view less its bands, as an
+    upload's own region is cut (``ViewParams.window_bands``)."""
+    from reeltrace.video.config import VideoConfig
+    from reeltrace.video.embed import _window_bands
+
+    rng = np.random.default_rng(8)
+    frames = np.full((16, 252, 448, 3), 90, np.uint8)  # the room
+    window = Box(40, 200, 80, 368)  # the screen, inside its bezel
+    frames[:, window.top - 6 : window.bottom + 6, window.left - 6 : window.right + 6] = 12
+    screen = rng.normal(20, 6, (16, window.height, window.width, 1)) + rng.normal(0, 6, (16, 1, 1, 1))  # grain, flicker
+    picture = slice(100, 188)  # a portrait picture, 88 of the screen's 288 columns
+    screen[:, :, picture] = rng.integers(0, 256, (16, window.height, 88, 1))
+    frames[:, window.top : window.bottom, window.left : window.right] = np.clip(screen, 0, 255).astype(np.uint8)
+    boxes = _window_bands(frames, [window], VideoConfig())
+    assert len(boxes) == 1, boxes
+    box = boxes[0]
+    assert abs(box.left - (window.left + 100)) <= 6 and abs(box.right - (window.left + 188)) <= 6, box
+    assert abs(box.top - window.top) <= 6 and abs(box.bottom - window.bottom) <= 6, box

@@ -84,6 +84,15 @@ class ViewParams:
     0.89-0.90 -> 0.94-0.99 of their segments."""
 
 
+    window_bands: bool = True
+    """A picture-in-picture window also gets a view less its own bands, any flat or
+    blurred ones (``regions``, as a part's), where that differs from the window: a filmed
+    TV's picture is a window, and a portrait work on it keeps bars that the screen's grain,
+    glare and flicker make neither flat, still nor black. Tune-origin portrait set
+    (``scripts/portrait_study.py``): filmed TV 0.85 -> 0.98, uAP 0.930 -> 0.970; full
+    bench unchanged (0.960, 0 / 99 false works; BENCHMARKS.md, stop 26)."""
+
+
 class View(enum.IntEnum):
     FULL = 0
     FULL_MIRROR = 1
@@ -195,13 +204,25 @@ def _parts(stack: np.ndarray, region: Box, windows: list[Box], config: VideoConf
     h, w = stack.shape[1:3]
     out: list[Box] = []
     for part in detect_parts(stack, config.layouts):
-        inner = detect_content_box(stack[:, part.top : part.bottom, part.left : part.right], config.regions, bands_only=True)
+        inner = detect_content_box(stack[:, part.top : part.bottom, part.left : part.right], config.regions, bands_only=True, part=True)
         box = Box(part.top + inner.top, part.top + inner.bottom, part.left + inner.left, part.left + inner.right)
         if box.area_fraction(h, w) < config.layouts.min_part / 2 or min(box.height, box.width) < 32:
             continue
         if any(overlap(box, other) > 0.8 for other in [region, *windows, *out]):
             continue
         out.append(box)
+    return out
+
+
+def _window_bands(stack: np.ndarray, windows: list[Box], config: VideoConfig) -> list[Box]:
+    """Each picture-in-picture window less its own bands (``ViewParams.window_bands``),
+    where that differs from the window."""
+    out: list[Box] = []
+    for window in windows:
+        inner = detect_content_box(stack[:, window.top : window.bottom, window.left : window.right], config.regions, part=True)
+        box = Box(window.top + inner.top, window.top + inner.bottom, window.left + inner.left, window.left + inner.right)
+        if min(box.height, box.width) >= 32 and overlap(box, window) < 0.8:
+            out.append(box)
     return out
 
 
@@ -255,6 +276,8 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
         if band_box.area_fraction(h, w) < 1.0 - p.region_min_change and overlap(band_box, box) <= 0.9:
             band_boxes = [band_box]
     windows = detect_windows(stack, config.windows) if query else []
+    if p.window_bands:
+        windows += _window_bands(stack, windows, config)
     parts = _parts(stack, box, windows, config) if query else []
     batch: list[np.ndarray] = []
     batch_views: list[int] = []
