@@ -8,7 +8,8 @@ onnxruntime; nothing is downloaded at run time.
 Each sampled frame is cut to its content region (``regions``), scaled to a square of
 ``INPUT_SIZE`` and embedded. Works store one descriptor per frame (the content region).
 Queries store several *views* per frame: the full frame, the content region (and, where it
-differs, the region a work would be cut to), any picture-in-picture window and layout part,
+differs, the region a work would be cut to), any picture-in-picture window (and, where it
+differs, the window less its bands) and layout part,
 each also mirrored (at every other instant,
 ``ViewParams.mirror_every``), because we cannot tell in advance whether
 an upload was flipped, or whether a detected region is right; the matcher keeps, per work
@@ -82,8 +83,6 @@ class ViewParams:
     keeps the bars (best view of a mirrored copy 0.68 of the stored frame, 0.91 with this
     view; ``tests/test_video_stages.py``). Full bench, tune half: two bordered copies
     0.89-0.90 -> 0.94-0.99 of their segments."""
-
-
     window_bands: bool = True
     """A picture-in-picture window also gets a view less its own bands, any flat or
     blurred ones (``regions``, as a part's), where that differs from the window: a filmed
