@@ -1,6 +1,6 @@
 """A study set of layouts over a finished full bench's works, from one half of its footage.
 
-    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701] [--set pip|layouts|cells] [--half tune|report]
+    .venv/bin/python scripts/pip_study.py bench-out/full pip-study [--seed 1701] [--set pip|layouts|cells|dark_filmed] [--half tune|report]
 
 The full bench holds 2-8 queries of each layout per half: too few to see why one fails, or
 to say whether a layout's recall is above a target. The set is rendered from one half's
@@ -13,6 +13,8 @@ style, corner). Scan it over the full bench's library with ``scripts/scan_varian
   the same layouts. For study: use the tune half.
 - ``--set cells``: the 3x3 grid and the filmed screen, 16 each alone, 1 mirrored and 1
   sped up, 4 negatives each.
+- ``--set dark_filmed``: 16 works darkened (``dark``, a study edit) on a filmed TV, and 4
+  negatives the same.
 - ``--set layouts``: every layout of ``edits.LAYOUTS``, 8 alone, 2 mirrored and 2 sped up
   each, and 3 negatives of each. With ``--half report`` and a seed never used before, it is a
   larger sample of the report half to measure (never to tune) on.
@@ -28,7 +30,7 @@ from dataclasses import asdict
 
 from reeltrace.bench.media import default_media
 from reeltrace.bench.video.dataset import REPORT, TUNE, QueryEntry, Truth, discover, duration_of, half_of, probe, render
-from reeltrace.bench.video.edits import EDITS, LAYOUTS, Context
+from reeltrace.bench.video.edits import EDITS, LAYOUTS, Context, Edit
 
 POSITIVES = [["pip_styled"]] * 16 + [["pip_work_small"]] * 12 + [["web_player"]] * 12 + [["mirror", "pip_styled"]] * 6 \
     + [["speed", "pip_work_small"]] * 4  # fmt: skip
@@ -42,7 +44,24 @@ SETS = {
     "cells": ([["grid3"]] * 16 + [["filmed_screen"]] * 16 + [[first, layout] for layout in ("grid3", "filmed_screen")
               for first in ("mirror", "speed")],  # fmt: skip
               [[layout] for layout in ("grid3", "filmed_screen") for _ in range(4)]),
+    # Dark works on a filmed TV: the report half's filmed-screen misses (stop 26), rebuilt
+    # from either half's own works.
+    "dark_filmed": ([["dark", "filmed_screen"]] * 16, [["dark", "filmed_screen"]] * 4),
 }
+
+
+def dark(rng: random.Random, ctx: Context) -> Edit:
+    """A dim, flat picture (a night scene, a low-key drama). A study edit, not a bench one:
+    the bench builder renders every edit of ``edits.EDITS``, and a new one would change its
+    data set."""
+    return Edit("dark", f"eq=brightness={-rng.uniform(0.15, 0.3):.2f}:contrast={rng.uniform(0.5, 0.8):.2f}")
+
+
+STUDY_EDITS = {"dark": dark}
+
+
+def edit(name: str, rng: random.Random, ctx: Context) -> Edit:
+    return (STUDY_EDITS.get(name) or EDITS[name])(rng, ctx)
 
 
 def main() -> None:
@@ -86,7 +105,7 @@ def main() -> None:
         length = min(rng.uniform(8, 40), work["duration"] - 0.5)
         start = rng.uniform(0, max(work["duration"] - length - 0.2, 0))
         path = os.path.join(args.out, "queries", f"p{n:03d}.mp4")
-        edits = [EDITS[e](rng, ctx) for e in names]
+        edits = [edit(e, rng, ctx) for e in names]
         speed = render(work["path"], start, length, edits, path, probe(work["path"]).has_audio, ctx, reuse=True)
         qdur = duration_of(path)
         seg = Truth(work["id"], 0.0, min(qdur, length / speed), start, start + min(length, qdur * speed))
@@ -97,7 +116,7 @@ def main() -> None:
         length = min(rng.uniform(8, 40), src.duration - 0.5)
         start = rng.uniform(0, max(src.duration - length - 0.2, 0))
         path = os.path.join(args.out, "queries", f"n{n:03d}.mp4")
-        edits = [EDITS[e](rng, ctx) for e in names]
+        edits = [edit(e, rng, ctx) for e in names]
         render(src.path, start, length, edits, path, src.has_audio, ctx, reuse=True)
         queries.append(asdict(QueryEntry(f"n{n:03d}", path, "negative", names, [], duration_of(path), half)) | {"notes": [e.notes for e in edits]})
     with open(os.path.join(args.out, "ground_truth.json"), "w", encoding="utf-8") as fh:
