@@ -216,7 +216,6 @@ def test_a_window_cut_off_by_the_frame_s_edge_is_found_by_its_three_sides():
     assert found[False] == 0 and found[True] >= 10, found
 
 
-
 def test_a_line_that_passes_in_different_ways_along_it_is_a_seam():
     """Beside a pillarboxed work's cell a grid's line runs past still bars: there it is
     one-sided (one side moves), and along the other cells it decorrelates. Neither test

@@ -203,8 +203,7 @@ def _parts(stack: np.ndarray, region: Box, windows: list[Box], config: VideoConf
     h, w = stack.shape[1:3]
     out: list[Box] = []
     for part in detect_parts(stack, config.layouts):
-        inner = detect_content_box(stack[:, part.top : part.bottom, part.left : part.right], config.regions, bands_only=True, part=True)
-        box = Box(part.top + inner.top, part.top + inner.bottom, part.left + inner.left, part.left + inner.right)
+        box = _less_bands(stack, part, config, bands_only=True)
         if box.area_fraction(h, w) < config.layouts.min_part / 2 or min(box.height, box.width) < 32:
             continue
         if any(overlap(box, other) > 0.8 for other in [region, *windows, *out]):
@@ -213,13 +212,19 @@ def _parts(stack: np.ndarray, region: Box, windows: list[Box], config: VideoConf
     return out
 
 
+def _less_bands(stack: np.ndarray, outer: Box, config: VideoConfig, bands_only: bool) -> Box:
+    """``outer`` (a part or a window) less its own bands, judged as a part's
+    (``regions.detect_content_box`` with ``part``), in pixels of the frame."""
+    inner = detect_content_box(stack[:, outer.top : outer.bottom, outer.left : outer.right], config.regions, bands_only, part=True)
+    return Box(outer.top + inner.top, outer.top + inner.bottom, outer.left + inner.left, outer.left + inner.right)
+
+
 def _window_bands(stack: np.ndarray, windows: list[Box], config: VideoConfig) -> list[Box]:
     """Each picture-in-picture window less its own bands (``ViewParams.window_bands``),
     where that differs from the window."""
     out: list[Box] = []
     for window in windows:
-        inner = detect_content_box(stack[:, window.top : window.bottom, window.left : window.right], config.regions, part=True)
-        box = Box(window.top + inner.top, window.top + inner.bottom, window.left + inner.left, window.left + inner.right)
+        box = _less_bands(stack, window, config, bands_only=False)
         if min(box.height, box.width) >= 32 and overlap(box, window) < 0.8:
             out.append(box)
     return out

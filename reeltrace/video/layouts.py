@@ -222,13 +222,14 @@ def _seams(diff: np.ndarray, grey: np.ndarray, across: _Across, p: LayoutParams)
     typical_edge = max(float(np.median(edge)), 0.5)
     found: list[int] = []
     by_third: list[int] = []
+    none_decorrelated = np.zeros(len(corr), bool)
     for position in p.seam_positions:
         centre = position * side
         lo, hi = int(centre - p.seam_slack * side), int(centre + p.seam_slack * side) + 1
         best, best_at = 0.0, -1
         for x in range(max(lo, 1), min(hi, side - gap - 1)):
             share = 0.0
-            decorrelated = np.zeros(len(corr), bool)
+            decorrelated = none_decorrelated
             if typical > 0.2:
                 ok = moving[:, x]
                 decorrelated = ok & (corr[:, x] < p.seam_correlation * typical)
