@@ -16,6 +16,7 @@ from .embed import ViewParams
 from .layouts import LayoutParams
 from .regions import RegionParams, WindowParams
 from .score import DEFAULT_SCORE_MODEL, ScoreModel
+from .screens import ScreenParams
 from .shots import ShotParams
 
 
@@ -36,6 +37,8 @@ class VideoConfig:
     layouts: LayoutParams = field(default_factory=LayoutParams)
     """Parts of a duet, stitch, grid, desktop, web page or filmed screen, embedded as extra
     query views (``layouts``)."""
+    screens: ScreenParams = field(default_factory=ScreenParams)
+    """A filmed screen's quadrilateral, rectified and embedded as a query view (``screens``)."""
     shots: ShotParams = field(default_factory=ShotParams)
     """Which consecutive work frames are stored as one descriptor (``shots``)."""
     background: BackgroundParams = field(default_factory=BackgroundParams)

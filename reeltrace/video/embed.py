@@ -9,8 +9,8 @@ Each sampled frame is cut to its content region (``regions``), scaled to a squar
 ``INPUT_SIZE`` and embedded. Works store one descriptor per frame (the content region).
 Queries store several *views* per frame: the full frame, the content region (and, where it
 differs, the region a work would be cut to), any picture-in-picture window (and, where it
-differs, the window less its bands) and layout part,
-each also mirrored (at every other instant,
+differs, the window less its bands), layout part and filmed screen (``screens``: mapped
+back upright, and, where it differs, less its bands), each also mirrored (at every other instant,
 ``ViewParams.mirror_every``), because we cannot tell in advance whether
 an upload was flipped, or whether a detected region is right; the matcher keeps, per work
 frame, the best view.
@@ -37,6 +37,7 @@ from .layouts import detect_parts
 from .model_graph import transpose_first
 from .records import VideoFeatures
 from .regions import Box, detect_content_box, detect_windows, detect_work_boxes, is_informative, overlap
+from .screens import detect_screen, rectify
 
 if TYPE_CHECKING:
     from .config import VideoConfig
@@ -101,6 +102,8 @@ class View(enum.IntEnum):
     WINDOW_MIRROR = 5
     PART = 6  # a part of a sub-frame layout (``layouts``)
     PART_MIRROR = 7
+    SCREEN = 8  # a filmed screen, rectified (``screens``)
+    SCREEN_MIRROR = 9
 
 
 def model_path(name: str) -> str:
@@ -230,6 +233,26 @@ def _window_bands(stack: np.ndarray, windows: list[Box], config: VideoConfig) ->
     return out
 
 
+def _screen(stack: np.ndarray, boxes: list[Box], config: VideoConfig) -> tuple[np.ndarray, list[Box | None]] | None:
+    """A filmed screen (``screens``) mapped upright, one picture per frame of ``stack``,
+    and the boxes of it to embed: the whole (None) and, where it differs, the screen less
+    its bands (as a window's, ``ViewParams.window_bands``). None where there is no screen,
+    or where its bounding box repeats a box already embedded (a screen seen nearly
+    head-on, found as a window)."""
+    quad = detect_screen(stack, config.screens)
+    if quad is None:
+        return None
+    top, bottom, left, right = (int(round(v)) for v in quad.bounds())
+    if any(overlap(Box(top, bottom, left, right), other) > 0.9 for other in boxes):
+        return None
+    upright = np.stack([rectify(rgb, quad) for rgb in stack])
+    h, w = upright.shape[1:3]
+    inner = detect_content_box(upright, config.regions, bands_only=False, part=True)
+    if min(inner.height, inner.width) < 32 or overlap(inner, Box(0, h, 0, w)) >= 0.8:
+        return upright, [None]
+    return upright, [None, inner]
+
+
 def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, duration: float, query: bool,
                    budget: Budget = NO_BUDGET) -> VideoFeatures:  # fmt: skip
     """Sample ``path`` at ``config.sample_fps`` and embed its frames (see the module
@@ -283,6 +306,10 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
     if p.window_bands:
         windows += _window_bands(stack, windows, config)
     parts = _parts(stack, box, windows, config) if query else []
+    screen = _screen(stack, [box, *windows, *parts], config) if query else None
+    upright_of, screen_boxes = {}, []
+    if screen is not None:
+        upright_of, screen_boxes = {id(f): u for f, u in zip(seen, screen[0], strict=True)}, screen[1]
     batch: list[np.ndarray] = []
     batch_views: list[int] = []
     batch_times: list[float] = []
@@ -299,6 +326,9 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
                 for inner_box in boxes:
                     inner = to_model_input(f.rgb, inner_box)
                     candidates += [(view, inner)] + ([(mirrored, inner[:, ::-1])] if mirror else [])
+            for inner_box in screen_boxes:
+                inner = to_model_input(upright_of[id(f)], inner_box)
+                candidates += [(View.SCREEN, inner)] + ([(View.SCREEN_MIRROR, inner[:, ::-1])] if mirror else [])
         else:
             candidates = [(View.REGION, region)]
         for view, image in candidates:
