@@ -1,6 +1,7 @@
-"""Portrait works of the tune half in the bench's own 3x3 grid and filmed-screen edits.
+"""Portrait works of the tune half in the bench's own 3x3 grid and filmed-screen edits
+(``--set cells``, the default) or picture-in-picture edits (``--set pip``).
 
-    .venv/bin/python scripts/portrait_study.py OUT [--media ../shared/media] [--seed 2601]
+    .venv/bin/python scripts/portrait_study.py OUT [--media ../shared/media] [--seed 2601] [--set cells|pip]
     .venv/bin/python scripts/scan_variant.py OUT unused NAME [NAME=VALUE ...] --register
 
 The bench's tune half has no portrait work, and its report half two (a 3x3 cell shrinks
@@ -39,11 +40,21 @@ def crop(src: str, out: str, aspect: float) -> str:
     return out
 
 
+SETS = {
+    # (the queries' edits, the negatives' edits)
+    "cells": ([["grid3"]] * 16 + [["filmed_screen"]] * 8 + [["mirror", "grid3"]] * 2 + [["speed", "grid3"]] * 2,
+              [["grid3"]] * 4 + [["filmed_screen"]] * 4),
+    "pip": ([["pip_styled"]] * 16 + [["pip_work_small"]] * 4 + [["web_player"]] * 4 + [["mirror", "pip_styled"]] * 2
+            + [["speed", "pip_styled"]] * 2, [["pip_styled"]] * 4 + [["pip_work_small"]] * 2 + [["web_player"]] * 2),
+}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out")
     ap.add_argument("--media", default="../shared/media", help="the shared media folder (its video/ and audio/)")
     ap.add_argument("--seed", type=int, default=2601)
+    ap.add_argument("--set", default="cells", choices=sorted(SETS), help="which layouts (default: cells)")
     a = ap.parse_args()
     lp = os.path.join(a.media, LIVE_PORTRAIT)
     video = os.path.join(a.media, "video") + "/"
@@ -63,7 +74,7 @@ def main() -> None:
     negs = [lp + "driving/d18.mp4", lp + "driving/d19.mp4", lp + "driving/d20.mp4",
             crop(video + "gaomingqi+Track-Anything/test_sample/test-sample4.mp4", a.out + "/works/ta4_9x16.mp4", 9 / 16)]
     rng = random.Random(a.seed)
-    plans = [["grid3"]] * 16 + [["filmed_screen"]] * 8 + [["mirror", "grid3"]] * 2 + [["speed", "grid3"]] * 2
+    plans, negative_plans = SETS[a.set]
     queries = []
     for n, names in enumerate(plans):
         w = entries[n % len(entries)]
@@ -77,7 +88,7 @@ def main() -> None:
         seg = Truth(w["id"], 0.0, min(q, length / speed), start, start + min(length, q * speed))
         queries.append(asdict(QueryEntry(f"p{n:03d}", path, "single", names, [seg], q, "tune")) | {"notes": [e.notes for e in edits]})
         print(f"p{n:03d}", "+".join(names), w["id"], file=sys.stderr)
-    for n, names in enumerate([["grid3"]] * 4 + [["filmed_screen"]] * 4):
+    for n, names in enumerate(negative_plans):
         src = negs[n % len(negs)]
         ctx = Context(other_video=rng.choice(fillers), music=rng.choice(music))
         d = duration_of(src)

@@ -25,7 +25,8 @@ frames ``(n, h, w, 3)`` (``ViewParams.window``):
   over footage that barely moves: little changes across its sides, but it keeps its
   edges): of the columns and rows that cut most (over their length, or over a third of
   it: a window's side spans only part of the frame), the rectangle whose sides cut along
-  most of their length is a part.
+  most of their length is a part. A window that runs off the frame has the frame's edge
+  for a side: of such three-sided ones, the best-cutting and the longest-cutting are parts.
 * **Grids.** A seam cell too long for one video is cut into 16:9 cells, and cells that
   repeat one another make a grid of parts (``_video_shaped``, ``_tiles``): copies share a
   texture beyond a smooth ramp, or their changes.
@@ -138,6 +139,16 @@ class LayoutParams:
     (tune half 0.948 -> 0.956, reporting half 0.887 -> 0.898), 0 / 99 false works; the two
     other study sets (seeds 2026, 2028) the same either way. Cost 1.05x at the median,
     1.32x at most (BENCHMARKS.md, "A frame edge for a side")."""
+    edge_by_length: bool = True
+    """Besides the best-cutting three-sided rectangle (``edge_sides``), the one whose sides
+    cut over the most length is a part too: a portrait work at half the frame's width runs
+    off its top, and the strips of the footage behind it, between its side and the frame's
+    edge, are short rectangles whose sides cut as well, which took the one place. On a
+    tune-origin set of portrait works in the bench's picture-in-picture edits
+    (``scripts/portrait_study.py --set pip --seed 2701``, 28 queries, 8 negatives): uAP
+    0.842 -> 0.938, styled 0.85 -> 0.92, sped-up 0.30 -> 1.00, 0 / 8 false works; ranking
+    three-sided ones by length alone lost a 3x3 grid query of the portrait cells set
+    (0.971 -> 0.949; with both, 0.971) (BENCHMARKS.md, stop 27)."""
     portrait_halves: float = 1.5
     """A frame at least this much taller than wide (height / width; 0: never) always has
     its top and bottom halves as parts, seam or not (the fixed crops of the VSC22 winners,
@@ -452,9 +463,15 @@ def _windows_without_border(diff: np.ndarray, mean: np.ndarray, acrosses: tuple[
     three = passing[real.ravel()[passing] == 3]
     # Rectangles with a frame edge for a side have a place of their own, after the others:
     # ranked with them, a three-sided one put out the window itself.
-    for group, more in ((four, p.rectangles), (three, 1)):
+    # Beside a window whose picture runs off the frame, a strip of the footage behind it
+    # between the window's side and the frame's edge is a short rectangle that cuts as well
+    # along its sides: the three-sided one whose sides cut over the most length is a part too.
+    lengths = np.stack(np.broadcast_arrays(sy2 - sy1, sy2 - sy1, sx2 - sx1, sx2 - sx1))
+    cut_length = np.where(edge, 0.0, sides * lengths).sum(axis=0)
+    groups = [(four, p.rectangles, score), (three, 1, score)] + ([(three, 1, cut_length)] if p.edge_by_length else [])
+    for group, more, rank in groups:
         room = len(found) + more
-        for flat in group[np.argsort(-score.ravel()[group], kind="stable")]:
+        for flat in group[np.argsort(-rank.ravel()[group], kind="stable")]:
             if len(found) >= room:
                 break
             at, bt = np.unravel_index(int(flat), ok.shape)
