@@ -204,16 +204,22 @@ def test_a_window_cut_off_by_the_frame_s_edge_is_found_by_its_three_sides():
     footage shows three sides, and the frame's edge is the fourth (``edge_sides``). Without
     it none of these 24 windows (8 along each of three edges) is found; with it 12 are (the
     others lose their place to rectangles of this blocky texture with four sides)."""
-    placed = {"top": (0, 150, 120, 360), "left": (60, 200, 0, 230), "bottom": (120, 252, 200, 420)}
-    found = {False: 0, True: 0}
-    for (top, bottom, left, right), seed in ((box, s) for box in placed.values() for s in range(8)):
-        frame = _footage(70 + seed, 252, 448).copy()
-        frame[:, top:bottom, left:right] = _footage(90 + seed, bottom - top, right - left)
-        for edge_sides in found:
-            parts = detect_parts(frame, LayoutParams(edge_sides=edge_sides))
-            found[edge_sides] += any(abs(p.top - top) <= 4 and abs(p.bottom - bottom) <= 4 and abs(p.left - left) <= 4
-                                     and abs(p.right - right) <= 4 for p in parts)  # fmt: skip
+    placed = [(0, 150, 120, 360), (60, 200, 0, 230), (120, 252, 200, 420)]  # at the top, the left, the bottom
+    found = _windows_found(placed, 70, {rule: LayoutParams(edge_sides=rule) for rule in (False, True)})
     assert found[False] == 0 and found[True] >= 10, found
+
+
+def _windows_found(placed: list[tuple[int, int, int, int]], seed: int, variants: dict) -> dict:
+    """For each of ``variants`` (LayoutParams), how many of the windows ``placed`` (top,
+    bottom, left, right) over footage, 8 seeds each, a part finds within 4 px."""
+    found = dict.fromkeys(variants, 0)
+    for (top, bottom, left, right), k in ((box, k) for box in placed for k in range(8)):
+        frame = _footage(seed + k, 252, 448).copy()
+        frame[:, top:bottom, left:right] = _footage(seed + 20 + k, bottom - top, right - left)
+        for name, params in variants.items():
+            found[name] += any(abs(p.top - top) <= 4 and abs(p.bottom - bottom) <= 4 and abs(p.left - left) <= 4
+                               and abs(p.right - right) <= 4 for p in detect_parts(frame, params))  # fmt: skip
+    return found
 
 
 def test_a_window_running_off_the_frame_beside_strips_of_footage_is_a_part():
@@ -221,15 +227,8 @@ def test_a_window_running_off_the_frame_beside_strips_of_footage_is_a_part():
     its sides and the frame's other edges: the strips' short rectangles cut as well as the
     window's three sides. The three-sided rectangle that cuts over the most length is a
     part too (``edge_by_length``): measured 12 of these 32 windows found with it, 9 without."""
-    placed = ((0, 200, 200, 420), (0, 220, 24, 240), (0, 230, 220, 430), (30, 252, 20, 230))
-    found = {False: 0, True: 0}
-    for (top, bottom, left, right), seed in ((box, s) for box in placed for s in range(8)):
-        frame = _footage(110 + seed, 252, 448).copy()
-        frame[:, top:bottom, left:right] = _footage(130 + seed, bottom - top, right - left)
-        for by_length in found:
-            parts = detect_parts(frame, LayoutParams(edge_by_length=by_length))
-            found[by_length] += any(abs(p.top - top) <= 4 and abs(p.bottom - bottom) <= 4 and abs(p.left - left) <= 4
-                                    and abs(p.right - right) <= 4 for p in parts)  # fmt: skip
+    placed = [(0, 200, 200, 420), (0, 220, 24, 240), (0, 230, 220, 430), (30, 252, 20, 230)]
+    found = _windows_found(placed, 110, {rule: LayoutParams(edge_by_length=rule) for rule in (False, True)})
     assert found[True] >= found[False] + 2, found
 
 
