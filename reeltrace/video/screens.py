@@ -31,8 +31,8 @@ The screen is then mapped back to an upright rectangle (a homography; the mean l
 of opposite sides give its shape) and embedded as a query view. Under a 7-19 degree turn,
 rectifying the bench's filmed TV by its known outline and trimming the work's bars gave
 0.62-0.69 similarity to the stored frames where the outline's bounding box gave 0.50-0.55;
-found by this rule, the bench's tune-half filmed TVs get a quadrilateral in 13 of 22
-windows, and 2 of 58 windows of its single-video footage get one (``BENCHMARKS.md``,
+found by this rule, the bench's tune-half filmed TVs get a quadrilateral in 15 of 22
+windows, and 3 of 58 windows of its single-video footage get one (``BENCHMARKS.md``,
 stop 27).
 """
 
@@ -67,8 +67,8 @@ class ScreenParams:
     gap: int = 6
     """Half-resolution pixels: a side's run of edge may break this long (glare, a dark
     stretch of picture beside a dark bezel). On the tune half's filmed TVs (cells sample,
-    seed 3033, 22 windows), 3: a quadrilateral in 5, 6: in 13, 8: in 16; on its
-    single-video footage (58 windows) 2, 2 and 5 (``scripts/screen_study.py``;
+    seed 3033, 22 windows), 3: a quadrilateral in 6, 6: in 15, 8: in 18; on its
+    single-video footage (58 windows) 2, 3 and 8 (``scripts/screen_study.py``;
     ``BENCHMARKS.md``, stop 27)."""
     clear: int = 4
     """Half-resolution pixels: an edge pixel whose lines this far off on both sides are
@@ -78,18 +78,18 @@ class ScreenParams:
     area: tuple[float, float] = (0.06, 0.85)
     """Screens smaller or larger than these shares of the frame are ignored (a screen that
     fills the phone's frame is the full-frame view)."""
-    candidates: int = 24
+    candidates: int = 16
     """Side candidates kept per axis, longest first, after near-duplicates are dropped:
-    lines through a room's clutter may crowd out a TV's shorter sides. On the tune half's
-    filmed TVs, 16: a quadrilateral in 12 of 22 windows, 24 and 40: in 13; the search
-    costs the square of the pairs."""
+    lines through a room's clutter may crowd out a TV's shorter sides, and the search
+    costs the square of the pairs. On the tune half's filmed TVs (22 windows) 16 and 24
+    found a quadrilateral in 15, 40 in 14; on its single-video footage (58) in 3, 4, 5."""
     tries: int = 20
     """Quadrilaterals tried, best covered first, for a moving picture (``_picture_moves``)."""
     inside_motion: float = 1.5
     """A screen's picture changes at least this many times as much as the room around it
-    (``_picture_moves``). On the tune half's single-video footage (58 windows) 11 windows
-    got a quadrilateral without the rule, 6 at 1.0, 2 at 1.5; of its filmed TVs (22
-    windows) 14, 14 and 13 did, of its dark works on a filmed TV 12, 9 and 8. A dark, nearly still picture in a shaken
+    (``_picture_moves``). On the tune half's single-video footage (58 windows) 9 windows
+    got a quadrilateral without the rule, 7 at 1.0, 3 at 1.5; of its filmed TVs (22
+    windows) 16, 16 and 15 did, of its dark works on a filmed TV 14, 12 and 10. A dark, nearly still picture in a shaken
     room changes less than the room's edges do: that is the class this rule still loses."""
     min_skew: float = 0.05
     """A quadrilateral whose corners all lie within this share of the shorter side from its
@@ -272,10 +272,9 @@ def detect_screen(frames: np.ndarray, params: ScreenParams) -> Quad | None:
     left, right = (_SideArrays.of([pair[k] for pair in pairs]) for k in (0, 1))
     wide = right.at - left.at >= params.min_side * ww
     found: list[tuple[float, float, tuple]] = []
+    horizontal.sort(key=lambda side: side.at)  # so that of each pair the first is the top
     for i, top in enumerate(horizontal):
         for bottom in horizontal[i + 1 :]:
-            if top.at > bottom.at:
-                top, bottom = bottom, top
             if bottom.at - top.at < params.min_side * hh:
                 continue
             x0, y0 = _cross(top, left, cx, cy)
