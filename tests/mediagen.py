@@ -491,6 +491,20 @@ def mirror(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return fit(np.ascontiguousarray(rgb[:, ::-1]), size)
 
 
+def into_quad(image: Image.Image, corners, size: tuple[int, int], resample=Image.BILINEAR) -> np.ndarray:
+    """``image`` drawn into the quadrilateral ``corners`` ((x, y), clockwise from the top
+    left) of a black canvas of ``size`` (w, h): a screen seen at an angle. Solved here, not
+    with the product's homography, so that a test of its rectification checks it."""
+    w, h = image.size
+    rows, targets = [], []
+    # PIL maps each canvas pixel back to the image: the 8 coefficients of that projective map.
+    for (x, y), (u, v) in zip(corners, [(0, 0), (w, 0), (w, h), (0, h)], strict=True):
+        rows += [[x, y, 1, 0, 0, 0, -u * x, -u * y], [0, 0, 0, x, y, 1, -v * x, -v * y]]
+        targets += [u, v]
+    coefficients = np.linalg.solve(np.asarray(rows, np.float64), np.asarray(targets, np.float64))
+    return np.asarray(image.transform(size, Image.Transform.PERSPECTIVE, tuple(coefficients), resample))
+
+
 def crop20(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Keep the central 80% in each direction (20% of the width and height cut off)."""
     h, w, _ = rgb.shape

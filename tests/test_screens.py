@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from reeltrace.video.screens import Quad, ScreenParams, _border, _homography, detect_screen, rectify
+import mediagen
+
+from reeltrace.video.screens import Quad, ScreenParams, _border, detect_screen, rectify
 
 FRAMES = 24
 H, W = 246, 448
@@ -31,12 +33,9 @@ def _room(rng: np.random.Generator) -> np.ndarray:
 def _warp(picture: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``picture`` drawn into the quadrilateral ``corners`` of an H x W canvas, and the
     mask of where it lands."""
-    ph, pw = picture.shape
-    back = _homography(np.asarray(corners, float), np.array([(0, 0), (pw, 0), (pw, ph), (0, ph)], float))
-    coeffs = tuple(back.flatten()[:8])
-    image = Image.fromarray(picture.astype(np.float32), mode="F").transform((W, H), Image.Transform.PERSPECTIVE, coeffs, Image.BILINEAR)
-    mask = Image.fromarray(np.full((ph, pw), 255, np.uint8)).transform((W, H), Image.Transform.PERSPECTIVE, coeffs, Image.NEAREST)
-    return np.asarray(image), np.asarray(mask) > 0
+    image = mediagen.into_quad(Image.fromarray(picture.astype(np.float32), mode="F"), corners, (W, H))
+    mask = mediagen.into_quad(Image.fromarray(np.full(picture.shape, 255, np.uint8)), corners, (W, H), Image.NEAREST)
+    return image, mask > 0
 
 
 def _filmed_screen(seed: int, corners: np.ndarray, shake: int = 2, flicker: float = 10.0) -> np.ndarray:

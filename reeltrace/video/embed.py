@@ -247,10 +247,7 @@ def _screen(stack: np.ndarray, boxes: list[Box], config: VideoConfig) -> tuple[n
         return None
     upright = np.stack([rectify(rgb, quad) for rgb in stack])
     h, w = upright.shape[1:3]
-    inner = detect_content_box(upright, config.regions, bands_only=False, part=True)
-    if min(inner.height, inner.width) < 32 or overlap(inner, Box(0, h, 0, w)) >= 0.8:
-        return upright, [None]
-    return upright, [None, inner]
+    return upright, [None, *_window_bands(upright, [Box(0, h, 0, w)], config)]
 
 
 def describe_video(path: str, embedder: FrameEmbedder, config: VideoConfig, duration: float, query: bool,

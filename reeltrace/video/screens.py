@@ -89,8 +89,9 @@ class ScreenParams:
     """A screen's picture changes at least this many times as much as the room around it
     (``_picture_moves``). On the tune half's single-video footage (58 windows) 9 windows
     got a quadrilateral without the rule, 7 at 1.0, 3 at 1.5; of its filmed TVs (22
-    windows) 16, 16 and 15 did, of its dark works on a filmed TV 14, 12 and 10. A dark, nearly still picture in a shaken
-    room changes less than the room's edges do: that is the class this rule still loses."""
+    windows) 16, 16 and 15 did, of its dark works on a filmed TV 14, 12 and 10. A dark,
+    nearly still picture in a shaken room changes less than the room's edges do: that is
+    the class this rule still loses."""
     min_skew: float = 0.05
     """A quadrilateral whose corners all lie within this share of the shorter side from its
     bounding box is a rectangle: a crop, which the windows and parts already embed. Found
