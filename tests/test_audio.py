@@ -305,6 +305,19 @@ def test_score_grows_with_each_kind_of_evidence():
     assert calibrated_score(200, 0.8, 100.0) > 0.99
 
 
+def test_verification_alone_claims_from_its_own_bar_whatever_the_pairs():
+    """A line with no landmark pair (a peak-vote line) or few is claimed once its verified
+    evidence reaches ``verified_alone``, and not below it; pairs still lift a weaker one."""
+    from reeltrace.audio.score import calibrated_score
+
+    bar = CONFIG.score.verified_alone
+    for distinct, density in ((1, 0.0), (3, 0.05)):
+        assert calibrated_score(distinct, density, bar - 1.0) < THRESHOLD <= calibrated_score(distinct, density, bar + 0.5)
+    assert calibrated_score(30, 0.4, bar - 8.0) >= THRESHOLD
+    stricter = replace(CONFIG.score, verified_alone=bar + 10.0)
+    assert calibrated_score(1, 0.0, bar + 0.5, stricter) < THRESHOLD
+
+
 @pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="muxing cover art needs ffmpeg")
 def test_music_file_with_cover_art_is_an_audio_work(lib, tmp_path):
     # mp3/ogg/m4a files often embed cover art as a one-picture "video" stream flagged as an
@@ -503,6 +516,23 @@ def test_peak_votes_put_the_true_line_first_under_a_voice(lib):
     best = found[0]
     assert best.work_key == 1 and abs(best.work_start - best.query_start - 10.0) < 0.1, found[:3]
     assert best.verified > 2 * max(s.verified for s in found[1:]), found[:3]
+
+
+def test_a_verified_stretch_is_followed_past_the_window_of_its_hits(lib):
+    """Stage test: the query plays work 1 from 10 s for 8 s under a voice, and its hits are
+    taken to cover only 0.5-1.0 s. Read over that span +- pad, the verified stretch is cut at
+    the window's edge; followed, it runs seconds further and holds more evidence."""
+    from reeltrace.audio.match import _verify_run
+
+    folder, index, _ = lib
+    y = G.mix(_excerpt(lib, 1, 10.0, 8.0), G.speech(62, 8.0), 6)
+    query = A.fingerprint_query(*decode_audio(G.write(str(folder / "follow.wav"), y), C.rate))
+    cut = _verify_run(query, index.peaks(1), 1.0, 10.0, 1.0, 0.5, 1.0, replace(CONFIG, verify=replace(CONFIG.verify, follow=0)))
+    followed = _verify_run(query, index.peaks(1), 1.0, 10.0, 1.0, 0.5, 1.0, CONFIG)
+    assert cut.query_end <= 1.0 + CONFIG.verify.pad < followed.query_end - 2.0, (cut, followed)
+    assert followed.verified > cut.verified, (cut, followed)
+    wrong = _verify_run(query, index.peaks(1), 1.0, 16.0, 1.0, 0.5, 1.0, CONFIG)
+    assert wrong.verified < followed.verified / 3, (wrong, followed)
 
 
 def test_peak_votes_claim_nothing_in_unrelated_audio_and_can_be_turned_off(lib):

@@ -16,7 +16,8 @@ least ``min_hits`` votes):
 3. verify each segment (``verify.verify_alignment``): read the work's peaks, mapped through the
    line, from the query's evidence map; a stretch where the query really plays the work
    holds far more of them than chance, even where an overlay or noise took the landmark
-   pairs away;
+   pairs away. The window read is the run's span +- ``pad``, widened while the verified
+   stretch reaches its edge (``_verify_run``): the peaks show how far the copy runs;
 4. score each segment (``calibrated_score``) and retire its hits;
 5. peak votes (``_peak_vote_segments``), for short queries: single peaks vote for
    (work, offset) at native speed, and the fullest bins the pairs did not find are
@@ -187,8 +188,7 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
             alive[near[(dist <= params.tolerance) & (q[near] >= qs) & (q[near] <= qe)]] = False
         for run in _segments(q[on], w[on], qf[on], rows[on], table_h[rows[on]], a, o, anchors, params, frame_seconds):
             qs, qe = run.query_start, run.query_end
-            found_peaks = verify_alignment(query.evidence, *index.peaks(wk), a, o, float(pitch[kk]),
-                                           qs - config.verify.pad, qe + config.verify.pad, config)  # fmt: skip
+            found_peaks = _verify_run(query, index.peaks(wk), a, o, float(pitch[kk]), qs, qe, config)
             verified = found_peaks.verified
             if verified > 0:
                 # Where hits are sparse (an overlay took most pairs), the peaks show
@@ -217,6 +217,26 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
     return _explain_away(found, query, index, config)
 
 
+def _verify_run(query: AudioQuery, peaks: tuple[np.ndarray, np.ndarray], speed: float, offset: float, pitch: float,
+                qs: float, qe: float, config: AudioConfig):  # fmt: skip
+    """``verify_alignment`` over a run's query span +- ``pad``, widened while the verified
+    stretch reaches the window's edge (at most ``follow`` times)."""
+    vp = config.verify
+    lo, hi = qs - vp.pad, qe + vp.pad
+    found = verify_alignment(query.evidence, *peaks, speed, offset, pitch, lo, hi, config)
+    for _ in range(vp.follow):
+        if found.verified <= 0:
+            break
+        grow_lo = lo > 0 and found.query_start <= lo + vp.edge
+        grow_hi = hi < query.duration and found.query_end >= hi - vp.edge
+        if not (grow_lo or grow_hi):
+            break
+        lo = min(lo, found.query_start - vp.pad) if grow_lo else lo
+        hi = max(hi, found.query_end + vp.pad) if grow_hi else hi
+        found = verify_alignment(query.evidence, *peaks, speed, offset, pitch, lo, hi, config)
+    return found
+
+
 def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, list[AudioSegment]],
                         config: AudioConfig) -> list[AudioSegment]:  # fmt: skip
     """Segments from single-peak votes, at native speed, that the pairs missed.
@@ -227,9 +247,9 @@ def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, l
     so the fullest bins are only candidates: each is verified along its line over the
     whole query (``verify_alignment``) and scored by the same calibration as a pair
     segment with no pair evidence (``distinct`` 1, ``density`` 0): the verification alone
-    must carry it (38.8 for 0.5, where chance lines of the quick bench's negatives reach
-    13). A candidate within half a second of a segment the pairs found for its work adds
-    nothing and is skipped.
+    must carry it (``AudioScoreModel.verified_alone`` for 0.5, where the strongest of the
+    full bench's 300,029 chance segments reaches 18.9). A candidate within half a second of
+    a segment the pairs found for its work adds nothing and is skipped.
     """
     mp, fs = config.match, config.spectrum.frame_seconds
     steps, frames, first, owner = index.peak_table()

@@ -14,6 +14,10 @@ def calibrated_score(distinct: int, density: float, verified: float = 0.0, model
     ``z = c0 + c_distinct ln(distinct) + c_density density + c_verified verified``, the
     constants fit by ``reeltrace.bench.audio.calibration.fit_calibration`` on the quick
     benchmark's segments (docs/audio.md, "Calibration"). 0.5 (``AudioConfig.threshold``)
-    lies above the strongest unrelated segment of the benchmark by a margin."""
+    lies above the strongest unrelated segment of the benchmark by a margin. A segment whose
+    ``verified`` reaches ``verified_alone`` scores at least 0.5 whatever its pairs."""
     z = model.c0 + model.c_distinct * np.log(max(distinct, 1)) + model.c_density * density + model.c_verified * verified
+    # Verification alone (``AudioScoreModel.verified_alone``): a copy under an overlay can
+    # keep its peaks where it lost its pairs.
+    z = max(z, model.c_verified * (verified - model.verified_alone))
     return float(1.0 / (1.0 + np.exp(-z)))
