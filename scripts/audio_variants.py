@@ -36,14 +36,17 @@ from reeltrace.bench.media import default_media
 from reeltrace.library import Library
 
 
-def top1(rows: list[dict], queries: list[Query], consts: dict, threshold: float) -> dict[float, float]:
+def top1(rows: list[dict], queries: list[Query], consts: dict, threshold: float, alone: float) -> dict[float, float]:
     """Share of positive queries per length whose best segment scoring at least
-    ``threshold`` under ``consts`` is labelled right."""
+    ``threshold`` under ``consts`` is labelled right (``alone``: the verification that
+    claims by itself, ``AudioScoreModel.verified_alone``)."""
     at_threshold = float(np.log(threshold / (1 - threshold)))  # the logit: 0 at 0.5
     best: dict[str, tuple[float, int]] = {}
     for r in rows:
         z = (consts["C0"] + consts["C_DISTINCT"] * np.log(max(r["distinct"], 1)) + consts["C_DENSITY"] * r["density"]
              + consts["C_VERIFIED"] * r["verified"])  # fmt: skip
+        if consts["C_VERIFIED"] > 0:  # as calibrated_score: no floor without a weight on verification
+            z = max(z, consts["C_VERIFIED"] * (r["verified"] - alone))
         if z >= at_threshold and z > best.get(r["query"], (-np.inf, 0))[0]:
             best[r["query"]] = (z, r["label"])
     out = {}
@@ -90,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"settings: {' '.join(args.settings) or '(none)'}; {len(queries)} queries scanned in {elapsed:.0f} s; "
           f"{len(rows)} segments")  # fmt: skip
     print(f"refit (margin {fit['margin']}, C0 {fit['C0']}, C_DISTINCT {fit['C_DISTINCT']}, "
-          f"C_VERIFIED {fit['C_VERIFIED']}): top-1 {pct(top1(rows, queries, fit, variant.threshold))}")  # fmt: skip
-    print(f"the variant's score constants: top-1 {pct(top1(rows, queries, own, variant.threshold))}")
+          f"C_VERIFIED {fit['C_VERIFIED']}): top-1 {pct(top1(rows, queries, fit, variant.threshold, model.verified_alone))}")  # fmt: skip
+    print(f"the variant's score constants: top-1 {pct(top1(rows, queries, own, variant.threshold, model.verified_alone))}")
     return 0
 
 

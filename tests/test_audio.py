@@ -316,6 +316,8 @@ def test_verification_alone_claims_from_its_own_bar_whatever_the_pairs():
     assert calibrated_score(30, 0.4, bar - 8.0) >= THRESHOLD
     stricter = replace(CONFIG.score, verified_alone=bar + 10.0)
     assert calibrated_score(1, 0.0, bar + 0.5, stricter) < THRESHOLD
+    # No weight on verification (an ablation): no floor, so no segment is a claim by it.
+    assert calibrated_score(1, 0.0, bar + 50.0, replace(CONFIG.score, c_verified=0.0)) < THRESHOLD
 
 
 @pytest.mark.skipif(not __import__("shutil").which("ffmpeg"), reason="muxing cover art needs ffmpeg")
@@ -533,6 +535,9 @@ def test_a_verified_stretch_is_followed_past_the_window_of_its_hits(lib):
     assert followed.verified > cut.verified, (cut, followed)
     wrong = _verify_run(query, index.peaks(1), 1.0, 16.0, 1.0, 0.5, 1.0, CONFIG)
     assert wrong.verified < followed.verified / 3, (wrong, followed)
+    # Hits at the query's end: the window grows back towards its start, never past the query.
+    late = _verify_run(query, index.peaks(1), 1.0, 10.0, 1.0, 7.0, 7.5, CONFIG)
+    assert 0.0 <= late.query_start < 7.0 - CONFIG.verify.pad - 1.0 and late.query_end <= query.duration, late
 
 
 def test_peak_votes_claim_nothing_in_unrelated_audio_and_can_be_turned_off(lib):

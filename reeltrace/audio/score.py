@@ -18,6 +18,8 @@ def calibrated_score(distinct: int, density: float, verified: float = 0.0, model
     ``verified`` reaches ``verified_alone`` scores at least 0.5 whatever its pairs."""
     z = model.c0 + model.c_distinct * np.log(max(distinct, 1)) + model.c_density * density + model.c_verified * verified
     # Verification alone (``AudioScoreModel.verified_alone``): a copy under an overlay can
-    # keep its peaks where it lost its pairs.
-    z = max(z, model.c_verified * (verified - model.verified_alone))
+    # keep its peaks where it lost its pairs. A model that does not weigh verification
+    # (c_verified 0: an ablation, a refit without it) has no such floor.
+    if model.c_verified > 0:
+        z = max(z, model.c_verified * (verified - model.verified_alone))
     return float(1.0 / (1.0 + np.exp(-z)))
