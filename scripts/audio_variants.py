@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from reeltrace.audio.config import AudioConfig
+from reeltrace.audio.config import AudioConfig, AudioScoreModel
+from reeltrace.audio.score import score_logit
 from reeltrace.settings import with_settings
 from reeltrace.bench.audio.calibration import calibration_rows, cross_validated_fit
 from reeltrace.bench.audio.dataset import LENGTHS, Plan, Query, select
@@ -41,12 +42,11 @@ def top1(rows: list[dict], queries: list[Query], consts: dict, threshold: float,
     ``threshold`` under ``consts`` is labelled right (``alone``: the verification that
     claims by itself, ``AudioScoreModel.verified_alone``)."""
     at_threshold = float(np.log(threshold / (1 - threshold)))  # the logit: 0 at 0.5
+    model = AudioScoreModel(c0=consts["C0"], c_distinct=consts["C_DISTINCT"], c_density=consts["C_DENSITY"],
+                            c_verified=consts["C_VERIFIED"], verified_alone=alone)  # fmt: skip
     best: dict[str, tuple[float, int]] = {}
     for r in rows:
-        z = (consts["C0"] + consts["C_DISTINCT"] * np.log(max(r["distinct"], 1)) + consts["C_DENSITY"] * r["density"]
-             + consts["C_VERIFIED"] * r["verified"])  # fmt: skip
-        if consts["C_VERIFIED"] > 0:  # as calibrated_score: no floor without a weight on verification
-            z = max(z, consts["C_VERIFIED"] * (r["verified"] - alone))
+        z = score_logit(r["distinct"], r["density"], r["verified"], model)
         if z >= at_threshold and z > best.get(r["query"], (-np.inf, 0))[0]:
             best[r["query"]] = (z, r["label"])
     out = {}

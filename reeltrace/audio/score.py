@@ -7,6 +7,18 @@ import numpy as np
 from .config import AudioScoreModel
 
 
+def score_logit(distinct: int, density: float, verified: float = 0.0, model: AudioScoreModel = AudioScoreModel()) -> float:
+    """The logit of ``calibrated_score`` (0 at a score of 0.5), unsaturated: segments that
+    both score 1.0 in floating point still rank apart by it."""
+    z = model.c0 + model.c_distinct * np.log(max(distinct, 1)) + model.c_density * density + model.c_verified * verified
+    # Verification alone (``AudioScoreModel.verified_alone``): a copy under an overlay can
+    # keep its peaks where it lost its pairs. A model that does not weigh verification
+    # (c_verified 0: an ablation, a refit without it) has no such floor.
+    if model.c_verified > 0:
+        z = max(z, model.c_verified * (verified - model.verified_alone))
+    return float(z)
+
+
 def calibrated_score(distinct: int, density: float, verified: float = 0.0, model: AudioScoreModel = AudioScoreModel()) -> float:
     """Score of a segment whose aligned landmarks carry ``distinct`` different hash values,
     ``density`` aligned landmarks per query landmark in its span, and whose verification
@@ -15,11 +27,6 @@ def calibrated_score(distinct: int, density: float, verified: float = 0.0, model
     constants fit by ``reeltrace.bench.audio.calibration.fit_calibration`` on the quick
     benchmark's segments (docs/audio.md, "Calibration"). 0.5 (``AudioConfig.threshold``)
     lies above the strongest unrelated segment of the benchmark by a margin. A segment whose
-    ``verified`` reaches ``verified_alone`` scores at least 0.5 whatever its pairs."""
-    z = model.c0 + model.c_distinct * np.log(max(distinct, 1)) + model.c_density * density + model.c_verified * verified
-    # Verification alone (``AudioScoreModel.verified_alone``): a copy under an overlay can
-    # keep its peaks where it lost its pairs. A model that does not weigh verification
-    # (c_verified 0: an ablation, a refit without it) has no such floor.
-    if model.c_verified > 0:
-        z = max(z, model.c_verified * (verified - model.verified_alone))
-    return float(1.0 / (1.0 + np.exp(-z)))
+    ``verified`` reaches ``verified_alone`` scores at least 0.5 whatever its pairs
+    (``score_logit``)."""
+    return float(1.0 / (1.0 + np.exp(-score_logit(distinct, density, verified, model))))
