@@ -291,9 +291,10 @@ def test_console_end_to_end(setup, browser, tmp_path):
         d.get(srv.url + "/scans")
         d.find_element(By.ID, "scan-files").send_keys(media["work_b"])
         d.find_element(By.ID, "scan-submit").click()
-        state = wait_for(d, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "#scan-progress .status")
-                                       if e.get_attribute("textContent").startswith("running ")], "a percentage")[0]  # fmt: skip
-        assert state.get_attribute("textContent") == "running 0%"  # shown in capitals (CSS)
+        # Read as text inside the wait: the progress list is redrawn as it polls.
+        state = wait_for(d, lambda d: [t for e in d.find_elements(By.CSS_SELECTOR, "#scan-progress .status")
+                                       if (t := e.get_attribute("textContent")).startswith("running ")], "a percentage")[0]  # fmt: skip
+        assert state == "running 0%"  # shown in capitals (CSS)
     finally:
         os.unlink(media["hold"])
     wait_for(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".scanrow[data-status='done'] .timeline"), "the held scan done")

@@ -424,10 +424,12 @@ def test_the_monitor_page_shows_the_work_coming_on_air_without_reloading(live, b
         assert d.find_element(By.ID, "monitor-state").text.lower() == "running"
         d.execute_script("window.notReloaded = true;")  # gone if the page were loaded again
         gate.set()
-        row = wait_for(d, lambda d: [r for r in d.find_elements(By.CSS_SELECTOR, "#on-air tbody tr") if "Alpha Film" in r.text],
-                       "the work on air")[0]  # fmt: skip
+        # The event stream redraws the table, so the row is read inside the wait (as text), never
+        # held as an element that a redraw can make stale.
+        row_text = wait_for(d, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#on-air tbody tr") if "Alpha Film" in r.text],
+                            "the work on air")[0]  # fmt: skip
         assert d.execute_script("return window.notReloaded === true;")
-        assert "video" in row.text and not d.find_element(By.ID, "on-air-empty").is_displayed()
+        assert "video" in row_text and not d.find_element(By.ID, "on-air-empty").is_displayed()
         wait_for(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#airtime .airrow .seg.on"), "the reuse on the timeline")
         assert "start" in d.find_element(By.ID, "event-log").text.lower()
         screenshot(d, "monitor", str(tmp_path))
