@@ -289,6 +289,25 @@ def test_video_records_round_trip_with_dtype_and_shape():
 
 
 
+def _a_work_filmed(tmp_path, seed: int, film) -> tuple[str, VideoFeatures, FrameEmbedder, VideoConfig]:
+    """A 12 s work (``seed``) stored, and the query ``film(frames, seed + 1)`` made of it."""
+    frames = list(mediagen.work_frames(seed, 12.0, "leaves"))
+    work = mediagen.write_video(str(tmp_path / "work.mp4"), frames)
+    query = mediagen.write_video(str(tmp_path / "query.mp4"), film(frames, seed + 1))
+    embedder, config = FrameEmbedder(), VideoConfig()
+    return query, describe_video(work, embedder, config, 12.0, query=False), embedder, config
+
+
+def _best_view_similarity(query: str, stored: VideoFeatures, embedder: FrameEmbedder, config: VideoConfig) -> tuple[float, set[int]]:
+    """The median, over the stored frames, of the best similarity of any view of the 12 s
+    query at the same instant, and the views the query got."""
+    described = describe_video(query, embedder, config, 12.0, query=True)
+    instants = np.round(described.timestamps * 2)
+    best = [max(described.embeddings[instants == round(t * 2)] @ vector, default=0.0)
+            for t, vector in zip(stored.timestamps, stored.embeddings, strict=True)]  # fmt: skip
+    return float(np.median(best)), set(described.views.tolist())
+
+
 def _filmed_at_an_angle(frames: list[np.ndarray], seed: int) -> list[np.ndarray]:
     """Each frame on a dark-bezelled TV turned away to the left (its far side shorter), in
     a still, soft room, filmed by a hand that shakes a pixel or two under a flickering light."""
@@ -320,19 +339,10 @@ def test_a_screen_filmed_at_an_angle_is_embedded_upright(tmp_path):
     """A work played on a TV filmed at an angle: the screen's quadrilateral mapped back
     upright (``VideoConfig.screens``) is a view much closer to the stored frames than any
     other view of the query."""
-    frames = list(mediagen.work_frames(21, 12.0, "leaves"))
-    work = mediagen.write_video(str(tmp_path / "work.mp4"), frames)
-    query = mediagen.write_video(str(tmp_path / "query.mp4"), _filmed_at_an_angle(frames, 22))
-    embedder = FrameEmbedder()
-    config = VideoConfig()
-    stored = describe_video(work, embedder, config, 12.0, query=False)
+    query, stored, embedder, config = _a_work_filmed(tmp_path, 21, _filmed_at_an_angle)
 
     def best_view_similarity(screens) -> tuple[float, set[int]]:
-        described = describe_video(query, embedder, replace(config, screens=screens), 12.0, query=True)
-        instants = np.round(described.timestamps * 2)
-        best = [max(described.embeddings[instants == round(t * 2)] @ vector, default=0.0)
-                for t, vector in zip(stored.timestamps, stored.embeddings, strict=True)]  # fmt: skip
-        return float(np.median(best)), set(described.views.tolist())
+        return _best_view_similarity(query, stored, embedder, replace(config, screens=screens))
 
     config = replace(config, views=replace(config.views, centre_crop=0.0))  # the screen's view alone
     upright, views = best_view_similarity(config.screens)
@@ -366,19 +376,10 @@ def test_the_middle_of_the_frame_is_a_view(tmp_path):
     """A dim TV in the middle of a dark room: the fixed crop of the frame's middle
     (``ViewParams.centre_crop``) drops the room, the bezel and most of the slant, and is
     closer to the stored frames than any other view of the query."""
-    frames = list(mediagen.work_frames(31, 12.0, "leaves"))
-    work = mediagen.write_video(str(tmp_path / "work.mp4"), frames)
-    query = mediagen.write_video(str(tmp_path / "query.mp4"), _dim_screen_in_a_dark_room(frames, 32))
-    embedder = FrameEmbedder()
-    config = VideoConfig()
-    stored = describe_video(work, embedder, config, 12.0, query=False)
+    query, stored, embedder, config = _a_work_filmed(tmp_path, 31, _dim_screen_in_a_dark_room)
 
     def best_view_similarity(share: float) -> tuple[float, set[int]]:
-        described = describe_video(query, embedder, replace(config, views=replace(config.views, centre_crop=share)), 12.0, query=True)
-        instants = np.round(described.timestamps * 2)
-        best = [max(described.embeddings[instants == round(t * 2)] @ vector, default=0.0)
-                for t, vector in zip(stored.timestamps, stored.embeddings, strict=True)]  # fmt: skip
-        return float(np.median(best)), set(described.views.tolist())
+        return _best_view_similarity(query, stored, embedder, replace(config, views=replace(config.views, centre_crop=share)))
 
     centred, views = best_view_similarity(config.views.centre_crop)
     assert int(View.CENTRE) in views
