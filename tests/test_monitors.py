@@ -426,7 +426,7 @@ def test_the_monitor_page_shows_the_work_coming_on_air_without_reloading(live, b
         gate.set()
         # The event stream redraws the table, so the row is read inside the wait (as text), never
         # held as an element that a redraw can make stale.
-        row_text = wait_for(d, lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#on-air tbody tr") if "Alpha Film" in r.text],
+        row_text = wait_for(d, lambda d: [t for r in d.find_elements(By.CSS_SELECTOR, "#on-air tbody tr") if "Alpha Film" in (t := r.text)],
                             "the work on air")[0]  # fmt: skip
         assert d.execute_script("return window.notReloaded === true;")
         assert "video" in row_text and not d.find_element(By.ID, "on-air-empty").is_displayed()

@@ -298,11 +298,14 @@ def _a_work_filmed(tmp_path, seed: int, film) -> tuple[str, VideoFeatures, Frame
     return query, describe_video(work, embedder, config, 12.0, query=False), embedder, config
 
 
-def _best_view_similarity(query: str, stored: VideoFeatures, embedder: FrameEmbedder, config: VideoConfig) -> tuple[float, set[int]]:
+def _best_view_similarity(query: str, stored: VideoFeatures, embedder: FrameEmbedder, config: VideoConfig,
+                          views: set[View] | None = None) -> tuple[float, set[int]]:  # fmt: skip
     """The median, over the stored frames, of the best similarity of any view of the 12 s
-    query at the same instant, and the views the query got."""
+    query at the same instant (of ``views`` only, when given), and the views the query got."""
     described = describe_video(query, embedder, config, 12.0, query=True)
     instants = np.round(described.timestamps * 2)
+    if views is not None:
+        instants = np.where(np.isin(described.views, [int(v) for v in views]), instants, -1)
     best = [max(described.embeddings[instants == round(t * 2)] @ vector, default=0.0)
             for t, vector in zip(stored.timestamps, stored.embeddings, strict=True)]  # fmt: skip
     return float(np.median(best)), set(described.views.tolist())
@@ -375,15 +378,14 @@ def _dim_screen_in_a_dark_room(frames: list[np.ndarray], seed: int) -> list[np.n
 def test_the_middle_of_the_frame_is_a_view(tmp_path):
     """A dim TV in the middle of a dark room: the fixed crop of the frame's middle
     (``ViewParams.centre_crop``) drops the room, the bezel and most of the slant, and is
-    closer to the stored frames than any other view of the query."""
+    much closer to the stored frames than the full frame, with no border found. (Whether
+    it is also the best of all views depends on whether the region, window, part or screen
+    search found this TV, so that is not what is tested.)"""
     query, stored, embedder, config = _a_work_filmed(tmp_path, 31, _dim_screen_in_a_dark_room)
-
-    def best_view_similarity(share: float) -> tuple[float, set[int]]:
-        return _best_view_similarity(query, stored, embedder, replace(config, views=replace(config.views, centre_crop=share)))
-
-    centred, views = best_view_similarity(config.views.centre_crop)
+    centre, views = _best_view_similarity(query, stored, embedder, config, {View.CENTRE})
+    full, _ = _best_view_similarity(query, stored, embedder, config, {View.FULL, View.FULL_MIRROR})
     assert int(View.CENTRE) in views
-    without, views_without = best_view_similarity(0.0)
+    # Measured: 0.64 against 0.39; works of seeds 41-81: by 0.20-0.28.
+    assert centre >= full + 0.15, (centre, full)
+    _, views_without = _best_view_similarity(query, stored, embedder, replace(config, views=replace(config.views, centre_crop=0.0)))
     assert int(View.CENTRE) not in views_without
-    # Measured: 0.64 against 0.57 (seeds 40 and 50 of the room and shake: +0.07, +0.05).
-    assert centred >= without + 0.04, (centred, without)

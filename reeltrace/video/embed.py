@@ -13,7 +13,8 @@ differs, the window less its bands), layout part and filmed screen (``screens``:
 back upright, and, where it differs, less its bands), each also mirrored (at every other instant,
 ``ViewParams.mirror_every``), because we cannot tell in advance whether
 an upload was flipped, or whether a detected region is right; and the middle of the frame
-(a fixed crop, ``ViewParams.centre_crop``). The matcher keeps, per work frame, the best view.
+(a fixed crop, not mirrored, ``ViewParams.centre_crop``). The matcher keeps, per work
+frame, the best view.
 """
 
 from __future__ import annotations
@@ -294,6 +295,7 @@ def _centre_box(height: int, width: int, share: float) -> Box | None:
     """The middle ``share`` of each side of a ``height`` x ``width`` frame; None for 0."""
     if share <= 0:
         return None
+    share = min(share, 1.0)
     h, w = max(1, round(height * share)), max(1, round(width * share))
     top, left = (height - h) // 2, (width - w) // 2
     return Box(top, top + h, left, left + w)
@@ -330,7 +332,7 @@ def _describe_block(seen: list[SampledFrame], embed: list[SampledFrame], embedde
     if screen is not None:
         upright_of, screen_boxes = {id(f): u for f, u in zip(seen, screen[0], strict=True)}, screen[1]
     centre = _centre_box(h, w, p.centre_crop) if query else None
-    if centre is not None and any(overlap(centre, other) > 0.9 for other in [box, *windows, *parts]):
+    if centre is not None and any(overlap(centre, other) > 0.9 for other in [box, *band_boxes, *windows, *parts]):
         centre = None  # already embedded as a region, window or part
     batch: list[np.ndarray] = []
     batch_views: list[int] = []
