@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -36,16 +37,23 @@ EVERY_METHOD_PATH = [
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: every delivery's headers and body."""
+    """A webhook receiver on 127.0.0.1: every delivery's headers and body. ``slow_first``:
+    seconds it takes over the first delivery before it records it (a busy receiver)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow_first: float = 0.0) -> None:
         self.got: list[tuple[dict, bytes]] = []
         self.came = threading.Condition()
+        self.seen = 0
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.came:
+                    receiver.seen += 1
+                    first = receiver.seen == 1
+                if first:
+                    time.sleep(slow_first)
                 with receiver.came:
                     receiver.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
                     receiver.came.notify_all()
@@ -271,7 +279,8 @@ def test_reach_adds_up_each_upload_once_by_platform_and_day(world):
 
 def test_webhooks_deliver_signed_claim_events_to_both_sides_only(world):
     c, media, a = world["c"], world["media"], world["works"]["a"]
-    owner_hook, scanner_hook, stranger_hook = Receiver(), Receiver(), Receiver()
+    # The owner's receiver is slow over the first delivery: the second must still come after it.
+    owner_hook, scanner_hook, stranger_hook = Receiver(slow_first=1.0), Receiver(), Receiver()
     secrets = {}
     for who, receiver in (("studio-a", owner_hook), ("platform-a", scanner_hook), ("studio-b", stranger_hook)):
         r = c[who].post("/api/webhooks", json={"url": receiver.url, "secret": f"shared-secret-of-{who}"})

@@ -7,7 +7,7 @@ Checks run on their own threads (``RightsConfig.check_workers``), each with its 
 ``Library`` and so its own model, not on the job queue: a platform waits for the answer
 before it publishes, and a long registration queued before it must not hold it up.
 
-Webhooks: a delivery is a ``POST`` of ``{"event", "claim", "sent_at"}`` as JSON with
+Webhooks: a hook's deliveries go one at a time, in the order of their events. A delivery is a ``POST`` of ``{"event", "claim", "sent_at"}`` as JSON with
 ``X-Reeltrace-Event``, ``X-Reeltrace-Delivery``, ``X-Reeltrace-Timestamp`` and
 ``X-Reeltrace-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the hook's
 secret>`` (the timestamp inside the signature, so that a captured delivery cannot be
@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -69,6 +70,9 @@ class Rights:
         self._library = library
         self._checks = ThreadPoolExecutor(max(1, config.check_workers), thread_name_prefix="reeltrace-check")
         self._deliveries = ThreadPoolExecutor(2, thread_name_prefix="reeltrace-webhook")
+        # Each hook's deliveries wait here, in event order, for the one task that sends them.
+        self._outbox: dict[str, deque[tuple[dict, str, bytes]]] = {}
+        self._outbox_lock = threading.Lock()
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
@@ -266,10 +270,35 @@ class Rights:
             if acct is None:
                 continue
             body = json.dumps({"event": event, "claim": self.public(claim, acct), "sent_at": now()}).encode()
-            try:
-                self._deliveries.submit(self._deliver, hook, event, body)
-            except RuntimeError:  # shutting down
+            self._post(hook, event, body)
+
+    def _post(self, hook: dict, event: str, body: bytes) -> None:
+        """Queue a delivery behind the hook's earlier ones. A hook's deliveries go one at a
+        time, in the order of their events: a receiver must not see a claim disputed before
+        it sees it created (two deliveries in flight at once arrived the other way round)."""
+        with self._outbox_lock:
+            queued = self._outbox.get(hook["id"])
+            if queued is not None:  # its sender is running and takes this one too
+                queued.append((hook, event, body))
                 return
+            self._outbox[hook["id"]] = deque([(hook, event, body)])
+        try:
+            self._deliveries.submit(self._send_queued, hook["id"])
+        except RuntimeError:  # shutting down
+            with self._outbox_lock:
+                self._outbox.pop(hook["id"], None)
+
+    def _send_queued(self, hook_id: str) -> None:
+        """Deliver a hook's queued events in order until none is left (a delivery that fails
+        all its tries is dropped, and the next one goes)."""
+        while True:
+            with self._outbox_lock:
+                queued = self._outbox[hook_id]
+                if not queued or self._stop.is_set():
+                    del self._outbox[hook_id]
+                    return
+                hook, event, body = queued.popleft()
+            self._deliver(hook, event, body)
 
     def _deliver(self, hook: dict, event: str, body: bytes) -> bool:
         delivery = secrets.token_hex(8)
