@@ -7,7 +7,8 @@ Checks run on their own threads (``RightsConfig.check_workers``), each with its 
 ``Library`` and so its own model, not on the job queue: a platform waits for the answer
 before it publishes, and a long registration queued before it must not hold it up.
 
-Webhooks: a hook's deliveries go one at a time, in the order of their events. A delivery is a ``POST`` of ``{"event", "claim", "sent_at"}`` as JSON with
+Webhooks: a hook's deliveries go one at a time, in the order of their events. A delivery
+is a ``POST`` of ``{"event", "claim", "sent_at"}`` as JSON with
 ``X-Reeltrace-Event``, ``X-Reeltrace-Delivery``, ``X-Reeltrace-Timestamp`` and
 ``X-Reeltrace-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with the hook's
 secret>`` (the timestamp inside the signature, so that a captured delivery cannot be
