@@ -10,8 +10,9 @@ import os
 import pytest
 from helpers import WORKS, check_clip_found, check_nothing_else, run_cli
 
-# The keys the contract promises (a segment also says its own "modality" since audio).
-SEGMENT_KEYS = {"query_start", "query_end", "work_start", "work_end", "score"}
+# The keys the contract promises (a segment also says its own "modality" since audio, and
+# its "speed" since an outside check found it only in the table).
+SEGMENT_KEYS = {"query_start", "query_end", "work_start", "work_end", "speed", "score"}
 MATCH_KEYS = {"work_id", "title", "owner", "category", "modality", "score", "segments"}
 RESULT_KEYS = {"query", "duration", "error", "matches"}
 MODALITIES = {"video", "audio", "audio+video"}
@@ -60,6 +61,8 @@ def test_scan_json_contract(library, short_query, unrelated_file):
                 assert 0 <= s["query_start"] < s["query_end"] <= result["duration"] + 1e-3
                 assert 0 <= s["work_start"] < s["work_end"]
                 assert 0 < s["score"] <= 1
+                # Every clip of this query plays at its work's own speed.
+                assert s["speed"] == pytest.approx(1.0, abs=0.06), s
         scores = [m["score"] for m in result["matches"]]
         assert scores == sorted(scores, reverse=True), "works strongest first"
     query_result, unrelated_result = report["results"]
@@ -84,11 +87,11 @@ def test_scan_csv_has_one_row_per_segment_and_one_per_clean_query(library, short
     for m in result["matches"]:
         for s in m["segments"]:
             expected.append((path, m["work_id"], m["title"], m["owner"], m["category"], m["modality"], m["score"],
-                             s["query_start"], s["query_end"], s["work_start"], s["work_end"], s["score"]))  # fmt: skip
+                             s["query_start"], s["query_end"], s["work_start"], s["work_end"], s["score"], s["speed"]))  # fmt: skip
     got = [
         (r["query"], r["work_id"], r["title"], r["owner"], r["category"], r["modality"], float(r["match_score"]),
          float(r["query_start"]), float(r["query_end"]), float(r["work_start"]), float(r["work_end"]),
-         float(r["segment_score"]))
+         float(r["segment_score"]), float(r["speed"]))
         for r in rows if r["query"] == path
     ]  # fmt: skip
     assert got == expected

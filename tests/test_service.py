@@ -418,8 +418,9 @@ def test_scan_status_and_results(world):
     assert set(m) == {"work_id", "title", "owner", "category", "modality", "score", "segments"}
     assert m["owner"] == "Studio-A" and m["modality"] == "video"
     seg = m["segments"][0]
-    assert set(seg) == {"query_start", "query_end", "work_start", "work_end", "score", "modality"}
+    assert set(seg) == {"query_start", "query_end", "work_start", "work_end", "speed", "score", "modality"}
     assert seg["query_start"] < 1.0 and 4.0 < seg["query_end"] < 6.0
+    assert abs(seg["speed"] - 1.0) < 0.06
     assert abs(seg["work_start"] - 3.0) < 1.0 and abs(seg["work_end"] - 8.0) < 1.0
     listed = c.get("/api/scans").json()["scans"]
     assert [s["id"] for s in listed] == [scan["id"]]

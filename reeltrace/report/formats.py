@@ -48,13 +48,16 @@ def at_least(results: list[ScanResult], min_score: float = 0.0, min_seconds: flo
 
 
 def segment_public(s: Segment) -> dict:
-    """A segment as the CLI's JSON and the service's API show it; ``shares_audio_with``
-    (a work id) only where another matched work holds the same recording on the stretch."""
+    """A segment as the CLI's JSON and the service's API show it: ``speed`` is work seconds
+    per query second (2 for a copy played twice as fast; the table's SPEED column rounds it);
+    ``shares_audio_with`` (a work id) only where another matched work holds the same
+    recording on the stretch."""
     out = {
         "query_start": round(s.query_start, 3),
         "query_end": round(s.query_end, 3),
         "work_start": round(s.work_start, 3),
         "work_end": round(s.work_end, 3),
+        "speed": round(s.speed, 3),
         "score": round(s.score, 4),
         "modality": s.modality,
     }
@@ -109,7 +112,9 @@ def scan_json(results: list[ScanResult]) -> str:
 SCAN_CSV_FIELDS = [
     "query", "duration", "error", "work_id", "title", "owner", "category", "modality", "match_score",
     "query_start", "query_end", "work_start", "work_end", "segment_score", "segment_modality", "shares_audio_with",
+    "speed",
 ]  # fmt: skip
+"""New columns go at the end: a reader that takes them by position keeps working."""
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
