@@ -11,6 +11,8 @@ Arrays (NumPy ``.npz``, no pickles):
 * ``descriptors`` float32 (n, d): the model's L2-normalised output for those frames;
 * ``audio_hashes`` uint32 (m,), ``audio_times`` float32 (m,): the landmark fingerprint
   (absent without usable sound);
+* ``audio_codes`` uint32 (k,): the spectral-shape codes (``audio.codes``; absent in files
+  written before them, and then the work has none);
 * ``meta``: a 0-d string array holding JSON with ``format`` (``FORMAT``), ``model``,
   ``dim``, ``sample_fps``, ``content_hash`` (SHA-256 of the source file), ``duration``,
   ``fingerprint_version``, ``title`` (the source file's name), ``source_path`` and
@@ -69,7 +71,22 @@ def write(path: str, features: FeaturesFile) -> None:
     if features.audio is not None:
         arrays["audio_hashes"] = np.asarray(features.audio.hashes, np.uint32)
         arrays["audio_times"] = np.asarray(features.audio.times, np.float32)
+        if len(features.audio.codes):
+            arrays["audio_codes"] = np.asarray(features.audio.codes, np.uint32)
     np.savez(path, **arrays)
+
+
+def _declared_bytes(npz, name: str) -> int:
+    """Bytes that the ``.npy`` header of member ``name`` declares (0 where it cannot be read:
+    loading it then fails with its own error)."""
+    try:
+        with npz.zip.open(name + ".npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(fh)
+        return int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+    except (KeyError, AttributeError, ValueError, OSError, zipfile.BadZipFile, EOFError):
+        return 0
 
 
 def _array(npz, name: str, dtype, ndim: int, max_bytes: int | None = None, exact: bool = False) -> np.ndarray:
@@ -80,11 +97,14 @@ def _array(npz, name: str, dtype, ndim: int, max_bytes: int | None = None, exact
             size = npz.zip.getinfo(name + ".npy").file_size
         except (KeyError, AttributeError):
             size = 0
+        # The member's size and the shape its header declares, which numpy allocates
+        # before reading: a few bytes declaring 10^12 elements would ask for terabytes.
+        size = max(size, _declared_bytes(npz, name))
         if size > max_bytes:
             raise MediaError(f"features file's {name!r} holds {size:,} bytes, more than its duration allows")
     try:
         array = npz[name]
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError) as err:
         raise MediaError(f"features file's {name!r} array is unreadable ({str(err).splitlines()[0][:80]})") from None
     if not isinstance(array, np.ndarray):  # a member that is not an .npy comes back as its bytes
         raise MediaError(f"features file's {name!r} array is unreadable (not an .npy member)")
@@ -133,8 +153,11 @@ def read(path: str, model: str, dim: int, sample_fps: float, fingerprint_version
                 raise MediaError("features file's audio_times must be finite and not negative")
             if len(anchor) and float(anchor.max()) > float(meta["duration"]) + 1.0:
                 raise MediaError("features file's audio_times run past its duration")
+            codes = np.zeros(0, np.uint32)
+            if "audio_codes" in npz.files:  # one code per 64 ms
+                codes = _array(npz, "audio_codes", np.uint32, 1, 256 + 4 * (int(float(meta["duration"]) * 16) + 16), exact=True)
             if len(hashes):  # an empty fingerprint is no sound, as for a silent recording
-                audio = AudioFingerprint(hashes, anchor, float(meta["duration"]))
+                audio = AudioFingerprint(hashes, anchor, float(meta["duration"]), codes=codes)
     if len(times) != len(vectors):
         raise MediaError(f"features file has {len(times)} timestamps but {len(vectors)} descriptors")
     if len(times) > MAX_FRAMES:

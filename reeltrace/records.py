@@ -71,6 +71,7 @@ class AudioEvidence(Record):
     pitch: float = 1.0  # work frequency per query frequency
     explained_by: int = -1  # work key of a stronger work whose peaks were set aside (audio.match._explain_away)
     shared_with: int = -1  # work key of a stronger work holding the same recording on this stretch
+    spectral: float = 0.0  # agreement of the work's spectral-shape codes with the query (audio.codes)
 
 
 @dataclass(frozen=True)

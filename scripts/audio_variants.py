@@ -46,7 +46,7 @@ def top1(rows: list[dict], queries: list[Query], consts: dict, threshold: float,
                             c_verified=consts["C_VERIFIED"], verified_alone=alone)  # fmt: skip
     best: dict[str, tuple[float, int]] = {}
     for r in rows:
-        z = score_logit(r["distinct"], r["density"], r["verified"], model)
+        z = score_logit(r["distinct"], r["density"], r["verified"], model, r.get("spectral", 0.0))
         if z >= at_threshold and z > best.get(r["query"], (-np.inf, 0))[0]:
             best[r["query"]] = (z, r["label"])
     out = {}

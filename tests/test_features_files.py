@@ -157,17 +157,19 @@ def direct_scan(direct_library, media) -> dict:
 def test_extract_writes_the_documented_features_file(extracted, npz, media):
     """Each good input gets "DIR/NAME.npz\\tN frames\\tSOURCE" on standard output and a
     features file that loads without pickles: float32 timestamps, float32 n x 512 unit-norm
-    descriptors, uint32 hashes and float32 times for its sound, and the JSON meta with the
-    format, the default model, the sampling rate, the source's SHA-256, duration, fingerprint
+    descriptors, uint32 hashes, float32 times and uint32 spectral-shape codes (one per 64 ms)
+    for its sound, and the JSON meta with the format, the default model, the sampling rate, the source's SHA-256, duration, fingerprint
     version, file name, absolute path and the reeltrace version."""
     _, res = extracted
     lines = res.out.splitlines()
     assert len(lines) == 3, res.out
     assert lines[0] == f"{npz['work']}\t{WORK_SECONDS * 2:.0f} frames\t{media['work']}"
     with np.load(npz["work"], allow_pickle=False) as data:
-        assert set(data.files) == {"timestamps", "descriptors", "audio_hashes", "audio_times", "meta"}
+        assert set(data.files) == {"timestamps", "descriptors", "audio_hashes", "audio_times", "audio_codes", "meta"}
         times, vectors = data["timestamps"], data["descriptors"]
+        codes = data["audio_codes"]
         hashes, anchors, raw = data["audio_hashes"], data["audio_times"], data["meta"]
+    assert codes.dtype == np.uint32 and len(codes) == pytest.approx(WORK_SECONDS / 0.064, abs=8)
     assert times.dtype == np.float32 and times.ndim == 1 and len(times) == WORK_SECONDS * 2
     assert np.all(np.diff(times) > 0) and times[0] >= 0 and times[-1] < WORK_SECONDS
     assert vectors.dtype == np.float32 and vectors.shape == (len(times), 512)
@@ -424,6 +426,10 @@ HOSTILE = {
     "audio_times without audio_hashes": "no 'audio_hashes' array",
     "audio lengths differ": "audio_hashes and audio_times differ in length",
     "audio_hashes signed": "'audio_hashes' must be uint32, not int64",
+    "audio_codes signed": "'audio_codes' must be uint32, not int32",
+    "audio_codes 2-d": "'audio_codes' must be a 1-d uint32 array",
+    "audio_codes longer than the duration": "more than its duration allows",
+    "audio_codes header claims 4 TB": "more than its duration allows",
     "audio_times NaN": "audio_times must be finite and not negative",
     "audio_times negative": "audio_times must be finite and not negative",
     "audio of another fingerprint version": f"version {FINGERPRINT_VERSION + 1!r}",
@@ -571,6 +577,20 @@ def _hostile(name: str, path: str, base: dict, meta: dict, markers: dict) -> Non
         with_arrays(audio_times=base["audio_times"][:-1])
     elif name == "audio_hashes signed":
         with_arrays(audio_hashes=base["audio_hashes"].astype(np.int64))
+    elif name == "audio_codes signed":
+        with_arrays(audio_codes=base["audio_codes"].astype(np.int32))
+    elif name == "audio_codes 2-d":
+        with_arrays(audio_codes=base["audio_codes"][: len(base["audio_codes"]) // 2 * 2].reshape(-1, 2))
+    elif name == "audio_codes longer than the duration":
+        with_arrays(audio_codes=np.tile(base["audio_codes"], 40))
+    elif name == "audio_codes header claims 4 TB":
+        # A few bytes whose .npy header declares 10^12 codes: numpy would allocate them
+        # before finding the data short.
+        _save(path, {k: v for k, v in arrays.items() if k != "audio_codes"}, meta)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<u4", "fortran_order": False, "shape": (10**12,)})
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("audio_codes.npy", header.getvalue() + bytes(16))
     elif name == "audio_times NaN":
         bad = base["audio_times"].copy()
         bad[0] = np.nan

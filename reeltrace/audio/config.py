@@ -93,6 +93,27 @@ class EvidenceParams:
 
 
 @dataclass(frozen=True)
+class CodeParams:
+    """Spectral-shape codes (``codes``), work side and their reading along a line.
+
+    ``bands`` - 1 = 32 bits make one uint32 code: the band count is the code's format,
+    like ``hashes.HASH_LAYOUT``; the band edges, window and step are read back with the
+    codes, so changing them changes every stored code (re-register)."""
+
+    enabled: bool = True  # False: no codes are made or read (the landmarks alone decide)
+    bands: int = 33
+    low_hz: float = 300.0
+    high_hz: float = 3000.0
+    window: int = 16  # frames (256 ms) a row averages
+    step: int = 4  # frames (64 ms) between rows: one code
+    shifts: int = 2  # frames each way the line is moved while reading (the line's own jitter)
+    # A query bit whose slope change is under this (natural log, 0.04 dB) is not compared:
+    # digital silence and a steady tone change by 0, and their all-0 bits agree with any
+    # silence or tone of a work (a review found a 1 kHz leader claiming unrelated works).
+    flat: float = 0.01
+
+
+@dataclass(frozen=True)
 class MatchParams:
     """Offset voting and segment building (``match``)."""
 
@@ -176,6 +197,17 @@ class AudioScoreModel:
     # half (1.16 on the other); 26 is where the fit half's tail expects one chance segment
     # in a million queries (22: one in 40,000).
     verified_alone: float = 26.0
+    # The spectral-shape codes (``codes``): ``spectral + spectral_verified * verified`` is a
+    # claim from ``spectral_bar`` (score >= 1 / (1 + exp(-c_verified (that - spectral_bar)))),
+    # whatever the pairs say. Measured on the full audio bench (stop 30, 3813 queries,
+    # docs/audio.md section 11): per query, the strongest segment on a wrong work or a wrong
+    # place (wrong works on a claimed work's stretch are explained away: their codes do not
+    # count) reaches 9.0 on the fit half, 7.2 on the other; above its 99th percentile
+    # the fit half's tail is exponential with scale 0.63, and 12.1 is where it expects one
+    # such query in a million. The weight 0.2 gave the fit half's positives the most claims
+    # at that tail (0 / 0.1 / 0.2 / 0.3 / 0.4 tried).
+    spectral_verified: float = 0.2
+    spectral_bar: float = 12.1
 
 
 @dataclass(frozen=True)
@@ -185,6 +217,7 @@ class AudioConfig:
     spectrum: SpectrumParams = field(default_factory=SpectrumParams)
     landmarks: LandmarkParams = field(default_factory=LandmarkParams)
     evidence: EvidenceParams = field(default_factory=EvidenceParams)
+    codes: CodeParams = field(default_factory=CodeParams)
     match: MatchParams = field(default_factory=MatchParams)
     verify: VerifyParams = field(default_factory=VerifyParams)
     score: AudioScoreModel = field(default_factory=AudioScoreModel)

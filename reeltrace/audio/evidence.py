@@ -6,7 +6,7 @@ import numpy as np
 
 from ..media.sound import resample
 from .config import AudioConfig
-from .spectrum import running, spectrum_db, whiten
+from .spectrum import band_edges, band_energy, band_sums, running, spectrum_db, whiten
 
 
 class QueryEvidence:
@@ -42,6 +42,9 @@ class QueryEvidence:
         self.duration = len(self._x) / self._spectrum.rate
         self.n_frames = max(1 + (len(self._x) - self._spectrum.n_fft) // self._spectrum.hop, 0)
         self._chunks: dict[int, tuple[np.ndarray, int]] = {}
+        self._codes = config.codes
+        self._bands: dict[tuple[int, float], np.ndarray] = {}
+        self._summed: dict[int, np.ndarray] = {}  # the last few chunks' power, summed over bins
 
     def _chunk(self, c: int) -> tuple[np.ndarray, int]:
         """``v`` over the frames of chunk ``c`` and ``half`` beyond, and its first frame."""
@@ -73,3 +76,31 @@ class QueryEvidence:
             u = below / valid.sum(1)
             out[sel] = -np.log1p(-np.minimum(u, 1 - 1e-6))
         return out
+
+    def band_energy(self, pitch: float, first: int, last: int) -> np.ndarray:
+        """(last - first, bands) band energies (``spectrum.band_energy``) of query frames
+        ``first .. last - 1``, the bands' edges divided by ``pitch`` (the query's
+        frequencies are ``1 / pitch`` of the work's): what ``codes.read_along`` reads. Kept
+        per chunk of ``SpectrumParams.chunk`` frames and pitch, as the evidence is."""
+        sp = self._spectrum
+        lo, hi = band_edges(sp, self._codes, pitch)
+        parts = []
+        for c in range(first // sp.chunk, (last - 1) // sp.chunk + 1):
+            got = self._bands.get((c, pitch))
+            if got is None:
+                # One spectrum a chunk, whatever the pitch: a scan reads codes under every
+                # speed hypothesis it found a line at (up to 14 pitches).
+                summed = self._summed.get(c)
+                if summed is None:
+                    start, end = c * sp.chunk, min((c + 1) * sp.chunk, self.n_frames)
+                    summed = band_sums(spectrum_db(self._x[start * sp.hop : (end - 1) * sp.hop + sp.n_fft], sp))
+                    if len(self._summed) >= 4:
+                        del self._summed[next(iter(self._summed))]
+                    self._summed[c] = summed
+                if len(self._bands) >= 32:  # 270 KB each: a long query read at many pitches
+                    del self._bands[next(iter(self._bands))]
+                got = self._bands[(c, pitch)] = band_energy(summed, lo, hi).astype(np.float32)
+            parts.append(got)
+        energy = np.concatenate(parts)
+        base = (first // sp.chunk) * sp.chunk
+        return energy[first - base : last - base]

@@ -37,6 +37,7 @@ class AudioIndex:
         self._works: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._peaks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # work_peaks, when first verified
+        self._codes: dict[int, np.ndarray] = {}  # spectral-shape codes (audio.codes), where a work has them
         self._peak_table: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -55,12 +56,16 @@ class AudioIndex:
             np.ascontiguousarray(fp.hashes, np.uint32),
             np.ascontiguousarray(fp.times, np.float32),
         )
+        self._codes.pop(int(work_key), None)
+        if len(fp.codes):
+            self._codes[int(work_key)] = np.ascontiguousarray(fp.codes, np.uint32)
         self._sorted = None
         self._peak_table = None
         self._peaks.pop(int(work_key), None)
 
     def remove(self, work_key: int) -> None:
         self._peaks.pop(int(work_key), None)
+        self._codes.pop(int(work_key), None)
         if self._works.pop(int(work_key), None) is not None:
             self._sorted = None
             self._peak_table = None
@@ -71,6 +76,10 @@ class AudioIndex:
         if got is None:
             got = self._peaks[work_key] = work_peaks(*self._works[work_key], self.config)
         return got
+
+    def codes(self, work_key: int) -> np.ndarray:
+        """The work's spectral-shape codes (``codes.work_codes``); empty where it has none."""
+        return self._codes.get(work_key, np.zeros(0, np.uint32))
 
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(hashes, work keys, times) of all works, sorted by hash; rebuilt after changes."""
@@ -120,6 +129,9 @@ class AudioIndex:
             counts=np.array([len(self._works[k][0]) for k in keys], np.int64),
             hashes=np.concatenate([self._works[k][0] for k in keys]) if keys else np.zeros(0, np.uint32),
             times=np.concatenate([self._works[k][1] for k in keys]) if keys else np.zeros(0, np.float32),
+            code_keys=np.array(sorted(self._codes), np.int64),
+            code_counts=np.array([len(self._codes[k]) for k in sorted(self._codes)], np.int64),
+            codes=np.concatenate([self._codes[k] for k in sorted(self._codes)]) if self._codes else np.zeros(0, np.uint32),
         )
         return buf.getvalue()
 
@@ -127,11 +139,19 @@ class AudioIndex:
     def from_bytes(cls, data: bytes, config: AudioConfig = AudioConfig()) -> AudioIndex:
         index = cls(config)
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            if "code_keys" not in z.files:
+                # Written before the codes existed: it would hide the works' codes that
+                # the database holds. ``load_audio_index`` rebuilds it.
+                raise ValueError("audio index cache without spectral-shape codes")
             bounds = np.r_[0, np.cumsum(z["counts"])]
             hashes, times = z["hashes"], z["times"]
             for i, key in enumerate(z["keys"]):
                 lo, hi = bounds[i], bounds[i + 1]
                 index._works[int(key)] = (hashes[lo:hi].copy(), times[lo:hi].copy())
+            bounds = np.r_[0, np.cumsum(z["code_counts"])]
+            codes = z["codes"]
+            for i, key in enumerate(z["code_keys"]):
+                index._codes[int(key)] = codes[bounds[i] : bounds[i + 1]].copy()
         return index
 
     # -- matching ------------------------------------------------------------------------

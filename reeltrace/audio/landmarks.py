@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..media.sound import resample
+from .codes import work_codes
 from .config import AudioConfig
 from .evidence import QueryEvidence
 from .hashes import HASH_LAYOUT
@@ -157,8 +158,13 @@ def anchor_steps(hashes: np.ndarray) -> np.ndarray:
 
 
 def fingerprint(samples: np.ndarray, rate: int, config: AudioConfig = AudioConfig()) -> AudioFingerprint:
-    """The fingerprint of a registered work (one pass, no speed hypothesis)."""
-    return hash_peaks(find_peaks(samples, rate, config=config), config=config)
+    """The fingerprint of a registered work (one pass, no speed hypothesis): its pair
+    hashes and its spectral-shape codes (``codes.work_codes``)."""
+    x = resample(samples, rate, config.spectrum.rate)
+    fp = hash_peaks(find_peaks(x, config.spectrum.rate, config=config), config=config)
+    if config.codes.enabled:
+        fp.codes = work_codes(x, config)
+    return fp
 
 
 def _with_neighbours(fp: AudioFingerprint, max_dt: int) -> AudioFingerprint:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .codes import read_along
 from .config import AudioConfig, MatchParams
 from .index import AudioIndex, peak_vote_pad
 from .records import AudioQuery, AudioSegment
@@ -194,6 +195,7 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
                 # Where hits are sparse (an overlay took most pairs), the peaks show
                 # how far the copy really runs.
                 qs, qe = min(qs, found_peaks.query_start), max(qe, found_peaks.query_end)
+            spectral = _read_codes(index, query, wk, a, o, float(pitch[kk]), qs, qe, config)
             out.setdefault(wk, []).append(
                 AudioSegment(
                     work_key=int(wk),
@@ -202,12 +204,13 @@ def match(index: AudioIndex, query: AudioQuery, config: AudioConfig = AudioConfi
                     work_start=a * qs + o,
                     work_end=a * qe + o,
                     speed=a,
-                    score=calibrated_score(run.distinct, run.density, verified, config.score),
+                    score=calibrated_score(run.distinct, run.density, verified, config.score, spectral),
                     hits=run.hits,
                     distinct=run.distinct,
                     density=run.density,
                     pitch=float(pitch[kk]),
                     verified=verified,
+                    spectral=spectral,
                 )
             )
     found = {key: _distinct(segs) for key, segs in out.items()}
@@ -235,6 +238,15 @@ def _verify_run(query: AudioQuery, peaks: tuple[np.ndarray, np.ndarray], speed: 
         hi = max(hi, found.query_end + vp.pad) if grow_hi else hi
         found = verify_alignment(query.evidence, *peaks, speed, offset, pitch, lo, hi, config)
     return found
+
+
+def _read_codes(index: AudioIndex, query: AudioQuery, work_key: int, speed: float, offset: float, pitch: float,
+                qs: float, qe: float, config: AudioConfig) -> float:  # fmt: skip
+    """``codes.read_along`` over a segment's query stretch +- ``VerifyParams.pad`` (an
+    overlay leaves the copy running past the hits, as ``_verify_run`` finds)."""
+    pad = config.verify.pad
+    return read_along(query.evidence, index.codes(work_key), speed, offset, pitch, max(qs - pad, 0.0),
+                      min(qe + pad, query.duration), config)  # fmt: skip
 
 
 def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, list[AudioSegment]],
@@ -289,9 +301,10 @@ def _peak_vote_segments(index: AudioIndex, query: AudioQuery, found: dict[int, l
         v = verify_alignment(query.evidence, *index.peaks(wk), 1.0, o, 1.0, 0.0, query.duration, config)
         if v.verified <= 0:
             continue
+        spectral = _read_codes(index, query, wk, 1.0, o, 1.0, v.query_start, v.query_end, config)
         out.append(AudioSegment(work_key=wk, query_start=v.query_start, query_end=v.query_end, work_start=v.query_start + o,
-                                work_end=v.query_end + o, speed=1.0, score=calibrated_score(1, 0.0, v.verified, config.score),
-                                hits=votes, verified=v.verified))  # fmt: skip
+                                work_end=v.query_end + o, speed=1.0, score=calibrated_score(1, 0.0, v.verified, config.score, spectral),
+                                hits=votes, verified=v.verified, spectral=spectral))  # fmt: skip
     return out
 
 
@@ -337,8 +350,13 @@ def _explain_away(found: dict[int, list[AudioSegment]], query: AudioQuery, index
                 verified = min(seg.verified, alone)
                 # What is left at chance: the pairs are on the stronger work's notes too.
                 own = verified >= vp.explained_min_verified
-                score = calibrated_score(seg.distinct if own else 1, seg.density if own else 0.0, verified, config.score)
-                seg = replace(seg, verified=verified, explained_by=best.work_key, score=score)
+                # The codes read the whole spectrum, the stronger work's notes included, and
+                # cannot set them aside as the peaks do: they count only where the work's
+                # own peaks do (a real mix of two registered works), as its pairs do.
+                spectral = seg.spectral if own else 0.0
+                score = calibrated_score(seg.distinct if own else 1, seg.density if own else 0.0, verified, config.score,
+                                         spectral)  # fmt: skip
+                seg = replace(seg, verified=verified, explained_by=best.work_key, score=score, spectral=spectral)
         if seg.score >= config.threshold:
             claimed.append(seg)
         out.setdefault(seg.work_key, []).append(seg)

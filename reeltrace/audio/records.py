@@ -19,7 +19,9 @@ class AudioFingerprint(Record):
 
     ``hashes[i]`` is the pair hash whose anchor peak sits at ``times[i]`` seconds of the
     recording. A query pass also says which hypothesis mapped it: work time =
-    ``time_scale * times``, work frequency = ``freq_scale * query frequency``.
+    ``time_scale * times``, work frequency = ``freq_scale * query frequency``. A work's
+    fingerprint also holds its spectral-shape ``codes`` (``codes.work_codes``; empty for a
+    query pass, and for works registered before the codes existed).
     """
 
     hashes: np.ndarray  # (n,) uint32
@@ -27,6 +29,7 @@ class AudioFingerprint(Record):
     duration: float
     time_scale: float = 1.0
     freq_scale: float = 1.0
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))  # (m,) uint32, one per 64 ms
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -109,6 +112,7 @@ class AudioSegment(Record):
     pitch: float = 1.0
     distinct: int = 0  # distinct hash values among the hits (a held tone repeats one)
     verified: float = 0.0  # evidence of the work's peaks in the query (verify_alignment)
+    spectral: float = 0.0  # agreement of the work's spectral-shape codes with the query (codes.read_along)
     # Work keys (-1: none) of a stronger work on the same query stretch (match._explain_away):
     # whose peaks were set aside before ``verified`` was read, or that holds the same recording.
     explained_by: int = -1
@@ -118,4 +122,5 @@ class AudioSegment(Record):
         """The segment as the layers above the audio chain see it."""
         return Segment(self.query_start, self.query_end, self.work_start, self.work_end, self.score, speed=self.speed,
                        modality="audio", audio=AudioEvidence(self.hits, self.distinct, self.density, self.verified,
-                                                             self.pitch, self.explained_by, self.shared_with))  # fmt: skip
+                                                             self.pitch, self.explained_by, self.shared_with,
+                                                             self.spectral))  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import SpectrumParams
+from .config import CodeParams, SpectrumParams
 
 
 def spectrum_db(x: np.ndarray, spectrum: SpectrumParams = SpectrumParams()) -> np.ndarray:
@@ -69,3 +69,26 @@ def whiten(spec: np.ndarray, spectrum: SpectrumParams = SpectrumParams()) -> tup
         # clamp_db below its frame's loudest bin.
         spec = np.maximum(spec, spec[:, spectrum.f_min : spectrum.f_max + 1].max(axis=1, keepdims=True) - spectrum.clamp_db)
     return spec, spec - running(spec, spectrum.whiten_half, 1, np.mean)
+
+
+def band_edges(spectrum: SpectrumParams, codes: CodeParams, pitch: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(first bin, end bin) of each band, for a recording whose frequencies are ``1 /
+    pitch`` of the work's (``pitch``: work frequency per query frequency)."""
+    hz = np.geomspace(codes.low_hz, codes.high_hz, codes.bands + 1) / pitch
+    edges = hz / (spectrum.rate / spectrum.n_fft)
+    top = spectrum.n_fft // 2 + 1
+    lo = np.clip(np.floor(edges[:-1]).astype(np.int64), 0, top - 1)
+    hi = np.clip(np.maximum(np.floor(edges[1:]).astype(np.int64), lo + 1), 1, top)
+    return lo, hi
+
+
+def band_sums(spec_db: np.ndarray) -> np.ndarray:
+    """(frames, bins + 1) power of a log-power spectrogram summed over bins ``0 .. k - 1``
+    in column ``k``: any band's power is then a difference of two columns."""
+    power = np.power(10.0, spec_db.astype(np.float64) / 10.0)
+    return np.concatenate([np.zeros((len(power), 1)), np.cumsum(power, axis=1)], axis=1)
+
+
+def band_energy(summed: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(frames, bands) mean power of each band ``lo[m] .. hi[m] - 1`` (``band_sums``)."""
+    return (summed[:, hi] - summed[:, lo]) / (hi - lo)

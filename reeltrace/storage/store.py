@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS audio_features (
     times BLOB NOT NULL,        -- float32 anchor seconds
     duration REAL NOT NULL
 );
+-- Spectral-shape codes (audio.codes), since stop 30: a work registered before has no row,
+-- and an older reeltrace opening this library does not read the table.
+CREATE TABLE IF NOT EXISTS audio_codes (
+    work_key INTEGER PRIMARY KEY REFERENCES works(key) ON DELETE CASCADE,
+    codes BLOB NOT NULL         -- uint32, one per 64 ms
+);
 """
 
 
@@ -270,6 +276,9 @@ class Store:
                         audio.duration,
                     ),
                 )
+                if len(audio.codes):
+                    db.execute("INSERT INTO audio_codes(work_key, codes) VALUES(?,?)",
+                               (key, np.ascontiguousarray(audio.codes, np.uint32).tobytes()))  # fmt: skip
             if visual is not None:
                 self._insert_visual(db, key, visual)
             generation = self._bump_generation()
@@ -314,10 +323,13 @@ class Store:
         """(generation, [(work_key, fingerprint)]), read in one snapshot."""
         with self.database.snapshot() as db:
             generation = self.generation()
-            rows = db.execute("SELECT work_key, hashes, times, duration FROM audio_features ORDER BY work_key").fetchall()
+            rows = db.execute("SELECT f.work_key, f.hashes, f.times, f.duration, c.codes FROM audio_features f"
+                              " LEFT JOIN audio_codes c ON c.work_key = f.work_key ORDER BY f.work_key").fetchall()  # fmt: skip
         return generation, [
-            (key, AudioFingerprint(np.frombuffer(h, np.uint32), np.frombuffer(t, np.float32), d)) for key, h, t, d in rows
-        ]
+            (key, AudioFingerprint(np.frombuffer(h, np.uint32), np.frombuffer(t, np.float32), d,
+                                   codes=np.frombuffer(c, np.uint32) if c is not None else np.zeros(0, np.uint32)))
+            for key, h, t, d, c in rows
+        ]  # fmt: skip
 
     # -- descriptors and the index --------------------------------------------------------
 

@@ -26,7 +26,7 @@ def calibration_rows(q: Query, raw: dict, path_of: dict[int, str]) -> list[dict]
                 continue
             e = s.audio
             rows.append({"label": int(ok), "hits": e.hits, "distinct": e.distinct, "density": round(e.density, 4),
-                         "verified": round(e.verified, 3), "split": q.split, "edit": q.edit, "length": q.length,
+                         "verified": round(e.verified, 3), "spectral": round(e.spectral, 3), "split": q.split, "edit": q.edit, "length": q.length,
                          "query": os.path.basename(q.path), "work": os.path.basename(path_of.get(key, "")),
                          "score": round(s.score, 4)})  # fmt: skip
     return rows
