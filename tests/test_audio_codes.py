@@ -183,3 +183,18 @@ def test_silence_and_a_steady_tone_are_not_compared(tmp_path):
             result = lib.scan(G.write(str(tmp_path / f"q{seed}.wav"), query), trace=True)
             assert result.matches == [], [(m.work.title, m.score) for m in result.matches]
             assert all(s.audio.spectral < 5.0 for segs in result.trace.audio.values() for s in segs)
+
+
+def test_an_index_cache_written_before_the_codes_is_not_read(work):
+    """A cache without the codes' arrays would hide the codes the database holds: reading
+    it fails, and ``load_audio_index`` rebuilds the index from the database instead."""
+    import io
+
+    from reeltrace.audio.index import AudioIndex
+
+    y, _ = work
+    fp = A.fingerprint(y, R)
+    buf = io.BytesIO()
+    np.savez(buf, keys=np.array([7], np.int64), counts=np.array([len(fp.hashes)], np.int64), hashes=fp.hashes, times=fp.times)
+    with pytest.raises(ValueError, match="codes"):
+        AudioIndex.from_bytes(buf.getvalue())
