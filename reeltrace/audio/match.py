@@ -17,7 +17,9 @@ least ``min_hits`` votes):
    line, from the query's evidence map; a stretch where the query really plays the work
    holds far more of them than chance, even where an overlay or noise took the landmark
    pairs away. The window read is the run's span +- ``pad``, widened while the verified
-   stretch reaches its edge (``_verify_run``): the peaks show how far the copy runs;
+   stretch reaches its edge (``_verify_run``): the peaks show how far the copy runs; and
+   read the work's spectral-shape codes along the line (``codes.read_along``): the shape
+   of the whole spectrum, where an overlay left too few peaks;
 4. score each segment (``calibrated_score``) and retire its hits;
 5. peak votes (``_peak_vote_segments``), for short queries: single peaks vote for
    (work, offset) at native speed, and the fullest bins the pairs did not find are
