@@ -24,15 +24,17 @@ The codes keep what the peaks throw away, the shape of the whole spectrum over t
 A query is not coded on its own grid. Along a claimed alignment ``w = a q + o`` (work
 frequency ``b`` x query frequency) the query's rows are computed where the work's rows
 lie, with the window scaled by ``1 / a`` and the band edges by ``1 / b``
-(``QueryEvidence.band_rows``), so a speed or pitch change of the copy is undone before
+(``read_along``, from ``QueryEvidence.band_energy``), so a speed or pitch change of the copy is undone before
 the bits are compared. The agreement over ``n`` compared bits with bit error rate ``BER``
 is ``spectral = 2 sqrt(n) (1/2 - BER)``: about normal with mean 0 and spread 1 for
 unrelated sound (more spread: neighbouring codes share three quarters of their window),
 far above it for a copy.
 
 Measured on the full audio bench's segments (stop 30, 3813 queries, docs/audio.md section
-11): the strongest of 300,000 segments on a wrong work or a wrong place reaches 12.2;
-true segments of copies that verification missed reach 15-21 under a codec or noise.
+11): per query, the strongest of 300,000 segments on a wrong work or a wrong place reaches
+7.1 on the fit half, 6.2 on the other (12.2 where a wrong work lies on a claimed work's
+stretch, whose codes do not count: ``match._explain_away``); true segments of copies that
+verification missed reach 15-21 under a codec or noise.
 
 Storage: 4 bytes per 64 ms, 0.22 MB per hour of sound, beside the hashes
 (``AudioFingerprint.codes``). Works registered before the codes existed have none; their

@@ -122,6 +122,7 @@ class AudioIndex:
     def to_bytes(self) -> bytes:
         """All works' hashes and times (npz, no pickle); ``from_bytes`` rebuilds the index."""
         keys = sorted(self._works)
+        code_keys = sorted(self._codes)
         buf = io.BytesIO()
         np.savez(
             buf,
@@ -129,9 +130,9 @@ class AudioIndex:
             counts=np.array([len(self._works[k][0]) for k in keys], np.int64),
             hashes=np.concatenate([self._works[k][0] for k in keys]) if keys else np.zeros(0, np.uint32),
             times=np.concatenate([self._works[k][1] for k in keys]) if keys else np.zeros(0, np.float32),
-            code_keys=np.array(sorted(self._codes), np.int64),
-            code_counts=np.array([len(self._codes[k]) for k in sorted(self._codes)], np.int64),
-            codes=np.concatenate([self._codes[k] for k in sorted(self._codes)]) if self._codes else np.zeros(0, np.uint32),
+            code_keys=np.array(code_keys, np.int64),
+            code_counts=np.array([len(self._codes[k]) for k in code_keys], np.int64),
+            codes=np.concatenate([self._codes[k] for k in code_keys]) if code_keys else np.zeros(0, np.uint32),
         )
         return buf.getvalue()
 
