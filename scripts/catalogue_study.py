@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "work": os.path.basename(path_of.get(key, "?")), "own": right,
                                  "place": bool(right and segment_ok(s, q)), "claimed": key in claimed and s.score >= config.threshold,
                                  "score": round(s.score, 4), "hits": e.hits, "distinct": e.distinct,
-                                 "density": round(e.density, 4), "verified": round(e.verified, 3),
+                                 "density": round(e.density, 4), "verified": round(e.verified, 3), "spectral": round(e.spectral, 3),
                                  "same_catalogue": os.path.dirname(path_of.get(key, "")) == os.path.dirname(q.truth)})  # fmt: skip
             if (n + 1) % 100 == 0:
                 print(f"  scanned {n + 1}/{len(queries)}", file=sys.stderr)
