@@ -43,6 +43,20 @@ def test_a_work_has_one_code_per_64_ms(work):
     assert np.mean(codes[1:] != codes[:-1]) > 0.9
 
 
+def test_registering_takes_the_codes_from_the_spectrum_of_the_peaks(work):
+    """``fingerprint`` reads its codes off the spectrum chunks its peaks are picked on
+    (overlapping by ``peak_dt`` frames); they must be the codes of the work's own spectrum,
+    across chunk edges (40 s is two chunks of 2048 frames) and for a work shorter than
+    one window."""
+    y, codes = work
+    assert np.array_equal(A.fingerprint(y, R, CONFIG).codes, codes)
+    assert len(codes) > CONFIG.spectrum.chunk // CONFIG.codes.step  # the second chunk is coded
+    short = y[: int(0.2 * R)]
+    assert len(A.fingerprint(short, R, CONFIG).codes) == 0 == len(work_codes(G.resample(short, R, CONFIG.spectrum.rate), CONFIG))
+    off = replace(CONFIG, codes=replace(CONFIG.codes, enabled=False))
+    assert len(A.fingerprint(y, R, off).codes) == 0
+
+
 @pytest.mark.parametrize("name,edit", [
     ("clean", lambda y: y),
     ("quiet and band-limited", lambda y: G.band_limit(y) * 10 ** (-20 / 20)),

@@ -87,23 +87,36 @@ def row_centres(count: int, codes: CodeParams) -> np.ndarray:
     return codes.window / 2 + codes.step * np.arange(count, dtype=np.float64)
 
 
-def work_codes(samples: np.ndarray, config: AudioConfig = AudioConfig()) -> np.ndarray:
-    """The codes of a recording already at ``config.spectrum.rate`` (steps 1-2): code ``i``
-    compares rows ``i`` and ``i + 1`` (``row_centres``)."""
-    sp, cp = config.spectrum, config.codes
-    n_frames = 1 + (len(samples) - sp.n_fft) // sp.hop if len(samples) >= sp.n_fft else 0
-    count = (n_frames - cp.window) // cp.step + 1 if n_frames >= cp.window else 0
+def work_band_energy(spec_db: np.ndarray, config: AudioConfig = AudioConfig()) -> np.ndarray:
+    """(frames, bands) band energies of a chunk of the work's log-power spectrum (step 1,
+    before the averaging): ``landmarks.fingerprint`` takes them from the spectrum its peaks
+    are picked on, so a work's spectrum is computed once."""
+    lo, hi = band_edges(config.spectrum, config.codes)
+    return band_energy(band_sums(spec_db), lo, hi).astype(np.float32)
+
+
+def codes_from_energy(energy: np.ndarray, config: AudioConfig = AudioConfig()) -> np.ndarray:
+    """The codes of a work's band energies over all its frames (``work_band_energy``, in
+    frame order; step 1's averaging, then step 2): code ``i`` compares rows ``i`` and
+    ``i + 1`` (``row_centres``)."""
+    cp = config.codes
+    count = (len(energy) - cp.window) // cp.step + 1 if len(energy) >= cp.window else 0
     if count < 2:
         return np.zeros(0, np.uint32)
-    lo, hi = band_edges(sp, cp)
-    parts = []
-    for start in range(0, n_frames, sp.chunk):
-        end = min(start + sp.chunk, n_frames)
-        spec = spectrum_db(samples[start * sp.hop : (end - 1) * sp.hop + sp.n_fft], sp)
-        parts.append(band_energy(band_sums(spec), lo, hi).astype(np.float32))
-    energy = np.concatenate(parts)
     rows, _ = smoothed_rows(energy, row_centres(count, cp), cp.window / 2)
     return pack(rows_to_bits(rows))
+
+
+def work_codes(samples: np.ndarray, config: AudioConfig = AudioConfig()) -> np.ndarray:
+    """The codes of a recording already at ``config.spectrum.rate`` (steps 1-2), from its
+    own spectrum, a chunk of ``SpectrumParams.chunk`` frames at a time."""
+    sp = config.spectrum
+    n_frames = 1 + (len(samples) - sp.n_fft) // sp.hop if len(samples) >= sp.n_fft else 0
+    parts = [np.zeros((0, config.codes.bands), np.float32)]
+    for start in range(0, n_frames, sp.chunk):
+        end = min(start + sp.chunk, n_frames)
+        parts.append(work_band_energy(spectrum_db(samples[start * sp.hop : (end - 1) * sp.hop + sp.n_fft], sp), config))
+    return codes_from_energy(np.concatenate(parts), config)
 
 
 def agreement(mismatched: int, compared: int) -> float:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..media.sound import resample
-from .codes import work_codes
+from .codes import codes_from_energy, work_band_energy
 from .config import AudioConfig
 from .evidence import QueryEvidence
 from .hashes import HASH_LAYOUT
@@ -71,14 +71,21 @@ def _chunk_peaks(spec: np.ndarray, floor: float, config: AudioConfig) -> tuple[n
 def find_peaks(samples: np.ndarray, rate: int, per_block: int | None = None, config: AudioConfig = AudioConfig()) -> Peaks:
     """Spectral landmarks of a recording (steps 1-4 of the module docstring): at most
     ``per_block`` per block (default: the work side's ``peaks_per_block``)."""
+    return _peaks_and_bands(resample(samples, rate, config.spectrum.rate), per_block, False, config)[0]
+
+
+def _peaks_and_bands(x: np.ndarray, per_block: int | None, bands: bool, config: AudioConfig) -> tuple[Peaks, np.ndarray | None]:
+    """``find_peaks`` of 8 kHz samples, and with ``bands`` the band energies of every frame
+    (``codes.work_band_energy``) from the same spectrum chunks: registering a work computes
+    its spectrum once for the peaks and the codes."""
     sp, lm = config.spectrum, config.landmarks
     if per_block is None:
         per_block = lm.peaks_per_block
     n_fft, hop, chunk = sp.n_fft, sp.hop, sp.chunk
-    x = resample(samples, rate, sp.rate)
     duration = len(x) / sp.rate
+    energy = [np.zeros((0, config.codes.bands), np.float32)] if bands else None
     if len(x) < n_fft:
-        return Peaks(np.zeros(0), np.zeros(0), duration)
+        return Peaks(np.zeros(0), np.zeros(0), duration), (energy[0] if bands else None)
     # The loudness reference: the 99th percentile of frame power over the whole file.
     frame_db = 10 * np.log10(np.mean(x[: len(x) // hop * hop].reshape(-1, hop) ** 2, axis=1) + 1e-10)
     floor = float(np.percentile(frame_db, 99)) + 10 * np.log10(n_fft * 0.375 / 2) - lm.floor_db
@@ -89,6 +96,8 @@ def find_peaks(samples: np.ndarray, rate: int, per_block: int | None = None, con
         lo = max(start - lm.peak_dt, 0)
         hi = min(start + chunk + lm.peak_dt, n_frames)
         spec = spectrum_db(x[lo * hop : (hi - 1) * hop + n_fft], sp)
+        if bands:
+            energy.append(work_band_energy(spec[start - lo : min(start + chunk, n_frames) - lo], config))
         t, f, w = _chunk_peaks(spec, floor, config)
         t = t + lo
         keep = (t >= start) & (t < start + chunk)
@@ -105,7 +114,8 @@ def find_peaks(samples: np.ndarray, rate: int, per_block: int | None = None, con
     chosen = order[rank < per_block]
     t, f = t[chosen], f[chosen]
     order = np.lexsort((f, t))
-    return Peaks(t[order].astype(np.float64), f[order].astype(np.float64), duration)
+    peaks = Peaks(t[order].astype(np.float64), f[order].astype(np.float64), duration)
+    return peaks, (np.concatenate(energy) if bands else None)
 
 
 # -- hashes ------------------------------------------------------------------------------
@@ -159,11 +169,13 @@ def anchor_steps(hashes: np.ndarray) -> np.ndarray:
 
 def fingerprint(samples: np.ndarray, rate: int, config: AudioConfig = AudioConfig()) -> AudioFingerprint:
     """The fingerprint of a registered work (one pass, no speed hypothesis): its pair
-    hashes and its spectral-shape codes (``codes.work_codes``)."""
+    hashes and its spectral-shape codes (as ``codes.work_codes``, from the spectrum the
+    peaks were picked on)."""
     x = resample(samples, rate, config.spectrum.rate)
-    fp = hash_peaks(find_peaks(x, config.spectrum.rate, config=config), config=config)
-    if config.codes.enabled:
-        fp.codes = work_codes(x, config)
+    peaks, energy = _peaks_and_bands(x, None, config.codes.enabled, config)
+    fp = hash_peaks(peaks, config=config)
+    if energy is not None:
+        fp.codes = codes_from_energy(energy, config)
     return fp
 
 
