@@ -185,3 +185,23 @@ def test_a_claim_said_shared_is_checked_on_every_said_segment(tmp_path):
     assert verdict[0] is True and verdict[1] is not None and verdict[1]["confirmed"], verdict
     unsaid = shared_claim(WorkMatch(work(2, "B"), "audio", 0.9, [replace(s, shares_audio_with="") for s in said]), [own], paths)
     assert unsaid == [False, None]
+
+
+def test_a_speech_work_made_in_the_output_folder_keeps_its_half_wherever_the_run_writes(tmp_path):
+    """The LJSpeech works are concatenated into the run's own folder; their seeded coins
+    (the bench's split and choices) must not depend on that folder, or the tuning half and
+    the reporting half change with ``--out``. Files of the media folders keep their path."""
+    import audiogen as G
+    from reeltrace.bench.audio.dataset import collect
+
+    media = tmp_path / "media"
+    (media / "audio").mkdir(parents=True)
+    for i in range(4):
+        G.write(str(media / "audio" / f"ljspeech-LJ001-{i:04d}.flac"), G.speech(i, 3.0), codec="flac")
+    G.write(str(media / "audio" / "song.flac"), G.music(7, 12.0), codec="flac")
+    runs = [collect([str(media)], 0, cache=str(tmp_path / out / "audio-speech")) for out in ("first", "second")]
+    coins = [{i.coin for i in items if i.group == "ljspeech"} for items in runs]
+    assert coins[0] == coins[1] == {"ljspeech-a", "ljspeech-b"}
+    assert {i.path for i in runs[0] if i.group == "ljspeech"} != {i.path for i in runs[1] if i.group == "ljspeech"}
+    songs = [i for items in runs for i in items if i.path.endswith("song.flac")]
+    assert len(songs) == 2 and all(i.coin == i.path for i in songs)

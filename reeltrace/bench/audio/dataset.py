@@ -32,6 +32,16 @@ class Item:
     duration: float
     rate: int
     registered: bool = False
+    # What the seeded coins (split, choices) are tossed on where the path is not stable: the
+    # LJSpeech works are made inside the run's output folder, so their path moved them
+    # between halves from one --out to the next. Files of the media folders keep their path
+    # (an empty origin), so every music split stays the one the calibrations were made on.
+    origin: str = ""
+
+    @property
+    def coin(self) -> str:
+        """The text the item's seeded coins are tossed on (``seeded_fraction``)."""
+        return self.origin or self.path
 
 
 @dataclass(frozen=True)
@@ -180,7 +190,7 @@ def collect(media: list[str], seed: int, cache: str | None = None) -> list[Item]
                     fh.writelines(f"file '{os.path.abspath(p)}'\n" for p in part)
                 _ffmpeg(["-f", "concat", "-safe", "0", "-i", lst, "-c:a", "flac", out])
             d, r = audio_info(out)
-            items.append(Item(out, "ljspeech", "speech", d, r, h == 0))
+            items.append(Item(out, "ljspeech", "speech", d, r, h == 0, origin=f"ljspeech-{'ab'[h]}"))
     return items
 
 
@@ -259,7 +269,7 @@ class Query:
 
 
 def choose(items: list[Item], n: int, seed: int, tag: str) -> list[Item]:
-    return sorted(items, key=lambda it: seeded_fraction(seed, tag + it.path))[:n]
+    return sorted(items, key=lambda it: seeded_fraction(seed, tag + it.coin))[:n]
 
 
 def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print) -> list[Query]:
@@ -301,7 +311,7 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
                 path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")
                 if not (reuse and os.path.exists(path)):
                     make_query(src, start, span, edit, path, seed + si * 1000 + ei, overlay)
-                half = "fit" if seeded_fraction(seed, "cal" + src.path) < 0.5 else "test"
+                half = "fit" if seeded_fraction(seed, "cal" + src.coin) < 0.5 else "test"
                 queries.append(Query(path, edit.name, length, src.kind, src.path if src.registered else None,
                                      start, edit.speed, half))  # fmt: skip
         log(f"  queries from {si + 1}/{len(sources)} sources", file=sys.stderr, flush=True)
@@ -325,7 +335,7 @@ def select(media: list[str], out: str, seed: int, plan: Plan) -> tuple[list[Item
     if plan.register_hours:
         # Quick: the split's registered music, in hash order, up to the cap; speech as is.
         keep, total = set(), 0.0
-        for it in sorted([i for i in items if i.registered and i.kind == "music"], key=lambda i: seeded_fraction(seed, "q" + i.path)):
+        for it in sorted([i for i in items if i.registered and i.kind == "music"], key=lambda i: seeded_fraction(seed, "q" + i.coin)):
             if total < plan.register_hours * 3600:
                 keep.add(it.path)
                 total += it.duration

@@ -88,7 +88,7 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
         long_neg = choose([i for i in neg if i.duration > 70], max(plan.latency_clips // 2, 1), seed, "latn")
         for n, it in enumerate(long_reg + long_neg):
             p = os.path.join(out, "queries", f"long{n:02d}.mp3")
-            s0 = float(seeded_fraction(seed, "ls" + it.path) * (it.duration - 65))
+            s0 = float(seeded_fraction(seed, "ls" + it.coin) * (it.duration - 65))
             make_query(it, s0, 60.0, Edit("mp3 128k", codec=("-c:a", "libmp3lame", "-b:a", "128k"), ext="mp3"), p, seed)
             res = lib.scan(p)
             lat.append({"registered": it.registered, "elapsed": round(res.elapsed, 3),
