@@ -192,7 +192,7 @@ def test_a_speech_work_made_in_the_output_folder_keeps_its_half_wherever_the_run
     (the bench's split and choices) must not depend on that folder, or the tuning half and
     the reporting half change with ``--out``. Files of the media folders keep their path."""
     import audiogen as G
-    from reeltrace.bench.audio.dataset import collect
+    from reeltrace.bench.audio.dataset import calibration_half, choose, collect
 
     media = tmp_path / "media"
     (media / "audio").mkdir(parents=True)
@@ -202,6 +202,10 @@ def test_a_speech_work_made_in_the_output_folder_keeps_its_half_wherever_the_run
     runs = [collect([str(media)], 0, cache=str(tmp_path / out / "audio-speech")) for out in ("first", "second")]
     coins = [{i.coin for i in items if i.group == "ljspeech"} for items in runs]
     assert coins[0] == coins[1] == {"ljspeech-a", "ljspeech-b"}
+    speech = [sorted((i for i in items if i.group == "ljspeech"), key=lambda i: i.path) for items in runs]
+    for seed in range(8):  # the half and the choice of sources, whatever the seed
+        assert [calibration_half(i, seed) for i in speech[0]] == [calibration_half(i, seed) for i in speech[1]]
+        assert [i.coin for i in choose(speech[0], 1, seed, "ps")] == [i.coin for i in choose(speech[1], 1, seed, "ps")]
     assert {i.path for i in runs[0] if i.group == "ljspeech"} != {i.path for i in runs[1] if i.group == "ljspeech"}
     songs = [i for items in runs for i in items if i.path.endswith("song.flac")]
     assert len(songs) == 2 and all(i.coin == i.path for i in songs)

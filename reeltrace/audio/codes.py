@@ -34,7 +34,9 @@ Measured on the full audio bench's segments (stop 30, 3813 queries, docs/audio.m
 11): per query, the strongest of 300,000 segments on a wrong work or a wrong place reaches
 7.1 on the fit half, 6.2 on the other (12.2 where a wrong work lies on a claimed work's
 stretch, whose codes do not count: ``match._explain_away``); true segments of copies that
-verification missed reach 15-21 under a codec or noise.
+verification missed reach 15-21 under a codec or noise. The bar on ``spectral + 0.2 verified``
+(``AudioScoreModel.spectral_bar``) was set again at stop 31 on the product's own scans,
+where explaining away is the scan's, not an approximation (docs/audio.md section 12).
 
 Storage: 4 bytes per 64 ms, 0.22 MB per hour of sound, beside the hashes
 (``AudioFingerprint.codes``). Works registered before the codes existed have none; their

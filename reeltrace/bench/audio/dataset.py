@@ -272,6 +272,11 @@ def choose(items: list[Item], n: int, seed: int, tag: str) -> list[Item]:
     return sorted(items, key=lambda it: seeded_fraction(seed, tag + it.coin))[:n]
 
 
+def calibration_half(item: Item, seed: int) -> str:
+    """"fit" or "test": the half of the calibration a source's queries belong to."""
+    return "fit" if seeded_fraction(seed, "cal" + item.coin) < 0.5 else "test"
+
+
 def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print) -> list[Query]:
     rng = np.random.default_rng(seed)
     reg = [i for i in items if i.registered]
@@ -311,7 +316,7 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
                 path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")
                 if not (reuse and os.path.exists(path)):
                     make_query(src, start, span, edit, path, seed + si * 1000 + ei, overlay)
-                half = "fit" if seeded_fraction(seed, "cal" + src.coin) < 0.5 else "test"
+                half = calibration_half(src, seed)
                 queries.append(Query(path, edit.name, length, src.kind, src.path if src.registered else None,
                                      start, edit.speed, half))  # fmt: skip
         log(f"  queries from {si + 1}/{len(sources)} sources", file=sys.stderr, flush=True)
