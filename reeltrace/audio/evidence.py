@@ -45,15 +45,29 @@ class QueryEvidence:
         self._codes = config.codes
         self._bands: dict[tuple[int, float], np.ndarray] = {}
         self._summed: dict[int, np.ndarray] = {}  # the last few chunks' power, summed over bins
+        self._spectra: dict[int, tuple[np.ndarray, int]] = {}  # the last few chunks' log power
+
+    def _spectrum_chunk(self, c: int) -> tuple[np.ndarray, int]:
+        """The log-power spectrum over the frames of chunk ``c`` and ``half`` beyond, and
+        its first frame: computed once for the evidence (``_chunk``) and the codes' bands
+        (``band_energy``), which read the same stretches of the query."""
+        got = self._spectra.get(c)
+        if got is None:
+            spectrum, half = self._spectrum, self._evidence.half
+            lo = max(c * spectrum.chunk - half, 0)
+            hi = min((c + 1) * spectrum.chunk + half, self.n_frames)
+            if len(self._spectra) >= 4:
+                del self._spectra[next(iter(self._spectra))]
+            got = self._spectra[c] = (spectrum_db(self._x[lo * spectrum.hop : (hi - 1) * spectrum.hop + spectrum.n_fft], spectrum), lo)
+        return got
 
     def _chunk(self, c: int) -> tuple[np.ndarray, int]:
         """``v`` over the frames of chunk ``c`` and ``half`` beyond, and its first frame."""
         got = self._chunks.get(c)
         if got is None:
-            spectrum, half, bins = self._spectrum, self._evidence.half, self._evidence.bins
-            lo = max(c * spectrum.chunk - half, 0)
-            hi = min((c + 1) * spectrum.chunk + half, self.n_frames)
-            _, white = whiten(spectrum_db(self._x[lo * spectrum.hop : (hi - 1) * spectrum.hop + spectrum.n_fft], spectrum), spectrum)
+            spec, lo = self._spectrum_chunk(c)
+            _, white = whiten(spec, self._spectrum)
+            bins = self._evidence.bins
             got = self._chunks[c] = (running(white, bins, 1, np.max) if bins else white, lo)
         return got
 
@@ -93,7 +107,8 @@ class QueryEvidence:
                 summed = self._summed.get(c)
                 if summed is None:
                     start, end = c * sp.chunk, min((c + 1) * sp.chunk, self.n_frames)
-                    summed = band_sums(spectrum_db(self._x[start * sp.hop : (end - 1) * sp.hop + sp.n_fft], sp))
+                    spec, lo_frame = self._spectrum_chunk(c)
+                    summed = band_sums(spec[start - lo_frame : end - lo_frame])
                     if len(self._summed) >= 4:
                         del self._summed[next(iter(self._summed))]
                     self._summed[c] = summed
