@@ -53,7 +53,7 @@ def work_cells(frames: np.ndarray, bins: np.ndarray, speed: float, offset: float
 
 def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarray, speed: float, offset: float,
                      pitch: float, q_lo: float, q_hi: float, config: AudioConfig = AudioConfig(),
-                     exclude: np.ndarray | None = None) -> Verification:  # fmt: skip
+                     exclude: np.ndarray | None = None, within: np.ndarray | None = None) -> Verification:  # fmt: skip
     """Evidence that the query plays the work along ``w = speed * q + offset`` (seconds)
     with work frequency = ``pitch`` x query frequency, between query times q_lo and q_hi:
     ``verified``, and the query stretch it found (all 0 for none).
@@ -73,6 +73,9 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     lands on one of those cells reads at most the chance mean, ``min(G, 1)``, so what a
     work shares only with a stronger one (the same instrument on the same note at the same
     instant: one catalogue's timbre) is not evidence of its own (``match._explain_away``).
+    ``within`` is the converse: a peak off those cells reads at most the chance mean, so
+    what is left is the evidence of what the two works hold in common, and its stretch is
+    where they share the recording.
     """
     sp, vp = config.spectrum, config.verify
     frame_seconds = sp.frame_seconds
@@ -89,6 +92,9 @@ def verify_alignment(evidence: QueryEvidence, frames: np.ndarray, bins: np.ndarr
     if exclude is not None and len(exclude):
         shared = ok & np.isin(t * CELL + f_q[None, :], exclude)
         g[shared] = np.minimum(g[shared], 1.0)
+    if within is not None:
+        apart = ok & ~np.isin(t * CELL + f_q[None, :], within)
+        g[apart] = np.minimum(g[apart], 1.0)
     # Peaks within `group` frames of each other form one instant and count once, at
     # their mean: an onset in the query (a plosive, a drum) raises every bin at once, and
     # a work transient lands several peaks on it together, so their G values are not
