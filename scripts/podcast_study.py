@@ -78,14 +78,23 @@ def _loudest_start(x: np.ndarray, seconds: float) -> float:
     return max(starts, key=lambda s: float(np.mean(x[s : s + n] ** 2))) / RATE
 
 
+def choose_jingle(media: list[str], seed: int) -> str:
+    """The music the jingle is cut from: a piece of the media folders that is not one of
+    the game-music catalogues, chosen on its file's name (the same show whichever way
+    --media is spelled)."""
+    music = [i for i in collect(media, seed) if i.kind == "music" and "/music/" not in i.path and i.duration >= 20]
+    if not music:
+        raise SystemExit("podcast_study: no music of 20 s or more outside the game-music catalogues to cut a jingle from")
+    return min(music, key=lambda i: seeded_fraction(seed, "jingle" + os.path.basename(i.path))).path
+
+
 def make_episodes(media: list[str], out: str, episodes: int, registered: int, seed: int) -> tuple[list[Episode], str]:
     """The show's episodes (written once into ``out``) and the jingle's source file."""
     lj = sorted({os.path.join(d, f) for root in media for d, _, fs in os.walk(root) for f in fs
                  if "ljspeech" in d.lower() and f.endswith(".flac")})  # fmt: skip
     if len(lj) < 2 * episodes:
         raise SystemExit(f"podcast_study: {len(lj)} LJSpeech utterances under the media folders; {2 * episodes} needed")
-    music = [i for i in collect(media, seed) if i.kind == "music" and "/music/" not in i.path and i.duration >= 20]
-    jingle_src = min(music, key=lambda i: seeded_fraction(seed, "jingle" + i.path)).path
+    jingle_src = choose_jingle(media, seed)
     lj.sort(key=lambda p: seeded_fraction(seed, "host" + os.path.basename(p)))
     os.makedirs(out, exist_ok=True)
     full = _decode(jingle_src)
@@ -114,6 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="default")
     p.add_argument("--set", action="append", default=[], help="an AudioConfig field, NAME=VALUE (dotted)")
     args = p.parse_args(argv)
+    # OUT keeps its episodes and library: a second run must be of the same show.
+    recipe_path = os.path.join(args.out, "recipe.json")
+    stored = None
+    if os.path.exists(recipe_path):
+        with open(recipe_path, encoding="utf-8") as fh:
+            stored = json.load(fh)
+    os.makedirs(args.out, exist_ok=True)
+    recipe = {"episodes": args.episodes, "registered": args.registered, "seed": args.seed,
+              "jingle": os.path.basename(choose_jingle(args.media, args.seed))}  # fmt: skip
+    if stored is not None and stored != recipe:
+        raise SystemExit(f"podcast_study: {args.out} holds another show ({recipe_path}: {stored}); give a new OUT")
+    with open(recipe_path, "w", encoding="utf-8") as fh:
+        json.dump(recipe, fh)
     shows, jingle_src = make_episodes(args.media, os.path.join(args.out, "episodes"), args.episodes, args.registered, args.seed)
     print(f"{len(shows)} episodes ({args.registered} registered), jingle from {os.path.basename(jingle_src)}", file=sys.stderr)
     others = [i for i in collect(args.media, args.seed) if i.kind == "speech" and "ljspeech" not in i.path.lower()]

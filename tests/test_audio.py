@@ -521,9 +521,25 @@ def test_a_shared_intro_is_claimed_only_as_far_as_it_runs(tmp_path):
         own = found[key][0]
         assert own.work_start <= start + 0.5 and own.work_end >= start + 9.5, own
         others = set(found) - {key}
-        assert len(others) >= 4, (key, start, found)
+        assert len(others) >= 3, (key, start, found)
         for other in others:
             assert all(s.work_end <= 8.0 + 0.5 and s.shared_with >= 0 for s in found[other]), (key, start, found[other])
+
+
+def test_two_works_mixed_at_one_loudness_are_both_claimed_whole(tmp_path):
+    """Two registered works mixed at 0 dB pass the share test on their amounts of evidence
+    alone, with almost none of their peaks in common: neither is cut to a shared passage
+    (a review of stop 32's first cut found one claim shrunk to 32 ms)."""
+    works = {1: G.music(201, 30.0), 2: G.speech(302, 30.0)}
+    index = AudioIndex()
+    for key, y in works.items():
+        index.add(key, A.fingerprint(*decode_audio(G.write(str(tmp_path / f"w{key}.wav"), y), C.rate)))
+    path = G.write(str(tmp_path / "mix.wav"), G.mix(works[1][5 * R : 15 * R], works[2][10 * R : 20 * R], 0.0))
+    found = search(index, A.fingerprint_query(*decode_audio(path, C.rate)), CONFIG)
+    for key, start in ((1, 5.0), (2, 10.0)):
+        seg = max(found[key], key=lambda s: s.query_end - s.query_start)
+        assert seg.query_end - seg.query_start >= 6.0, found[key]
+        assert abs(seg.work_start - (start + seg.query_start)) <= 0.5, seg
 
 
 # -- peak votes: single peaks where an overlay took the pairs (issue 16) ------------------
