@@ -34,14 +34,13 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from catalogue_study import EDITS, LENGTHS
+from catalogue_study import EDITS, LENGTHS, pick_overlay, render
 from reeltrace.audio.config import AudioConfig
-from reeltrace.bench.audio.dataset import Item, Query, audio_info, collect, make_query, seeded_fraction, segment_ok
+from reeltrace.bench.audio.dataset import Item, Query, audio_info, collect, seeded_fraction, segment_ok
 from reeltrace.library import Library
 from reeltrace.settings import with_settings
 
@@ -156,21 +155,14 @@ def main(argv: list[str] | None = None) -> int:
                 start = float(rng.uniform(0.2, JINGLE - length - 0.2))
             else:
                 start = show.speech_start - float(rng.uniform(3.0, 5.0))
-            overlay = None
-            if edit.mix and edit.mix[0] == "overlay":
-                pool = [o for o in others if o.duration >= length / edit.speed + 2]
-                o = pool[int(rng.integers(len(pool)))]
-                overlay = (o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1))))
+            overlay = pick_overlay(edit, length, others, rng)
             # The start is in the name: a rendered query is reused only for the same recipe.
             path = os.path.join(qdir, f"ep{n:02d}_{kind}_{int(length)}s_{ki:02d}_{round(start * 1000)}.{edit.ext}")
             if not os.path.exists(path):
                 jobs.append((item, start, length, edit, path, args.seed + n * 100 + ki, overlay))
             split = "registered" if show.registered else "unregistered"
             queries.append(Query(path, edit.name, length, kind, show.path if show.registered else None, start, edit.speed, split))
-    if jobs:
-        print(f"rendering {len(jobs)} queries", file=sys.stderr)
-        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            list(pool.map(lambda j: make_query(*j[:6], overlay=j[6]), jobs))
+    render(jobs)
 
     config = with_settings(AudioConfig(), args.set)
     lib_dir = os.path.join(args.out, "library")
