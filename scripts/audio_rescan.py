@@ -20,7 +20,8 @@ import sys
 from collections import Counter
 
 from reeltrace.audio.config import AudioConfig
-from reeltrace.bench.audio.dataset import Query, segment_ok
+from reeltrace.bench.audio.dataset import Query
+from reeltrace.bench.audio.run import answer_marks
 from reeltrace.library import Library
 from reeltrace.settings import with_settings
 
@@ -47,14 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             res = lib.scan(q.path)
             if res.error:
                 print(f"{q.path}: {res.error}", file=sys.stderr)
-            best = res.matches[0] if res.matches else None
-            right = [m for m in res.matches if path_of.get(m.work.key) == q.truth] if q.truth else []
-            new = {
-                "top1": bool(best is not None and q.truth and path_of.get(best.work.key) == q.truth),
-                "segment": bool(right and any(segment_ok(s, q) for s in right[0].segments)),
-                "fp": bool(q.truth is None and res.matches),
-                "others": sum(1 for m in res.matches if q.truth and path_of.get(m.work.key) != q.truth),
-            }
+            marks = answer_marks(res.matches, q, path_of)
+            new = {k: marks[k] for k in MEASURES[:3]}
+            new["others"] = sum(1 for m in res.matches if q.truth and path_of.get(m.work.key) != q.truth)
             old = {k: r["result"][k] for k in MEASURES[:3]} | {"others": len(r["result"]["other_works"])}
             rows.append({"path": q.path, "edit": q.edit, "length": q.length, "split": q.split, "old": old, "new": new})
             if (n + 1) % 500 == 0:

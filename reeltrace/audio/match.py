@@ -378,12 +378,11 @@ def _to_shared_stretch(seg: AudioSegment, query: AudioQuery, index: AudioIndex, 
     the two works' amounts of evidence alone, and two different registered works mixed at
     one loudness pass it with almost none of their peaks in common; cut to those, a true
     claim shrank to 30-100 ms (a review's mixes, 3 of 18)."""
-    shared = verify_alignment(query.evidence, *index.peaks(seg.work_key), seg.speed, _offset(seg), seg.pitch, lo, hi,
-                              config, within=cells)  # fmt: skip
+    o = _offset(seg)
+    shared = verify_alignment(query.evidence, *index.peaks(seg.work_key), seg.speed, o, seg.pitch, lo, hi, config, within=cells)
     qs, qe = max(seg.query_start, shared.query_start), min(seg.query_end, shared.query_end)
     if shared.verified < config.verify.share_ratio * seg.verified or qe <= qs:
         return seg
-    o = _offset(seg)
     return replace(seg, query_start=qs, query_end=qe, work_start=seg.speed * qs + o, work_end=seg.speed * qe + o)
 
 

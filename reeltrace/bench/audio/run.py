@@ -64,10 +64,7 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
             right = [m for m in res.matches if path_of.get(m.work.key) == q.truth] if q.truth else []
             q.result = {
                 "matched": [path_of.get(m.work.key) for m in res.matches],
-                "top1": bool(best is not None and q.truth and path_of.get(best.work.key) == q.truth),
-                "segment": bool(right and any(segment_ok(s, q) for s in right[0].segments)),
-                "fp": bool(q.truth is None and res.matches),
-                "wrong": bool(q.truth and best is not None and path_of.get(best.work.key) != q.truth),
+                **answer_marks(res.matches, q, path_of),
                 # Every other registered work a positive query claims, best first: a claim
                 # against another rights holder's track (issue 16), whether ranked first or
                 # not, with whether the scan said it shares the recording with the query's
@@ -108,6 +105,21 @@ def run_audio_bench(media: list[str], out: str, seed: int = 0, quick: bool = Fal
     with open(os.path.join(out, "calibration.json"), "w", encoding="utf-8") as fh:
         json.dump(calib, fh)
     return summary
+
+
+def answer_marks(matches: list, q: Query, path_of: dict) -> dict[str, bool]:
+    """How a scan's matches (best first) answer a query: ``top1``, its own work first;
+    ``segment``, a segment of its own work at the right work times (``segment_ok``);
+    ``fp``, a negative query claims anything; ``wrong``, a positive one ranks another work
+    first. ``path_of`` maps a work key to its source path, as ``q.truth`` names it."""
+    best = matches[0] if matches else None
+    right = [m for m in matches if path_of.get(m.work.key) == q.truth] if q.truth else []
+    return {
+        "top1": bool(best is not None and q.truth and path_of.get(best.work.key) == q.truth),
+        "segment": bool(right and any(segment_ok(s, q) for s in right[0].segments)),
+        "fp": bool(q.truth is None and matches),
+        "wrong": bool(q.truth and best is not None and path_of.get(best.work.key) != q.truth),
+    }
 
 
 def shared_claim(other, right: list, path_of: dict) -> list:
