@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from reeltrace.audio.config import AudioConfig
-from reeltrace.bench.audio.dataset import VOICE, Edit, Item, Query, _noise, _rms, _speed, _tempo, collect, make_query, seeded_fraction, segment_ok
+from reeltrace.bench.audio.dataset import VOICE, Edit, Query, _noise, _rms, _speed, _tempo, collect, draw_overlay, make_query, seeded_fraction, segment_ok
 from reeltrace.library import Library
 from reeltrace.settings import with_settings
 
@@ -40,16 +40,6 @@ EDITS = (
     Edit("band 300-3400", ("highpass=f=300", "lowpass=f=3400")),
 )
 LENGTHS = (5.0, 10.0)
-
-
-def pick_overlay(edit: Edit, length: float, speech: list[Item], rng: np.random.Generator) -> tuple[Item, float] | None:
-    """The speech and its start laid over a query whose edit is an overlay (None for other
-    edits): drawn from ``rng``, so a study's query set is fixed by its seed."""
-    if not (edit.mix and edit.mix[0] == "overlay"):
-        return None
-    pool = [o for o in speech if o.duration >= length / edit.speed + 2]
-    o = pool[int(rng.integers(len(pool)))]
-    return o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1)))
 
 
 def render(jobs: list[tuple]) -> None:
@@ -88,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             for length in LENGTHS:
                 for ei, edit in enumerate(EDITS):
                     start = float(rng.uniform(0.5, src.duration - length - 0.5))
-                    overlay = pick_overlay(edit, length, speech, rng)
+                    overlay = draw_overlay(edit, length, speech, rng)
                     path = os.path.join(qdir, f"{g}_{ti:02d}_{int(length)}s_{ei:02d}.{edit.ext}")
                     if not os.path.exists(path):
                         jobs.append((src, start, length, edit, path, args.seed + ti * 100 + ei, overlay))

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalogue_study import EDITS, LENGTHS, pick_overlay, render
+from catalogue_study import EDITS, LENGTHS, render
 from reeltrace.audio.config import AudioConfig
-from reeltrace.bench.audio.dataset import Item, Query, audio_info, collect, seeded_fraction, segment_ok
+from reeltrace.bench.audio.dataset import Item, Query, audio_info, collect, draw_overlay, seeded_fraction, segment_ok
 from reeltrace.library import Library
 from reeltrace.settings import with_settings
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 start = float(rng.uniform(0.2, JINGLE - length - 0.2))
             else:
                 start = show.speech_start - float(rng.uniform(3.0, 5.0))
-            overlay = pick_overlay(edit, length, others, rng)
+            overlay = draw_overlay(edit, length, others, rng)
             # The start is in the name: a rendered query is reused only for the same recipe.
             path = os.path.join(qdir, f"ep{n:02d}_{kind}_{int(length)}s_{ki:02d}_{round(start * 1000)}.{edit.ext}")
             if not os.path.exists(path):

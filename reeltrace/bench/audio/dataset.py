@@ -277,6 +277,17 @@ def calibration_half(item: Item, seed: int) -> str:
     return "fit" if seeded_fraction(seed, "cal" + item.coin) < 0.5 else "test"
 
 
+def draw_overlay(edit: Edit, length: float, pool: list[Item], rng: np.random.Generator) -> tuple[Item, float] | None:
+    """What an overlay edit lays over a ``length`` s query: an item of ``pool`` long enough
+    to cover it, and where in it to start, drawn from ``rng`` (so a query set is fixed by
+    its seed). None for an edit that lays nothing over the work."""
+    if not (edit.mix and edit.mix[0] == "overlay"):
+        return None
+    long_enough = [o for o in pool if o.duration >= length / edit.speed + 2]
+    o = long_enough[int(rng.integers(len(long_enough)))]
+    return o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1)))
+
+
 def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print) -> list[Query]:
     rng = np.random.default_rng(seed)
     reg = [i for i in items if i.registered]
@@ -307,12 +318,9 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
                 if latest < 0.5:
                     continue
                 start = float(rng.uniform(0.5, latest))
-                overlay = None
-                if edit.mix and edit.mix[0] == "overlay":
-                    # Never the source itself; long enough to cover the query.
-                    pool = [o for o in overlays[edit.mix[1]] if o.path != src.path and o.duration >= length / edit.speed + 2]
-                    o = pool[int(rng.integers(len(pool)))]
-                    overlay = (o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1))))
+                # Never the source itself laid over it.
+                pool = [o for o in overlays.get(edit.mix[1], []) if o.path != src.path] if edit.mix else []
+                overlay = draw_overlay(edit, length, pool, rng)
                 path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")
                 if not (reuse and os.path.exists(path)):
                     make_query(src, start, span, edit, path, seed + si * 1000 + ei, overlay)
