@@ -209,3 +209,20 @@ def test_a_speech_work_made_in_the_output_folder_keeps_its_half_wherever_the_run
     assert {i.path for i in runs[0] if i.group == "ljspeech"} != {i.path for i in runs[1] if i.group == "ljspeech"}
     songs = [i for items in runs for i in items if i.path.endswith("song.flac")]
     assert len(songs) == 2 and all(i.coin == i.path for i in songs)
+
+
+def test_an_overlay_is_drawn_long_enough_or_not_at_all():
+    """The bench's overlay edits take an unregistered recording long enough to cover the
+    query; where the media hold none (a user's own small folder), the query is left out
+    rather than the run failing on an empty draw."""
+    import numpy as np
+
+    from reeltrace.bench.audio.dataset import VOICE, Item, _noise, draw_overlay
+
+    short, long = Item("short.flac", "x", "speech", 4.0, 16000), Item("long.flac", "x", "speech", 30.0, 16000)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        o, start = draw_overlay(VOICE, 5.0, [short, long], rng)
+        assert o is long and 0.0 <= start <= 30.0 - 5.0 - 2.0
+    assert draw_overlay(VOICE, 5.0, [short], rng) is None and draw_overlay(VOICE, 5.0, [], rng) is None
+    assert draw_overlay(_noise("pink", 0), 5.0, [long], rng) is None

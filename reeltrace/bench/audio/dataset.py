@@ -280,10 +280,13 @@ def calibration_half(item: Item, seed: int) -> str:
 def draw_overlay(edit: Edit, length: float, pool: list[Item], rng: np.random.Generator) -> tuple[Item, float] | None:
     """What an overlay edit lays over a ``length`` s query: an item of ``pool`` long enough
     to cover it, and where in it to start, drawn from ``rng`` (so a query set is fixed by
-    its seed). None for an edit that lays nothing over the work."""
+    its seed). None for an edit that lays nothing over the work, and where nothing in
+    ``pool`` is long enough (media without such a recording: that query is left out)."""
     if not (edit.mix and edit.mix[0] == "overlay"):
         return None
     long_enough = [o for o in pool if o.duration >= length / edit.speed + 2]
+    if not long_enough:
+        return None
     o = long_enough[int(rng.integers(len(long_enough)))]
     return o, float(rng.uniform(0, max(o.duration - length / edit.speed - 2, 0.1)))
 
@@ -310,6 +313,7 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
     if os.path.exists(stamp):
         os.remove(stamp)
     queries: list[Query] = []
+    left_out: set[tuple[str, float]] = set()
     for si, src in enumerate(sources):
         for length in LENGTHS:
             for ei, edit in enumerate(EDITS):
@@ -321,6 +325,12 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
                 # Never the source itself laid over it.
                 pool = [o for o in overlays.get(edit.mix[1], []) if o.path != src.path] if edit.mix else []
                 overlay = draw_overlay(edit, length, pool, rng)
+                if edit.mix and edit.mix[0] == "overlay" and overlay is None:
+                    if (edit.name, length) not in left_out:
+                        left_out.add((edit.name, length))
+                        log(f"  {edit.name}: no unregistered {edit.mix[1]} of {length / edit.speed + 2:g} s or more in the media "
+                            f"to lay over a {length:g} s query; those are left out", file=sys.stderr)  # fmt: skip
+                    continue
                 path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")
                 if not (reuse and os.path.exists(path)):
                     make_query(src, start, span, edit, path, seed + si * 1000 + ei, overlay)
