@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 
@@ -48,7 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--media", action="append", default=[], help="the run's media folders (for overlay edits)")
     p.add_argument("--set", action="append", default=[], help="an AudioConfig field for the scans, NAME=VALUE (dotted)")
     args = p.parse_args(argv)
-    config = with_settings(AudioConfig(), args.set)
+    try:
+        config = with_settings(AudioConfig(), args.set)
+    except ValueError as err:
+        raise SystemExit(f"audio_excerpts: --set: {err}") from None
     edits = {e.name: e for e in EDITS}
     chosen = args.edit or ["pink noise 0 dB"]
     if chosen == ["all"]:
@@ -56,25 +60,38 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in chosen if name not in edits]
     if unknown:
         raise SystemExit(f"audio_excerpts: no bench edit named {unknown[0]!r}")
+    if args.per_source < 1:
+        raise SystemExit("audio_excerpts: --per-source must be at least 1")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit(f"audio_excerpts: {args.out} is a file, not a folder for the queries")
     try:
         with open(os.path.join(args.bench, "results.json"), encoding="utf-8") as fh:
             run = json.load(fh)
-    except (OSError, ValueError) as err:
-        raise SystemExit(f"audio_excerpts: {args.bench} is not an audio bench run's folder: {err}") from None
-    recorded = run["queries"]
+        recorded, summary = run["queries"], run["summary"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"audio_excerpts: {args.bench} is not an audio bench run's folder ({type(err).__name__}: {err})") from None
+    if not os.path.isdir(os.path.join(args.bench, "library")):
+        raise SystemExit(f"audio_excerpts: {args.bench} has no library folder")
     pool: list[Item] = []
     if any(edits[name].mix and edits[name].mix[0] == "overlay" for name in chosen):
         if not args.media:
             raise SystemExit("audio_excerpts: an overlay edit needs the run's --media (its unregistered recordings)")
-        plan = Plan.quick() if run["summary"].get("quick") else Plan.full()
-        _, _, pool = select(args.media, args.bench, int(run["summary"].get("seed", 0)), plan)
+        plan = Plan.quick() if summary.get("quick") else Plan.full()
+        _, _, pool = select(args.media, args.bench, int(summary.get("seed", 0)), plan)
     sources: dict[str, tuple[str, str]] = {}
     for r in recorded:
         if r["truth"] and r["length"] == args.length:
+            # A run given a relative --media records relative paths: they hold from the
+            # folder it ran in, and only there do they name the library's works.
+            if not os.path.exists(r["truth"]):
+                raise SystemExit(f"audio_excerpts: the run's source {r['truth']} is not found from here; "
+                                 "run this from the folder the bench ran in")  # fmt: skip
             sources.setdefault(os.path.realpath(r["truth"]), (r["kind"], r["split"]))
+    if not sources:
+        raise SystemExit(f"audio_excerpts: the run has no positive queries of {args.length:g} s to take sources from")
     os.makedirs(args.out, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    rows = []
+    rows, unrendered = [], 0
     with Library(os.path.join(args.bench, "library"), audio=config) as lib:
         path_of = {w.key: os.path.realpath(w.source_path) for w in lib.works()}
         for si, (path, (kind, split)) in enumerate(sorted(sources.items())):
@@ -89,18 +106,26 @@ def main(argv: list[str] | None = None) -> int:
                     # A start of its own for every query, as the bench draws them.
                     start = float(rng.uniform(0.5, max(duration - args.length - 0.5, 0.6)))
                     edit = edits[name]
-                    out = os.path.join(args.out, f"s{si:03d}_{k:02d}_{ei}_{start:.3f}.{edit.ext}")
+                    # The name holds everything the render depends on, so that a file is
+                    # reused only for the same query.
+                    stem = f"s{si:03d}_{k:02d}_{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}_{args.length:g}s_{start:.3f}"
                     overlay = None
                     if edit.mix and edit.mix[0] == "overlay":
                         mine = [o for o in pool if o.kind == edit.mix[1] and os.path.realpath(o.path) != path]
                         overlay = draw_overlay(edit, args.length, mine, rng)
                         if overlay is None:
                             raise SystemExit(f"audio_excerpts: no unregistered {edit.mix[1]} long enough to lay over the excerpts")
-                        out = out.replace(f".{edit.ext}", f"_{os.path.basename(overlay[0].path)}_{overlay[1]:.3f}.{edit.ext}")
+                        stem += f"_{os.path.basename(overlay[0].path)}_{overlay[1]:.3f}"
+                    out = os.path.join(args.out, f"{stem}.{edit.ext}")
                     if not os.path.exists(out):
+                        # The stop-33 draws' noise seeds; ffmpeg takes 32 bits.
+                        noise_seed = (args.seed * 100003 + si * 1000 + k * 10 + ei) % (1 << 32)
+                        part = os.path.join(args.out, f"{stem}.part.{edit.ext}")
                         try:
-                            make_query(item, start, args.length, edit, out, args.seed * 100003 + si * 1000 + k * 10 + ei, overlay)
+                            make_query(item, start, args.length, edit, part, noise_seed, overlay)
+                            os.replace(part, out)  # a render cut short is never reused
                         except (RuntimeError, OSError) as err:
+                            unrendered += 1
                             print(f"audio_excerpts: {os.path.basename(path)} under {name}: not rendered: {str(err).splitlines()[0]}",
                                   file=sys.stderr)  # fmt: skip
                             continue
@@ -115,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({"source": path, "split": split, "edit": name, "start": start, "others": len(others),
                                  "wrong_claims": wrong_claims, **marks})  # fmt: skip
             print(f"  {si + 1}/{len(sources)} sources", file=sys.stderr, flush=True)
+    if unrendered:
+        print(f"audio_excerpts: {unrendered} queries could not be rendered and are not counted", file=sys.stderr)
     with open(os.path.join(args.out, "rows" + "".join(f"-{s}" for s in args.set) + ".json"), "w", encoding="utf-8") as fh:
         json.dump(rows, fh)
     if len(chosen) > 1:
