@@ -32,7 +32,7 @@ from collections import defaultdict
 import numpy as np
 
 from reeltrace.bench.audio.dataset import EDITS, Item, Plan, Query, audio_info, draw_overlay, make_query, select
-from reeltrace.bench.audio.run import answer_marks, shared_claim
+from reeltrace.bench.audio.run import answer_marks, claim_is_wrong, shared_claim
 from reeltrace.audio.config import AudioConfig
 from reeltrace.library import Library
 from reeltrace.settings import with_settings
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isdir(os.path.join(args.bench, "library")):
         raise SystemExit(f"audio_excerpts: {args.bench} has no library folder")
     pool: list[Item] = []
-    if any(edits[name].mix and edits[name].mix[0] == "overlay" for name in chosen):
+    if any(edits[name].overlay_kind for name in chosen):
         if not args.media:
             raise SystemExit("audio_excerpts: an overlay edit needs the run's --media (its unregistered recordings)")
         plan = Plan.quick() if summary.get("quick") else Plan.full()
@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                     # reused only for the same query.
                     stem = f"s{si:03d}_{k:02d}_{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}_{args.length:g}s_{start:.3f}"
                     overlay = None
-                    if edit.mix and edit.mix[0] == "overlay":
-                        mine = [o for o in pool if o.kind == edit.mix[1] and os.path.realpath(o.path) != path]
+                    if edit.overlay_kind:
+                        mine = [o for o in pool if o.kind == edit.overlay_kind and os.path.realpath(o.path) != path]
                         overlay = draw_overlay(edit, args.length, mine, rng)
                         if overlay is None:
-                            raise SystemExit(f"audio_excerpts: no unregistered {edit.mix[1]} long enough to lay over the excerpts")
+                            raise SystemExit(f"audio_excerpts: no unregistered {edit.overlay_kind} long enough to lay over the excerpts")
                         stem += f"_{os.path.basename(overlay[0].path)}_{overlay[1]:.3f}"
                     out = os.path.join(args.out, f"{stem}.{edit.ext}")
                     if not os.path.exists(out):
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                     # and confirmed on the two works' own audio, as the bench counts it.
                     right = [m for m in matches if path_of.get(m.work.key) == path]
                     others = [shared_claim(m, right, path_of) for m in matches if path_of.get(m.work.key) != path]
-                    wrong_claims = sum(not (said and check is not None and check["confirmed"]) for said, check in others)
+                    wrong_claims = sum(claim_is_wrong(said, check) for said, check in others)
                     rows.append({"source": path, "split": split, "edit": name, "start": start, "others": len(others),
                                  "wrong_claims": wrong_claims, **marks})  # fmt: skip
             print(f"  {si + 1}/{len(sources)} sources", file=sys.stderr, flush=True)

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 for ei, edit in enumerate(EDITS):
                     start = float(rng.uniform(0.5, src.duration - length - 0.5))
                     overlay = draw_overlay(edit, length, speech, rng)
-                    if edit.mix and edit.mix[0] == "overlay" and overlay is None:
+                    if edit.overlay_kind and overlay is None:
                         raise SystemExit(f"catalogue_study: no speech of {length / edit.speed + 2:g} s or more in the media to lay over a query")
                     path = os.path.join(qdir, f"{g}_{ti:02d}_{int(length)}s_{ei:02d}.{edit.ext}")
                     if not os.path.exists(path):

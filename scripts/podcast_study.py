@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 start = show.speech_start - float(rng.uniform(3.0, 5.0))
             overlay = draw_overlay(edit, length, others, rng)
-            if edit.mix and edit.mix[0] == "overlay" and overlay is None:
+            if edit.overlay_kind and overlay is None:
                 raise SystemExit(f"podcast_study: no speech of {length / edit.speed + 2:g} s or more in the media to lay over a query")
             # The start is in the name: a rendered query is reused only for the same recipe.
             path = os.path.join(qdir, f"ep{n:02d}_{kind}_{int(length)}s_{ki:02d}_{round(start * 1000)}.{edit.ext}")

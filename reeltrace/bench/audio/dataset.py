@@ -54,6 +54,12 @@ class Edit:
     ext: str = "wav"
     post: tuple[str, ...] = ()  # filters after the mix
 
+    @property
+    def overlay_kind(self) -> str | None:
+        """What an overlay edit lays over the work ("speech" or "music"); None for an edit
+        that lays no recording over it (noise is generated, not drawn)."""
+        return self.mix[1] if self.mix and self.mix[0] == "overlay" else None
+
     def with_codec(self, other: Edit, name: str) -> Edit:
         return dataclasses.replace(self, name=name, codec=other.codec, ext=other.ext, post=self.post + other.post)
 
@@ -282,7 +288,7 @@ def draw_overlay(edit: Edit, length: float, pool: list[Item], rng: np.random.Gen
     to cover it, and where in it to start, drawn from ``rng`` (so a query set is fixed by
     its seed). None for an edit that lays nothing over the work, and where nothing in
     ``pool`` is long enough (media without such a recording: that query is left out)."""
-    if not (edit.mix and edit.mix[0] == "overlay"):
+    if edit.overlay_kind is None:
         return None
     long_enough = [o for o in pool if o.duration >= length / edit.speed + 2]
     if not long_enough:
@@ -323,12 +329,12 @@ def build_queries(items: list[Item], plan: Plan, out: str, seed: int, log=print)
                     continue
                 start = float(rng.uniform(0.5, latest))
                 # Never the source itself laid over it.
-                pool = [o for o in overlays.get(edit.mix[1], []) if o.path != src.path] if edit.mix else []
+                pool = [o for o in overlays.get(edit.overlay_kind, []) if o.path != src.path]
                 overlay = draw_overlay(edit, length, pool, rng)
-                if edit.mix and edit.mix[0] == "overlay" and overlay is None:
+                if edit.overlay_kind and overlay is None:
                     if (edit.name, length) not in left_out:
                         left_out.add((edit.name, length))
-                        log(f"  {edit.name}: no unregistered {edit.mix[1]} of {length / edit.speed + 2:g} s or more in the media "
+                        log(f"  {edit.name}: no unregistered {edit.overlay_kind} of {length / edit.speed + 2:g} s or more in the media "
                             f"to lay over a {length:g} s query; those are left out", file=sys.stderr)  # fmt: skip
                     continue
                 path = os.path.join(out, f"q{si:03d}_{int(length)}s_{ei:02d}.{edit.ext}")

@@ -184,10 +184,15 @@ def wrong_work_claims(queries: list[Query], group_of: dict[str, str]) -> list[di
                            "claimed": work, "score": score,
                            "same_catalogue": group_of.get(work) is not None and group_of.get(work) == group_of.get(q.truth),
                            "said_shared": bool(said), "shared_check": check,
-                           # A claim said as a shared recording, which the two works' own
-                           # audio confirms, is right (issue 16: report both and say so).
-                           "wrong": not (said and check is not None and check["confirmed"])})  # fmt: skip
+                           "wrong": claim_is_wrong(said, check)})  # fmt: skip
     return claims
+
+
+def claim_is_wrong(said: bool, check: dict | None) -> bool:
+    """Whether a claim on a work other than the query's own is wrong (``shared_claim``'s
+    ``[said, check]``): it is right only where it is said as a shared recording and the two
+    works' own audio confirms that (issue 16: report both and say so)."""
+    return not (said and check is not None and check["confirmed"])
 
 
 def markdown(summary: dict) -> str:
